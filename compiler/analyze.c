@@ -1,0 +1,325 @@
+/* analyze.c: what each layer computes, before any code exists. Shapes
+ * follow PyTorch's output-size rules, counts follow torchvision/fvcore,
+ * and receptive fields follow Araujo et al. (Distill 2019). Every size
+ * is checked for overflow, since model files come from anywhere. */
+#include "cnnc.h"
+
+#include <string.h>
+
+/* The state of one analysis: where errors go. */
+typedef struct Checker {
+    Diag *diag;
+    Layer *layer; /* being analysed, for overflow messages */
+    bool overflow;
+} Checker;
+
+/* a*b, or a flagged overflow (reported once per layer). */
+static int64_t mul(Checker *c, int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_mul_overflow(a, b, &r)) {
+        c->overflow = true;
+        return 0;
+    }
+    return r;
+}
+
+static int64_t add(Checker *c, int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r)) {
+        c->overflow = true;
+        return 0;
+    }
+    return r;
+}
+
+static const char *shape_str(Shape s, char *buf, size_t len)
+{
+    snprintf(buf, len, "%lldx%lldx%lld", (long long)s.c, (long long)s.h, (long long)s.w);
+    return buf;
+}
+
+/* TF/Keras 'same': out = ceil(in/stride), the extra padding at the end. */
+static void same_padding(Checker *c, int64_t in, int64_t keff, int64_t stride, int64_t *lo, int64_t *hi)
+{
+    int64_t out = in / stride + (in % stride != 0);
+    int64_t total = add(c, mul(c, out - 1, stride), keff - in);
+    if (total < 0)
+        total = 0;
+    *lo = total / 2;
+    *hi = total - *lo;
+}
+
+/* One axis of a windowed op: PyTorch's output size, -1 when the window
+ * does not fit. ceil_mode keeps a last window only if it starts inside
+ * the input or the left padding, as PyTorch does. */
+static int64_t window_out(Checker *c, int64_t in, int64_t lo, int64_t hi, int64_t keff, int64_t stride, bool ceil)
+{
+    int64_t span = add(c, add(c, in, lo), hi);
+    if (span < keff)
+        return -1;
+    int64_t num = span - keff;
+    int64_t out = num / stride + 1;
+    if (ceil && num % stride != 0 && mul(c, out, stride) < add(c, in, lo))
+        out++;
+    return out;
+}
+
+/* Resolves padding, checks the window fits, sets the output's H and W. */
+static bool window_shape(Checker *c, Layer *l, Shape in)
+{
+    int64_t ins[2] = {in.h, in.w}, outs[2];
+    for (int a = 0; a < 2; a++) {
+        int64_t keff = add(c, mul(c, l->dilation[a], l->kernel[a] - 1), 1);
+        int64_t *lo = &l->pad[2 * a], *hi = &l->pad[2 * a + 1];
+        if (l->pad_rule == PAD_SAME)
+            same_padding(c, ins[a], keff, l->stride[a], lo, hi);
+        else if (l->pad_rule == PAD_VALID)
+            *lo = *hi = 0;
+        outs[a] = window_out(c, ins[a], *lo, *hi, keff, l->stride[a], l->ceil_mode);
+        if (c->overflow)
+            return false;
+        if (outs[a] < 1) {
+            char buf[64];
+            Loc at = l->given & (1u << KEY_KERNEL) ? l->key_loc[KEY_KERNEL] : l->loc;
+            diag_error(c->diag, at,
+                       "kernel %lldx%lld%s does not fit the %s input of '%s' padded to %lldx%lld; "
+                       "use a smaller kernel or more padding",
+                       (long long)l->kernel[0], (long long)l->kernel[1],
+                       l->dilation[0] > 1 || l->dilation[1] > 1 ? " (dilated)" : "", shape_str(in, buf, sizeof buf),
+                       l->name, (long long)(in.h + l->pad[0] + l->pad[1]), (long long)(in.w + l->pad[2] + l->pad[3]));
+            return false;
+        }
+    }
+    bool pool = l->op != OP_CONV2D;
+    if (pool && l->pad_rule == PAD_EXPLICIT && l->pad[0] == l->pad[1] && l->pad[2] == l->pad[3] &&
+        (l->pad[0] > l->kernel[0] / 2 || l->pad[2] > l->kernel[1] / 2)) {
+        diag_error(c->diag, l->key_loc[KEY_PADDING],
+                   "%s padding %lldx%lld is more than half the kernel %lldx%lld, which PyTorch rejects",
+                   ir_op_name(l->op), (long long)l->pad[0], (long long)l->pad[2], (long long)l->kernel[0],
+                   (long long)l->kernel[1]);
+        return false;
+    }
+    if (l->pad_mode == PM_REFLECT || l->pad_mode == PM_CIRCULAR) {
+        bool reflect = l->pad_mode == PM_REFLECT;
+        for (int a = 0; a < 2; a++) {
+            int64_t most = l->pad[2 * a] > l->pad[2 * a + 1] ? l->pad[2 * a] : l->pad[2 * a + 1];
+            if (reflect ? most >= ins[a] : most > ins[a]) {
+                diag_error(c->diag, l->key_loc[KEY_PADDING_MODE],
+                           "%s padding of %lld needs an input %s than %lld along %s, but '%s' gets %lld",
+                           reflect ? "reflect" : "circular", (long long)most, reflect ? "larger" : "no smaller",
+                           (long long)most, a ? "W" : "H", l->name, (long long)ins[a]);
+                return false;
+            }
+        }
+    }
+    l->shape.h = outs[0];
+    l->shape.w = outs[1];
+    return true;
+}
+
+static bool conv_shape(Checker *c, Layer *l, Shape in)
+{
+    if (in.c % l->groups || l->out % l->groups) {
+        diag_error(c->diag, l->key_loc[KEY_GROUPS],
+                   "groups=%lld must divide both the input channels (%lld) and out (%lld) of '%s'",
+                   (long long)l->groups, (long long)in.c, (long long)l->out, l->name);
+        return false;
+    }
+    if (!window_shape(c, l, in))
+        return false;
+    l->shape.c = l->out;
+    int64_t per_out = mul(c, mul(c, in.c / l->groups, l->kernel[0]), l->kernel[1]);
+    l->params = add(c, mul(c, l->out, per_out), l->bias ? l->out : 0);
+    l->macs = mul(c, mul(c, mul(c, l->shape.c, l->shape.h), l->shape.w), per_out);
+    l->weight_floats = l->params;
+    return true;
+}
+
+static bool linear_shape(Checker *c, Layer *l, Shape in)
+{
+    if (in.h != 1 || in.w != 1) {
+        char buf[64];
+        diag_error(c->diag, l->loc,
+                   "linear '%s' needs a flattened input (Nx1x1), but '%s' is %s; add 'flatten' before it", l->name,
+                   l->in[0]->name, shape_str(in, buf, sizeof buf));
+        return false;
+    }
+    l->shape = (Shape){l->out, 1, 1};
+    l->params = add(c, mul(c, in.c, l->out), l->bias ? l->out : 0);
+    l->macs = mul(c, in.c, l->out);
+    l->weight_floats = l->params;
+    return true;
+}
+
+/* add needs equal shapes, concat equal H and W. */
+static bool multi_shape(Checker *c, Layer *l)
+{
+    Shape first = l->in[0]->shape;
+    int64_t channels = 0;
+    for (int i = 0; i < l->nin; i++) {
+        Shape s = l->in[i]->shape;
+        bool same = l->op == OP_ADD ? s.c == first.c && s.h == first.h && s.w == first.w
+                                    : s.h == first.h && s.w == first.w;
+        if (!same) {
+            char a[64], b[64];
+            diag_error(c->diag, l->in_loc[i], "%s '%s': '%s' is %s but '%s' is %s; %s", ir_op_name(l->op), l->name,
+                       l->in[i]->name, shape_str(s, a, sizeof a), l->in[0]->name, shape_str(first, b, sizeof b),
+                       l->op == OP_ADD ? "add needs equal shapes" : "concat needs equal H and W");
+            return false;
+        }
+        channels = add(c, channels, s.c);
+    }
+    l->shape = first;
+    if (l->op == OP_CONCAT)
+        l->shape.c = channels;
+    return true;
+}
+
+/* The layer's output shape and counts; false after reporting an error. */
+static bool layer_shape(Checker *c, Layer *l)
+{
+    Shape in = l->in[0]->shape;
+    l->shape = in;
+    switch (l->op) {
+    case OP_CONV2D: return conv_shape(c, l, in);
+    case OP_MAXPOOL2D:
+    case OP_MINPOOL2D:
+    case OP_AVGPOOL2D:
+    case OP_SUMPOOL2D: return window_shape(c, l, in);
+    case OP_GLOBALAVGPOOL2D:
+    case OP_GLOBALMAXPOOL2D: l->shape.h = l->shape.w = 1; return true;
+    case OP_LINEAR: return linear_shape(c, l, in);
+    case OP_FLATTEN: l->shape = (Shape){mul(c, mul(c, in.c, in.h), in.w), 1, 1}; return true;
+    case OP_BATCHNORM2D:
+        l->params = 2 * in.c;
+        l->weight_floats = 2 * in.c; /* scale and shift, unless folded */
+        return true;
+    case OP_ADD:
+    case OP_CONCAT: return multi_shape(c, l);
+    case OP_RELU:
+    case OP_RELU6:
+    case OP_SIGMOID:
+    case OP_TANH:
+    case OP_HARDSWISH:
+    case OP_LEAKYRELU:
+    case OP_SOFTMAX:
+    case OP_DROPOUT: return true;
+    case OP_INPUT:
+    case OP_COUNT: break;
+    }
+    unreachable();
+}
+
+/* Receptive field of the layer's output, from its inputs' fields. */
+static void layer_field(Checker *c, Layer *l, Shape net_in)
+{
+    Diag *d = c->diag;
+    const Layer *src = l->in[0];
+    bool global = false;
+    for (int i = 0; i < l->nin; i++)
+        global |= l->in[i]->rf_global;
+    if (global || (ir_ops[l->op].flags & OPF_GLOBAL)) {
+        l->rf_global = true;
+        l->rf[0] = (Field){net_in.h, 0, 0};
+        l->rf[1] = (Field){net_in.w, 0, 0};
+        return;
+    }
+    if (ir_ops[l->op].flags & OPF_WINDOW) {
+        for (int a = 0; a < 2; a++) {
+            Field p = src->rf[a];
+            int64_t reach = mul(c, l->dilation[a], l->kernel[a] - 1); /* k_eff - 1 */
+            l->rf[a].size = add(c, p.size, mul(c, reach, p.jump));
+            l->rf[a].jump = mul(c, p.jump, l->stride[a]);
+            l->rf[a].start2 = add(c, p.start2, mul(c, add(c, reach, mul(c, -2, l->pad[2 * a])), p.jump));
+        }
+        return;
+    }
+    if (l->op == OP_ADD || l->op == OP_CONCAT) {
+        /* The largest field wins; misaligned inputs are worth a warning. */
+        for (int a = 0; a < 2; a++) {
+            l->rf[a] = src->rf[a];
+            for (int i = 1; i < l->nin; i++)
+                if (l->in[i]->rf[a].size > l->rf[a].size)
+                    l->rf[a] = l->in[i]->rf[a];
+        }
+        for (int i = 1; i < l->nin; i++) {
+            const Layer *o = l->in[i];
+            if (o->rf[0].jump == src->rf[0].jump && o->rf[1].jump == src->rf[1].jump &&
+                o->rf[0].start2 == src->rf[0].start2 && o->rf[1].start2 == src->rf[1].start2)
+                continue;
+            diag_warning(d, l->in_loc[i],
+                         "inputs of %s '%s' are not aligned: '%s' has jump %lldx%lld start %g,%g but '%s' has "
+                         "jump %lldx%lld start %g,%g; the receptive field is not centred",
+                         ir_op_name(l->op), l->name, o->name, (long long)o->rf[0].jump, (long long)o->rf[1].jump,
+                         o->rf[0].start2 / 2.0, o->rf[1].start2 / 2.0, src->name, (long long)src->rf[0].jump,
+                         (long long)src->rf[1].jump, src->rf[0].start2 / 2.0, src->rf[1].start2 / 2.0);
+            break;
+        }
+        return;
+    }
+    l->rf[0] = src->rf[0];
+    l->rf[1] = src->rf[1];
+}
+
+/* A batchnorm right after a conv that nothing else reads is folded into
+ * it: its scale and shift become the conv's weights and bias. */
+static void fold_batchnorm(Layer *l)
+{
+    if (l->op != OP_BATCHNORM2D)
+        return;
+    Layer *conv = l->in[0];
+    if (conv->op != OP_CONV2D || conv->nusers != 1 || conv->is_output)
+        return;
+    l->fold_into = conv;
+    l->weight_floats = conv->bias ? 0 : conv->out; /* a conv without bias gains one */
+}
+
+void analyze(Net *net, Diag *d)
+{
+    Checker c = {.diag = d};
+    Layer *input = net->input;
+    if (!input || !input->ok)
+        return;
+    input->rf[0] = input->rf[1] = (Field){1, 1, 0};
+    Shape net_in = input->shape;
+    if (mul(&c, mul(&c, mul(&c, net_in.c, net_in.h), net_in.w), 4) == 0 && c.overflow) {
+        diag_error(d, input->loc, "input size overflows");
+        return;
+    }
+    for (int i = 1; i < net->nlayers; i++) {
+        Layer *l = net->layers[i];
+        bool ready = l->nin > 0;
+        for (int j = 0; j < l->nin; j++)
+            ready &= l->in[j]->ok;
+        if (!ready)
+            continue; /* its error is already reported upstream */
+        c.layer = l;
+        c.overflow = false;
+        bool ok = layer_shape(&c, l);
+        if (ok) {
+            /* plan() and the emitter may then use bytes unchecked */
+            mul(&c, mul(&c, mul(&c, l->shape.c, l->shape.h), l->shape.w), (int64_t)sizeof(float));
+            layer_field(&c, l, net_in);
+        }
+        if (c.overflow) {
+            diag_error(d, l->name_loc, "sizes of '%s' overflow 64-bit arithmetic; the model is far too large", l->name);
+            ok = false;
+        }
+        l->ok = ok;
+        fold_batchnorm(l);
+    }
+    /* Totals: overflow here needs absurd but individually valid layers. */
+    c.overflow = false;
+    int64_t floats = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        Layer *l = net->layers[i];
+        net->params = add(&c, net->params, l->params);
+        net->macs = add(&c, net->macs, l->macs);
+        floats = add(&c, floats, l->weight_floats);
+    }
+    net->weight_bytes = mul(&c, floats, (int64_t)sizeof(float));
+    if (c.overflow)
+        diag_error(d, net->name_loc, "total parameters or MACs of '%s' overflow 64-bit arithmetic", net->name);
+}

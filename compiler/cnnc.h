@@ -1,0 +1,261 @@
+/* cnnc: a compiler from the .net CNN description language to specialized C.
+ *
+ * One module per phase; this header lists what each phase exports.
+ *   mem.c       arena allocator, freed at once                  mem_
+ *   diag.c      diagnostics for the user, die() for our bugs    diag_
+ *   parse.c     flex/bison front end into statements            parse_
+ *   ir.c        statements to a checked graph of layers         ir_
+ *   analyze.c   shapes, counts, receptive fields                analyze()
+ *   plan.c      buffer liveness and the activation arena        plan()
+ *   report.c    text and JSON reports                           report_
+ *   weights.c   binding safetensors tensors to layers           weights_
+ *   emit.c      the C back end                                  emit_
+ *   main.c      the command line
+ */
+#ifndef CNNC_H
+#define CNNC_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CNNC_VERSION "0.1.0"
+
+#if defined(__GNUC__)
+#define NORETURN __attribute__((noreturn))
+#define PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define NORETURN
+#define PRINTF(f, a)
+#endif
+
+/* ---- mem.c: every structure of one compilation lives in one Mem ---- */
+
+typedef struct MemBlock MemBlock;
+typedef struct Mem {
+    MemBlock *blocks;
+} Mem;
+
+void *mem_alloc(Mem *m, size_t size); /* zeroed; dies when the machine is out of memory */
+void *mem_array(Mem *m, size_t count, size_t size);
+char *mem_strndup(Mem *m, const char *s, size_t n);
+char *mem_strdup(Mem *m, const char *s);
+char *mem_printf(Mem *m, const char *fmt, ...) PRINTF(2, 3);
+void mem_free(Mem *m);
+
+/* ---- diag.c ---- */
+
+/* A span in the source: 1-based line and columns, end_col exclusive. */
+typedef struct Loc {
+    int line, col, end_col;
+} Loc;
+
+typedef struct Diag {
+    const char *path;  /* as the user named it */
+    const char *src;   /* whole source text, for quoting lines */
+    size_t srclen;
+    FILE *out;         /* stderr, or a memory stream in tests */
+    int errors, warnings;
+} Diag;
+
+void diag_init(Diag *d, const char *path, const char *src, size_t srclen, FILE *out);
+void diag_error(Diag *d, Loc loc, const char *fmt, ...) PRINTF(3, 4);
+void diag_warning(Diag *d, Loc loc, const char *fmt, ...) PRINTF(3, 4);
+void diag_note(Diag *d, Loc loc, const char *fmt, ...) PRINTF(3, 4);
+/* A problem with a file as a whole (weights, output): "path: error: msg". */
+void diag_file_error(Diag *d, const char *path, const char *fmt, ...) PRINTF(3, 4);
+void diag_file_warning(Diag *d, const char *path, const char *fmt, ...) PRINTF(3, 4);
+NORETURN void die(const char *fmt, ...) PRINTF(1, 2);
+#define unreachable() die("internal error: unreachable code at %s:%d", __FILE__, __LINE__)
+
+/* ---- parse.c: syntax, before any meaning is given to names ---- */
+
+typedef enum { VAL_INT, VAL_FLOAT, VAL_DIMS, VAL_WORD, VAL_LIST } ValKind;
+
+typedef struct Value Value;
+struct Value {
+    ValKind kind;
+    Loc loc;
+    const char *text; /* source spelling (scalars) */
+    Value *items;     /* VAL_LIST: the scalars, linked by next */
+    int nitems;
+    Value *next;
+};
+
+typedef struct Attr Attr;
+struct Attr {
+    const char *key;
+    Loc loc;      /* the key */
+    Value *value;
+    Attr *next;
+};
+
+typedef enum { STMT_NETWORK, STMT_INPUT, STMT_OUTPUT, STMT_LAYER } StmtKind;
+
+typedef struct Stmt Stmt;
+struct Stmt {
+    StmtKind kind;
+    Loc loc;            /* the statement's first token */
+    const char *op;     /* STMT_LAYER: the op word */
+    const char *name;   /* may be NULL for unnamed layers and input */
+    Loc name_loc;
+    Value *dims;        /* STMT_INPUT */
+    Value *names;       /* STMT_OUTPUT: words linked by next */
+    Attr *attrs;        /* STMT_LAYER */
+    Stmt *next;
+};
+
+/* Parses src; syntax errors go to d. Returns the statements (possibly partial). */
+Stmt *parse_source(Mem *m, Diag *d, const char *src, size_t len);
+
+/* ---- ir.c: the graph ---- */
+
+typedef enum {
+    OP_INPUT,
+    OP_CONV2D,
+    OP_MAXPOOL2D,
+    OP_MINPOOL2D,
+    OP_AVGPOOL2D,
+    OP_SUMPOOL2D,
+    OP_GLOBALAVGPOOL2D,
+    OP_GLOBALMAXPOOL2D,
+    OP_LINEAR,
+    OP_FLATTEN,
+    OP_BATCHNORM2D,
+    OP_RELU,
+    OP_RELU6,
+    OP_SIGMOID,
+    OP_TANH,
+    OP_HARDSWISH,
+    OP_LEAKYRELU,
+    OP_SOFTMAX,
+    OP_DROPOUT,
+    OP_ADD,
+    OP_CONCAT,
+    OP_COUNT
+} OpKind;
+
+/* What an op is, for the passes that treat families alike. */
+enum {
+    OPF_WINDOW = 1 << 0,      /* slides a kernel window: conv and pools */
+    OPF_ELEMENTWISE = 1 << 1, /* one input, same shape, each value on its own */
+    OPF_GLOBAL = 1 << 2,      /* output sees the whole input: field becomes global */
+    OPF_MULTI = 1 << 3,       /* reads several inputs given by from= */
+};
+
+typedef enum { KEY_OUT, KEY_KERNEL, KEY_STRIDE, KEY_PADDING, KEY_DILATION, KEY_GROUPS, KEY_BIAS,
+               KEY_PADDING_MODE, KEY_CEIL_MODE, KEY_COUNT_INCLUDE_PAD, KEY_EPS, KEY_SLOPE, KEY_P,
+               KEY_FROM, KEY_COUNT } KeyKind;
+
+typedef struct OpInfo {
+    const char *name;
+    unsigned flags;
+    unsigned keys;     /* bit per KeyKind accepted */
+    unsigned required; /* bit per KeyKind that must be given */
+} OpInfo;
+
+extern const OpInfo ir_ops[OP_COUNT];
+
+typedef enum { PAD_EXPLICIT, PAD_SAME, PAD_VALID } PadRule;
+typedef enum { PM_ZEROS, PM_REFLECT, PM_REPLICATE, PM_CIRCULAR } PadMode;
+
+typedef struct Shape {
+    int64_t c, h, w;
+} Shape;
+
+/* Receptive field along one axis, in input pixels. start2 is twice the
+ * start so that half-pixel centres stay exact integers. */
+typedef struct Field {
+    int64_t size, jump, start2;
+} Field;
+
+typedef struct Layer Layer;
+struct Layer {
+    OpKind op;
+    const char *name;
+    Loc loc;       /* the op word */
+    Loc name_loc;  /* the name, or the op word when unnamed */
+    int index;     /* position in Net.layers */
+
+    Layer **in;    /* producers, in from= order */
+    Loc *in_loc;   /* where each producer is named (the op word when implicit) */
+    int nin;
+    Layer **users; /* consumers, in schedule order */
+    int nusers;
+    bool is_output;
+
+    /* attributes, defaults applied */
+    int64_t out;
+    int64_t kernel[2], stride[2], dilation[2];
+    PadRule pad_rule;
+    int64_t pad[4]; /* top, bottom, left, right: resolved by analyze() for same/valid */
+    int64_t groups;
+    bool bias, ceil_mode, count_include_pad;
+    PadMode pad_mode;
+    double eps, slope, p;
+    Loc key_loc[KEY_COUNT]; /* where each key was given, for diagnostics */
+    unsigned given;         /* bit per KeyKind given in the source */
+
+    /* analyze() */
+    bool ok;             /* shape known: false after an error here or upstream */
+    Shape shape;
+    int64_t params, macs;
+    int64_t weight_floats; /* floats the generated code stores for this layer */
+    Field rf[2];           /* H, W */
+    bool rf_global;        /* after flatten/linear/global pooling */
+    Layer *fold_into;      /* batchnorm folded into this conv */
+
+    /* plan() */
+    int buf;               /* arena buffer id, or BUF_INPUT / BUF_OUTPUT(k) */
+};
+
+/* Tensors that live in the caller's memory rather than the arena. */
+#define BUF_INPUT (-1)
+#define BUF_OUTPUT(k) (-2 - (k))
+#define BUF_OUTPUT_INDEX(buf) (-2 - (buf))
+
+typedef struct Net {
+    const char *name;
+    Loc name_loc;
+    Layer **layers; /* schedule order = source order; layers[0] is the input */
+    int nlayers;
+    Layer *input;
+    Layer **outputs;
+    int noutputs;
+
+    /* analyze() */
+    int64_t params, macs, weight_bytes;
+
+    /* plan() */
+    int nbufs;
+    int64_t *buf_bytes, *buf_offset;
+    int *buf_first, *buf_last; /* schedule steps a buffer is live */
+    int64_t arena_bytes, bound_bytes;
+} Net;
+
+/* Gives the statements meaning; errors go to d. NULL when nothing usable was built. */
+Net *ir_build(Mem *m, Diag *d, Stmt *stmts);
+Layer *ir_find(Net *net, const char *name);
+const char *ir_op_name(OpKind op);
+int64_t ir_bytes(Shape s); /* float32 bytes of a tensor; analyze() keeps it from overflowing */
+
+/* ---- analyze.c ---- */
+
+/* Shapes, params, MACs, receptive fields, batchnorm folding; errors go to d. */
+void analyze(Net *net, Diag *d);
+
+/* ---- plan.c ---- */
+
+/* Assigns buffers by liveness and computes the arena and the layer-by-layer bound. */
+void plan(Mem *m, Net *net);
+
+/* ---- report.c ---- */
+
+void report_text(Net *net, FILE *out);
+void report_json(Net *net, FILE *out);
+/* Formats n with thousands separators into buf. */
+const char *report_thousands(int64_t n, char *buf, size_t len);
+
+#endif

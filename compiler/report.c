@@ -1,0 +1,195 @@
+/* report.c: the analysis as people read it (aligned text, in the manner
+ * of torchinfo, plus receptive fields per axis) and as tools read it
+ * (JSON with the schema of docs/cli.md). */
+#include "cnnc.h"
+
+#include <string.h>
+
+enum { CELL = 64 };
+
+const char *report_thousands(int64_t n, char *buf, size_t len)
+{
+    char digits[32];
+    int nd = snprintf(digits, sizeof digits, "%lld", (long long)(n < 0 ? -n : n));
+    size_t o = 0;
+    if (n < 0 && o + 1 < len)
+        buf[o++] = '-';
+    for (int i = 0; i < nd && o + 1 < len; i++) {
+        if (i > 0 && (nd - i) % 3 == 0 && o + 1 < len)
+            buf[o++] = ',';
+        if (o + 1 < len)
+            buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* Twice a start, printed as the number itself: 2, 2.5, -0.5. */
+static void half(char *buf, size_t len, int64_t start2)
+{
+    if (start2 % 2 == 0)
+        snprintf(buf, len, "%lld", (long long)(start2 / 2));
+    else
+        snprintf(buf, len, "%s%lld.5", start2 < 0 ? "-" : "", (long long)((start2 < 0 ? -start2 : start2) / 2));
+}
+
+/* The cells of one text row: names point into the net, numbers are
+ * formatted into buf. */
+typedef struct Row {
+    const char *cell[8];
+    char buf[8][CELL];
+} Row;
+
+enum { COL_NAME, COL_OP, COL_SHAPE, COL_PARAMS, COL_MACS, COL_RF, COL_JUMP, COL_START, NCOLS };
+
+static const char *const headers[NCOLS] = {"layer", "op", "output", "params", "MACs", "rf", "jump", "start"};
+
+static bool numeric(int col)
+{
+    return col == COL_PARAMS || col == COL_MACS;
+}
+
+static void layer_row(const Layer *l, Row *r)
+{
+    for (int c = 0; c < NCOLS; c++)
+        r->cell[c] = r->buf[c];
+    r->cell[COL_NAME] = l->name;
+    r->cell[COL_OP] = ir_op_name(l->op);
+    snprintf(r->buf[COL_SHAPE], CELL, "%lldx%lldx%lld", (long long)l->shape.c, (long long)l->shape.h,
+             (long long)l->shape.w);
+    report_thousands(l->params, r->buf[COL_PARAMS], CELL);
+    report_thousands(l->macs, r->buf[COL_MACS], CELL);
+    snprintf(r->buf[COL_RF], CELL, "%lldx%lld", (long long)l->rf[0].size, (long long)l->rf[1].size);
+    if (l->rf_global) {
+        r->cell[COL_JUMP] = r->cell[COL_START] = "-";
+        return;
+    }
+    snprintf(r->buf[COL_JUMP], CELL, "%lldx%lld", (long long)l->rf[0].jump, (long long)l->rf[1].jump);
+    char h[32], w[32];
+    half(h, sizeof h, l->rf[0].start2);
+    half(w, sizeof w, l->rf[1].start2);
+    snprintf(r->buf[COL_START], CELL, "%s,%s", h, w);
+}
+
+/* Numbers right-aligned, words left-aligned, no trailing blanks. */
+static void print_row(FILE *out, const Row *r, const int *width)
+{
+    int last = NCOLS - 1;
+    while (last > 0 && !*r->cell[last])
+        last--;
+    for (int c = 0; c <= last; c++) {
+        const char *sep = c ? "  " : "";
+        if (numeric(c))
+            fprintf(out, "%s%*s", sep, width[c], r->cell[c]);
+        else if (c == last)
+            fprintf(out, "%s%s", sep, r->cell[c]);
+        else
+            fprintf(out, "%s%-*s", sep, width[c], r->cell[c]);
+    }
+    fputc('\n', out);
+}
+
+void report_text(Net *net, FILE *out)
+{
+    int n = net->nlayers;
+    Mem m = {0};
+    Row *rows = mem_array(&m, (size_t)n + 2, sizeof *rows);
+    int width[NCOLS];
+    for (int c = 0; c < NCOLS; c++) {
+        rows[0].cell[c] = headers[c];
+        width[c] = (int)strlen(headers[c]);
+    }
+    for (int i = 0; i < n; i++)
+        layer_row(net->layers[i], &rows[i + 1]);
+    Row *total = &rows[n + 1];
+    for (int c = 0; c < NCOLS; c++)
+        total->cell[c] = "";
+    total->cell[COL_NAME] = "total";
+    total->cell[COL_PARAMS] = report_thousands(net->params, total->buf[COL_PARAMS], CELL);
+    total->cell[COL_MACS] = report_thousands(net->macs, total->buf[COL_MACS], CELL);
+    for (int i = 1; i <= n + 1; i++)
+        for (int c = 0; c < NCOLS; c++)
+            if ((int)strlen(rows[i].cell[c]) > width[c])
+                width[c] = (int)strlen(rows[i].cell[c]);
+    for (int i = 0; i <= n + 1; i++)
+        print_row(out, &rows[i], width);
+    char a[32], b[32], w[32];
+    fprintf(out, "arena %s B (layer-by-layer bound %s B)   weights %s B\n", report_thousands(net->arena_bytes, a, sizeof a),
+            report_thousands(net->bound_bytes, b, sizeof b), report_thousands(net->weight_bytes, w, sizeof w));
+    mem_free(&m);
+}
+
+/* A JSON string; names are identifiers, but the format is kept honest. */
+static void json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(out, "\\u%04x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+static void json_half(FILE *out, int64_t start2)
+{
+    char buf[32];
+    half(buf, sizeof buf, start2);
+    fputs(buf, out);
+}
+
+static void json_layer(FILE *out, const Layer *l)
+{
+    fputs("    {\"name\": ", out);
+    json_string(out, l->name);
+    fputs(", \"op\": ", out);
+    json_string(out, ir_op_name(l->op));
+    fprintf(out, ", \"line\": %d, \"inputs\": [", l->loc.line);
+    for (int i = 0; i < l->nin; i++) {
+        if (i)
+            fputs(", ", out);
+        json_string(out, l->in[i]->name);
+    }
+    fprintf(out, "], \"shape\": [%lld, %lld, %lld],\n     \"params\": %lld, \"macs\": %lld,\n", (long long)l->shape.c,
+            (long long)l->shape.h, (long long)l->shape.w, (long long)l->params, (long long)l->macs);
+    fprintf(out, "     \"rf\": [%lld, %lld], ", (long long)l->rf[0].size, (long long)l->rf[1].size);
+    if (l->rf_global) {
+        fputs("\"jump\": null, \"start\": null}", out);
+        return;
+    }
+    fprintf(out, "\"jump\": [%lld, %lld], \"start\": [", (long long)l->rf[0].jump, (long long)l->rf[1].jump);
+    json_half(out, l->rf[0].start2);
+    fputs(", ", out);
+    json_half(out, l->rf[1].start2);
+    fputs("]}", out);
+}
+
+void report_json(Net *net, FILE *out)
+{
+    const Layer *in = net->input;
+    fputs("{\n  \"network\": ", out);
+    json_string(out, net->name);
+    fputs(",\n  \"input\": {\"name\": ", out);
+    json_string(out, in->name);
+    fprintf(out, ", \"shape\": [%lld, %lld, %lld]},\n  \"layers\": [\n", (long long)in->shape.c, (long long)in->shape.h,
+            (long long)in->shape.w);
+    for (int i = 1; i < net->nlayers; i++) {
+        json_layer(out, net->layers[i]);
+        fputs(i + 1 < net->nlayers ? ",\n" : "\n", out);
+    }
+    fputs("  ],\n  \"outputs\": [", out);
+    for (int i = 0; i < net->noutputs; i++) {
+        if (i)
+            fputs(", ", out);
+        json_string(out, net->outputs[i]->name);
+    }
+    fprintf(out,
+            "],\n  \"totals\": {\"params\": %lld, \"macs\": %lld, \"weight_bytes\": %lld,\n"
+            "             \"arena_bytes\": %lld, \"arena_lower_bound_bytes\": %lld}\n}\n",
+            (long long)net->params, (long long)net->macs, (long long)net->weight_bytes, (long long)net->arena_bytes,
+            (long long)net->bound_bytes);
+}

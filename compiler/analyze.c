@@ -290,7 +290,7 @@ void analyze(Net *net, Diag *d)
     }
     for (int i = 1; i < net->nlayers; i++) {
         Layer *l = net->layers[i];
-        bool ready = l->nin > 0;
+        bool ready = l->nin > 0 && !l->broken;
         for (int j = 0; j < l->nin; j++)
             ready &= l->in[j]->ok;
         if (!ready)

@@ -52,12 +52,19 @@ typedef struct Loc {
     int line, col, end_col;
 } Loc;
 
+typedef struct DiagEntry DiagEntry;
 typedef struct Diag {
     const char *path;  /* as the user named it */
     const char *src;   /* whole source text, for quoting lines */
     size_t srclen;
     FILE *out;         /* stderr, or a memory stream in tests */
     int errors, warnings;
+    /* held until diag_flush(), to print in source order */
+    DiagEntry *entries;
+    int nentries, cap;
+    FILE *stream;
+    char *buf;
+    size_t buflen;
 } Diag;
 
 void diag_init(Diag *d, const char *path, const char *src, size_t srclen, FILE *out);
@@ -67,6 +74,8 @@ void diag_note(Diag *d, Loc loc, const char *fmt, ...) PRINTF(3, 4);
 /* A problem with a file as a whole (weights, output): "path: error: msg". */
 void diag_file_error(Diag *d, const char *path, const char *fmt, ...) PRINTF(3, 4);
 void diag_file_warning(Diag *d, const char *path, const char *fmt, ...) PRINTF(3, 4);
+/* Prints what is held, in source order, and forgets it. */
+void diag_flush(Diag *d);
 NORETURN void die(const char *fmt, ...) PRINTF(1, 2);
 #define unreachable() die("internal error: unreachable code at %s:%d", __FILE__, __LINE__)
 
@@ -197,6 +206,8 @@ struct Layer {
     double eps, slope, p;
     Loc key_loc[KEY_COUNT]; /* where each key was given, for diagnostics */
     unsigned given;         /* bit per KeyKind given in the source */
+
+    bool broken;           /* has errors already reported: analyze() skips it */
 
     /* analyze() */
     bool ok;             /* shape known: false after an error here or upstream */

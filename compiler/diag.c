@@ -1,18 +1,85 @@
 /* diag.c: what the user sees when the model is wrong, in the form gcc and
  * clang use so editors and CI logs pick it up: file:line:col: error: msg,
- * then the source line and a caret under the culprit. Our own bugs go
- * through die() instead, so they are never mistaken for the user's. */
+ * then the source line and a caret under the culprit. The phases find
+ * problems in their own order; diagnostics are held and printed in
+ * source order. Our own bugs go through die() instead, so they are never
+ * mistaken for the user's. */
 #include "cnnc.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+/* One held diagnostic, with the notes that follow it. */
+struct DiagEntry {
+    Loc loc;
+    int seq;
+    char *text;
+    size_t len;
+};
 
 void diag_init(Diag *d, const char *path, const char *src, size_t srclen, FILE *out)
 {
+    memset(d, 0, sizeof *d);
     d->path = path;
     d->src = src;
     d->srclen = srclen;
     d->out = out;
-    d->errors = d->warnings = 0;
+}
+
+/* Starts a held diagnostic (or, for a note, reopens the last one) and
+ * returns a stream to write it to; diag_close() keeps what was written. */
+static FILE *diag_open(Diag *d, Loc loc, bool note)
+{
+    if (!note || d->nentries == 0) {
+        if (d->nentries == d->cap) {
+            d->cap = d->cap ? 2 * d->cap : 16;
+            d->entries = realloc(d->entries, (size_t)d->cap * sizeof *d->entries);
+            if (!d->entries)
+                die("out of memory");
+        }
+        d->entries[d->nentries++] = (DiagEntry){loc, d->nentries, NULL, 0};
+    }
+    d->stream = open_memstream(&d->buf, &d->buflen);
+    if (!d->stream)
+        die("out of memory");
+    return d->stream;
+}
+
+static void diag_close(Diag *d)
+{
+    fclose(d->stream);
+    DiagEntry *e = &d->entries[d->nentries - 1];
+    char *joined = realloc(e->text, e->len + d->buflen + 1);
+    if (!joined)
+        die("out of memory");
+    memcpy(joined + e->len, d->buf, d->buflen + 1);
+    e->text = joined;
+    e->len += d->buflen;
+    free(d->buf);
+    d->buf = NULL;
+}
+
+static int entry_order(const void *a, const void *b)
+{
+    const DiagEntry *x = a, *y = b;
+    if (x->loc.line != y->loc.line)
+        return x->loc.line < y->loc.line ? -1 : 1;
+    if (x->loc.col != y->loc.col)
+        return x->loc.col < y->loc.col ? -1 : 1;
+    return x->seq - y->seq;
+}
+
+void diag_flush(Diag *d)
+{
+    qsort(d->entries, (size_t)d->nentries, sizeof *d->entries, entry_order);
+    for (int i = 0; i < d->nentries; i++) {
+        fwrite(d->entries[i].text, 1, d->entries[i].len, d->out);
+        free(d->entries[i].text);
+    }
+    fflush(d->out);
+    free(d->entries);
+    d->entries = NULL;
+    d->nentries = d->cap = 0;
 }
 
 /* Finds line `line` (1-based) of the source; sets *len to its length. */
@@ -31,33 +98,35 @@ static const char *diag_line(const Diag *d, int line, size_t *len)
 
 /* Quotes the source line and underlines loc: a caret, then tildes. Tabs
  * are kept in the indent so the caret lines up however tabs render. */
-static void diag_quote(const Diag *d, Loc loc)
+static void diag_quote(const Diag *d, FILE *out, Loc loc)
 {
     if (!d->src || loc.line < 1)
         return;
     size_t len;
     const char *s = diag_line(d, loc.line, &len);
-    fputc(' ', d->out);
+    fputc(' ', out);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        fputc(c < 32 && c != '\t' ? '?' : c, d->out);
+        fputc(c < 32 && c != '\t' ? '?' : c, out);
     }
-    fputs("\n ", d->out);
+    fputs("\n ", out);
     int col = loc.col < 1 ? 1 : loc.col;
     for (int i = 1; i < col; i++)
-        fputc((size_t)(i - 1) < len && s[i - 1] == '\t' ? '\t' : ' ', d->out);
-    fputc('^', d->out);
+        fputc((size_t)(i - 1) < len && s[i - 1] == '\t' ? '\t' : ' ', out);
+    fputc('^', out);
     for (int i = col + 1; i < loc.end_col && (size_t)(i - 1) < len; i++)
-        fputc('~', d->out);
-    fputc('\n', d->out);
+        fputc('~', out);
+    fputc('\n', out);
 }
 
 static void diag_emit(Diag *d, Loc loc, const char *kind, const char *fmt, va_list ap)
 {
-    fprintf(d->out, "%s:%d:%d: %s: ", d->path, loc.line, loc.col, kind);
-    vfprintf(d->out, fmt, ap);
-    fputc('\n', d->out);
-    diag_quote(d, loc);
+    FILE *out = diag_open(d, loc, strcmp(kind, "note") == 0);
+    fprintf(out, "%s:%d:%d: %s: ", d->path, loc.line, loc.col, kind);
+    vfprintf(out, fmt, ap);
+    fputc('\n', out);
+    diag_quote(d, out, loc);
+    diag_close(d);
 }
 
 void diag_error(Diag *d, Loc loc, const char *fmt, ...)
@@ -86,11 +155,15 @@ void diag_note(Diag *d, Loc loc, const char *fmt, ...)
     va_end(ap);
 }
 
+/* File-level diagnostics sort after the source's (they are about the
+ * weights or the output, read later). */
 static void diag_file(Diag *d, const char *path, const char *kind, const char *fmt, va_list ap)
 {
-    fprintf(d->out, "%s: %s: ", path, kind);
-    vfprintf(d->out, fmt, ap);
-    fputc('\n', d->out);
+    FILE *out = diag_open(d, (Loc){INT32_MAX, 0, 0}, false);
+    fprintf(out, "%s: %s: ", path, kind);
+    vfprintf(out, fmt, ap);
+    fputc('\n', out);
+    diag_close(d);
 }
 
 void diag_file_error(Diag *d, const char *path, const char *fmt, ...)

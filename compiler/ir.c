@@ -480,23 +480,22 @@ static OpKind lookup_op(Builder *b, const Stmt *s)
         diag_error(b->diag, s->loc, "unknown op '%s'; did you mean '%s'?", s->op, hint);
     else
         diag_error(b->diag, s->loc, "unknown op '%s'; see the op table in docs/language.md", s->op);
-    return OP_INPUT;
+    return OP_COUNT;
 }
 
-/* Registers a layer under its name, or reports the clash. */
-static bool define(Builder *b, Layer *l)
+/* Appends a layer to the schedule and registers its name, or reports
+ * the clash (the first definition keeps the name). */
+static void define(Builder *b, Layer *l)
 {
     Layer **slot = name_slot(&b->names, l->name);
     if (*slot) {
         diag_error(b->diag, l->name_loc, "name '%s' is already used", l->name);
         diag_note(b->diag, (*slot)->name_loc, "'%s' was defined here", l->name);
-        return false;
-    }
-    *slot = l;
+    } else
+        *slot = l;
     Net *net = b->net;
     net->layers[net->nlayers] = l;
     l->index = net->nlayers++;
-    return true;
 }
 
 static Layer *new_layer(Builder *b, OpKind op, Loc loc)
@@ -540,51 +539,58 @@ static void ir_input(Builder *b, const Stmt *s)
     define(b, l);
 }
 
-static void ir_layer(Builder *b, const Stmt *s)
+/* Wires the layer to its producers: from=, or the statement before. */
+static bool wire(Builder *b, Layer *l, const Stmt *s, const Attr *from)
 {
     Net *net = b->net;
+    if (from)
+        return read_from(b, l, from->value);
+    if (ir_ops[l->op].required & ~l->given & K(KEY_FROM))
+        return false;
+    if (!net->input) {
+        diag_error(b->diag, s->loc, "layer '%s' comes before 'input'; declare the input first, as in 'input x 1x32x32'",
+                   l->name);
+        return false;
+    }
+    l->in = mem_alloc(b->mem, sizeof *l->in);
+    l->in_loc = mem_alloc(b->mem, sizeof *l->in_loc);
+    l->in[0] = net->layers[net->nlayers - 1];
+    l->in_loc[0] = s->loc;
+    l->nin = 1;
+    return true;
+}
+
+static void ir_layer(Builder *b, const Stmt *s)
+{
+    int errors = b->diag->errors;
     OpKind op = lookup_op(b, s);
-    if (op == OP_INPUT)
-        return;
-    Layer *l = new_layer(b, op, s->loc);
-    int n = ++b->op_counts[op];
-    l->name = s->name ? s->name : mem_printf(b->mem, "%s_%d", ir_ops[op].name, n);
+    bool known = op != OP_COUNT;
+    /* An unknown op still takes its place, so later layers do not
+     * silently read the one before it and report a false mismatch. */
+    Layer *l = new_layer(b, known ? op : OP_DROPOUT, s->loc);
+    int n = known ? ++b->op_counts[op] : 0;
+    l->name = s->name ? s->name : known ? mem_printf(b->mem, "%s_%d", ir_ops[op].name, n) : s->op;
     l->name_loc = s->name ? s->name_loc : s->loc;
     const Attr *from = NULL;
-    for (const Attr *a = s->attrs; a; a = a->next) {
+    for (const Attr *a = s->attrs; a && known; a = a->next) {
         read_attr(b, l, a);
         if (strcmp(a->key, "from") == 0 && !from)
             from = a;
     }
     bool pool = (ir_ops[op].flags & OPF_WINDOW) && op != OP_CONV2D;
-    if (pool && !(l->given & K(KEY_STRIDE))) {
+    if (known && pool && !(l->given & K(KEY_STRIDE))) {
         l->stride[0] = l->kernel[0]; /* as in PyTorch */
         l->stride[1] = l->kernel[1];
     }
-    unsigned missing = ir_ops[op].required & ~l->given;
+    unsigned missing = known ? ir_ops[op].required & ~l->given : 0;
     for (int k = 0; k < KEY_COUNT; k++)
         if (missing & K(k))
             diag_error(b->diag, l->name_loc, "%s '%s' needs %s=, as in '%s'", ir_ops[op].name, l->name, keys[k].name,
                        k == KEY_FROM ? "from=a,b" : k == KEY_OUT ? "out=16" : "kernel=3");
-    bool wired;
-    if (from && (l->given & K(KEY_FROM)))
-        wired = read_from(b, l, from->value);
-    else if (net->nlayers == 0 && !net->input) {
-        diag_error(b->diag, s->loc, "layer '%s' comes before 'input'; declare the input first, as in 'input x 1x32x32'",
-                   l->name);
-        wired = false;
-    } else if (missing & K(KEY_FROM)) {
-        wired = false;
-    } else {
-        l->in = mem_alloc(b->mem, sizeof *l->in);
-        l->in_loc = mem_alloc(b->mem, sizeof *l->in_loc);
-        l->in[0] = net->layers[net->nlayers - 1];
-        l->in_loc[0] = s->loc;
-        l->nin = 1;
-        wired = true;
-    }
-    if (!define(b, l) || !wired)
-        l->nin = 0; /* analyze() skips a layer without inputs */
+    bool wired = wire(b, l, s, from);
+    define(b, l);
+    /* analyze() skips a layer with errors, and everything downstream. */
+    l->broken = !wired || b->diag->errors != errors;
 }
 
 static void ir_network(Builder *b, const Stmt *s, bool first)

@@ -159,8 +159,7 @@ static bool compile_model(Mem *m, Diag *d, Net **out)
         return false;
     }
     Net *net = ir_build(m, d, stmts);
-    if (d->errors == 0)
-        analyze(net, d);
+    analyze(net, d);
     if (d->errors)
         return false;
     plan(m, net);
@@ -189,6 +188,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cnnc: error: code generation (-o) is not available in this version yet\n");
         ok = false;
     }
+    diag_flush(&diag);
     if (ok && o.report == REPORT_TEXT)
         report_text(net, stdout);
     else if (ok && o.report == REPORT_JSON)

@@ -310,11 +310,14 @@ void analyze(Net *net, Diag *d)
         l->ok = ok;
         fold_batchnorm(l);
     }
-    /* Totals: overflow here needs absurd but individually valid layers. */
+    /* Totals: overflow here needs absurd but individually valid layers.
+     * A layer with errors has said so already and is left out. */
     c.overflow = false;
     int64_t floats = 0;
     for (int i = 0; i < net->nlayers; i++) {
         Layer *l = net->layers[i];
+        if (!l->ok)
+            continue;
         net->params = add(&c, net->params, l->params);
         net->macs = add(&c, net->macs, l->macs);
         floats = add(&c, floats, l->weight_floats);
@@ -322,4 +325,15 @@ void analyze(Net *net, Diag *d)
     net->weight_bytes = mul(&c, floats, (int64_t)sizeof(float));
     if (c.overflow)
         diag_error(d, net->name_loc, "total parameters or MACs of '%s' overflow 64-bit arithmetic", net->name);
+    /* Every sum plan() makes (live bytes, arena offsets) is at most the
+     * bytes of all tensors together, so checking that keeps plan() exact. */
+    c.overflow = false;
+    int64_t tensors = 0;
+    for (int i = 0; i < net->nlayers; i++)
+        if (net->layers[i]->ok)
+            tensors = add(&c, tensors, ir_bytes(net->layers[i]->shape));
+    if (c.overflow)
+        diag_error(d, net->name_loc,
+                   "activations of '%s' total more bytes than 64-bit arithmetic holds; the model is far too large",
+                   net->name);
 }

@@ -22,7 +22,7 @@ static bool in_place(const Layer *l)
     if (!((ir_ops[l->op].flags & OPF_ELEMENTWISE) || l->op == OP_FLATTEN))
         return false;
     const Layer *src = l->in[0];
-    return src->buf >= 0 && src->users[src->nusers - 1] == l;
+    return src->buf >= 0 && !src->is_output && src->users[src->nusers - 1] == l;
 }
 
 static int output_index(const Net *net, const Layer *l)

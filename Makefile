@@ -37,3 +37,34 @@ $(BUILD)/obj/%.o: $(GEN)/%.c compiler/cnnc.h compiler/parse.h $(GEN)/parser.h
 
 clean:
 	rm -rf $(BUILD)
+
+# ---- tests ----------------------------------------------------------------
+# Debian packages the build and tests need; installed when missing, so a
+# fresh machine needs only `make test` (or `make demo`).
+APT_PKGS := flex bison libcmocka-dev
+
+deps:
+	@missing=""; \
+	command -v flex >/dev/null || missing="$$missing flex"; \
+	command -v bison >/dev/null || missing="$$missing bison"; \
+	[ -f /usr/include/cmocka.h ] || missing="$$missing libcmocka-dev"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+TEST_SRCS := $(wildcard tests/unit/test_*.c)
+TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+RT_SRCS   := $(wildcard runtime/*.c)
+TEST_INC  := $(INC) -Iruntime -Itests/unit
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS) $(wildcard tests/unit/*.h) tests/unit/testutil.c $(RT_SRCS)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(TEST_INC) $< tests/unit/testutil.c $(LIBOBJS) $(RT_SRCS) -lcmocka -lm -o $@
+
+test: deps
+	@$(MAKE) --no-print-directory run-tests
+
+run-tests: $(BUILD)/cnnc $(TEST_BINS)
+	@bash tests/run.sh $(TEST_BINS)

@@ -218,6 +218,10 @@ struct Layer {
     bool rf_global;        /* after flatten/linear/global pooling */
     Layer *fold_into;      /* batchnorm folded into this conv */
 
+    /* weights.c: float32 tensors in PyTorch layout, NULL when absent
+     * (conv/linear: weight, bias; batchnorm: weight, bias, mean, var) */
+    float *tensor[4];
+
     /* plan() */
     int buf;               /* arena buffer id, or BUF_INPUT / BUF_OUTPUT(k) */
 };
@@ -261,6 +265,32 @@ void analyze(Net *net, Diag *d);
 
 /* Assigns buffers by liveness and computes the arena and the layer-by-layer bound. */
 void plan(Mem *m, Net *net);
+
+/* ---- weights.c ---- */
+
+/* Reads every layer's tensors from a safetensors file, checking names,
+ * dtypes and shapes; problems go to d. */
+bool weights_load(Mem *m, Diag *d, Net *net, const char *path);
+/* Placeholder weights: "zeros" or "random[:SEED]"; false if spec is bad. */
+bool weights_init(Mem *m, Net *net, const char *spec);
+/* How many tensors an op has, and their names' suffixes. */
+int weights_count(const Layer *l);
+const char *weights_suffix(const Layer *l, int i);
+/* Elements of tensor i of the layer. */
+int64_t weights_numel(const Layer *l, int i);
+
+/* ---- emit.c ---- */
+
+typedef struct EmitOptions {
+    int argc;                 /* the command line, for the banner */
+    char **argv;
+    const char *weights_note; /* where the weights came from, for the banner */
+    const char *header_name;  /* what the .c file includes */
+    int64_t unroll_budget;    /* kernel-window taps to unroll in all (--unroll) */
+} EmitOptions;
+
+/* Writes the C file and its header; errors (sizes C cannot index) go to d. */
+void emit_c(Mem *m, Diag *d, Net *net, const EmitOptions *opt, FILE *c_out, FILE *h_out);
 
 /* ---- report.c ---- */
 

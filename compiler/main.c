@@ -6,6 +6,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* Kernel-window taps unrolled across the model when --unroll is not given:
+ * every window of a small model, the busiest layers of a large one. */
+enum { DEFAULT_UNROLL = 512 };
 
 typedef enum { REPORT_NONE, REPORT_TEXT, REPORT_JSON } ReportKind;
 
@@ -20,6 +25,7 @@ typedef struct Options {
     bool make_deps;      /* -MD */
     bool check;
     ReportKind report;
+    int64_t unroll_budget;
     int argc;
     char **argv;
 } Options;
@@ -36,7 +42,7 @@ static const char usage_text[] =
     "                            placeholder weights when there is no -w\n"
     "  --report[=text|json]      print shapes, params, MACs, receptive fields, memory\n"
     "  --check                   parse and analyse only; the exit status tells\n"
-    "  --unroll=LEVEL            how far to unroll loops (see docs/generated-c.md)\n"
+    "  --unroll=N|none|full      kernel-window taps to unroll in all (default 512)\n"
     "  -MD                       also write a make dependency file (FILE.d beside -o)\n"
     "  -MF FILE                  name the dependency file (implies -MD)\n"
     "  --version                 print the version and exit\n"
@@ -88,6 +94,17 @@ static int parse_options(Options *o, int argc, char **argv)
             o->init = a + 7;
         } else if (strncmp(a, "--unroll=", 9) == 0) {
             o->unroll = a + 9;
+            char *end;
+            errno = 0;
+            long long n = strtoll(o->unroll, &end, 10);
+            if (strcmp(o->unroll, "none") == 0)
+                o->unroll_budget = 0;
+            else if (strcmp(o->unroll, "full") == 0)
+                o->unroll_budget = INT64_MAX;
+            else if (*o->unroll && !*end && n >= 0 && errno == 0)
+                o->unroll_budget = n;
+            else
+                return usage_error("bad --unroll value '%s'; use a number of taps, none or full", o->unroll);
         } else if (strcmp(a, "-MD") == 0) {
             o->make_deps = true;
         } else if (strncmp(a, "-MF", 3) == 0) {
@@ -116,6 +133,10 @@ static int parse_options(Options *o, int argc, char **argv)
         return usage_error("%s", "give either -w or --init, not both");
     if (o->make_deps && !o->output)
         return usage_error("%s", "-MD and -MF need -o");
+    if (o->output && !o->weights && !o->init)
+        return usage_error("%s", "-o needs weights: give -w FILE.safetensors, or --init=zeros|random[:SEED] to try a model");
+    if (o->init && strcmp(o->init, "zeros") != 0 && strncmp(o->init, "random", 6) != 0)
+        return usage_error("bad --init value '%s'; use zeros, random or random:SEED", o->init);
     return -1;
 }
 
@@ -150,6 +171,129 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
+/* The path with its extension replaced: "net.c" -> "net.h". */
+static char *swap_extension(Mem *m, const char *path, const char *ext)
+{
+    const char *slash = strrchr(path, '/');
+    const char *dot = strrchr(path, '.');
+    size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - path) : strlen(path);
+    return mem_printf(m, "%.*s%s", (int)stem, path, ext);
+}
+
+/* A file being written: its final path and a temporary beside it, so a
+ * failed run never leaves half a file or clobbers a good one. */
+typedef struct Pending {
+    const char *path;
+    char *tmp;
+    FILE *f;
+} Pending;
+
+static bool pending_open(Mem *m, Diag *d, Pending *p, const char *path)
+{
+    p->path = path;
+    p->tmp = mem_printf(m, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(p->tmp);
+    if (fd < 0 || !(p->f = fdopen(fd, "w"))) {
+        diag_file_error(d, path, "cannot write: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        p->tmp = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* Finishes every pending file, or removes them all on any error. */
+static bool pending_commit(Diag *d, Pending *files, int n, bool ok)
+{
+    for (int i = 0; i < n; i++) {
+        if (!files[i].f)
+            continue;
+        if (fclose(files[i].f) != 0 && ok) {
+            diag_file_error(d, files[i].path, "cannot write: %s", strerror(errno));
+            ok = false;
+        }
+        files[i].f = NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!files[i].tmp)
+            continue;
+        if (ok && rename(files[i].tmp, files[i].path) != 0) {
+            diag_file_error(d, files[i].path, "cannot write: %s", strerror(errno));
+            ok = false;
+        }
+        if (!ok)
+            unlink(files[i].tmp);
+    }
+    return ok;
+}
+
+/* A path as make reads it: spaces and $ escaped. */
+static void make_path(FILE *f, const char *path)
+{
+    for (const char *s = path; *s; s++) {
+        if (*s == ' ' || *s == '#')
+            fputc('\\', f);
+        if (*s == '$')
+            fputc('$', f);
+        fputc(*s, f);
+    }
+}
+
+/* Like gcc -MD -MP: the outputs depend on the model and the weights, and
+ * each input gets an empty rule so deleting it does not break make. */
+static void write_depfile(FILE *f, const Options *o, const char *header)
+{
+    make_path(f, o->output);
+    fputc(' ', f);
+    make_path(f, header);
+    fputs(":", f);
+    const char *inputs[2] = {o->model, o->weights};
+    for (int i = 0; i < 2 && inputs[i]; i++) {
+        fputc(' ', f);
+        make_path(f, inputs[i]);
+    }
+    fputs("\n", f);
+    for (int i = 0; i < 2 && inputs[i]; i++) {
+        fputs("\n", f);
+        make_path(f, inputs[i]);
+        fputs(":\n", f);
+    }
+}
+
+/* Loads or invents the weights, then writes the C, its header and the
+ * dependency file, all or nothing. */
+static bool generate(Mem *m, Diag *d, Net *net, const Options *o)
+{
+    if (o->weights ? !weights_load(m, d, net, o->weights) : !weights_init(m, net, o->init)) {
+        if (!o->weights)
+            diag_file_error(d, o->init, "bad --init value; use zeros, random or random:SEED");
+        return false;
+    }
+    const char *header = swap_extension(m, o->output, ".h");
+    const char *slash = strrchr(header, '/');
+    EmitOptions eo = {
+        .argc = o->argc,
+        .argv = o->argv,
+        .weights_note = o->weights ? o->weights
+                                   : mem_printf(m, "--init=%s: placeholder values, not trained weights", o->init),
+        .header_name = slash ? slash + 1 : header,
+        .unroll_budget = o->unroll_budget,
+    };
+    Pending files[3] = {{0}};
+    bool ok = pending_open(m, d, &files[0], o->output) && pending_open(m, d, &files[1], header);
+    if (ok && o->make_deps)
+        ok = pending_open(m, d, &files[2], o->depfile ? o->depfile : swap_extension(m, o->output, ".d"));
+    if (ok) {
+        int errors = d->errors;
+        emit_c(m, d, net, &eo, files[0].f, files[1].f);
+        if (o->make_deps)
+            write_depfile(files[2].f, o, header);
+        ok = d->errors == errors;
+    }
+    return pending_commit(d, files, 3, ok);
+}
+
 /* Runs the front end and analysis; false when the model has errors. */
 static bool compile_model(Mem *m, Diag *d, Net **out)
 {
@@ -169,7 +313,7 @@ static bool compile_model(Mem *m, Diag *d, Net **out)
 
 int main(int argc, char **argv)
 {
-    Options o = {0};
+    Options o = {.unroll_budget = DEFAULT_UNROLL};
     int status = parse_options(&o, argc, argv);
     if (status >= 0)
         return status;
@@ -184,10 +328,8 @@ int main(int argc, char **argv)
     diag_init(&diag, o.model, src, len, stderr);
     Net *net = NULL;
     bool ok = compile_model(&mem, &diag, &net);
-    if (ok && o.output) {
-        fprintf(stderr, "cnnc: error: code generation (-o) is not available in this version yet\n");
-        ok = false;
-    }
+    if (ok && o.output)
+        ok = generate(&mem, &diag, net, &o);
     diag_flush(&diag);
     if (ok && o.report == REPORT_TEXT)
         report_text(net, stdout);

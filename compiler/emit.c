@@ -1,0 +1,863 @@
+/* emit.c: the C back end. Every shape, stride and offset is a constant
+ * in the output, kernel windows are unrolled within a code-size budget,
+ * and interiors (no bounds checks) are split from borders. Batchnorm is
+ * folded into the conv before it, and elementwise ops that overwrite
+ * their producer's output run in that producer's store (its epilogue),
+ * so their tensor is never read back.
+ *
+ * The emitter is driven by the table `kinds` below: for each op, the
+ * function that writes its layer function. */
+#include "cnnc.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The state of one emission. */
+typedef struct Emitter {
+    Mem *mem;
+    Diag *diag;
+    Net *net;
+    const EmitOptions *opt;
+    FILE *out;
+    int indent;
+    const char *path;       /* the model's path, safe inside a comment */
+    const char **cname;     /* per layer: C-safe unique name */
+    Layer **host;           /* per layer: who computes it (itself, a producer, or NULL for no code) */
+    int *fused_first;       /* per host: first layer applied in its store, or -1 */
+    int *fused_last;
+    int *fused_next;        /* per fused layer: the next one of the same host, or -1 */
+    bool *unroll;           /* per layer: unroll its kernel window */
+} Emitter;
+
+/* Prints one line at the current indent. A line ending in '{' opens a
+ * block, one starting with '}' closes it, so callers never count tabs. */
+PRINTF(2, 3) static void emit(Emitter *e, const char *fmt, ...)
+{
+    if (fmt[0] == '}')
+        e->indent--;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (line[0])
+        fprintf(e->out, "%*s%s\n", 4 * e->indent, "", line);
+    else
+        fputc('\n', e->out);
+    size_t n = strlen(line);
+    if (n && line[n - 1] == '{')
+        e->indent++;
+}
+
+/* A float literal that reads back to exactly the same float. */
+static const char *flit(float v, char *buf, size_t len)
+{
+    if (isnan(v))
+        return "CNNC_NAN";
+    if (isinf(v))
+        return v > 0 ? "CNNC_INF" : "(-CNNC_INF)";
+    snprintf(buf, len, "%.9g", (double)v);
+    if (!strpbrk(buf, ".en"))
+        strncat(buf, ".0", len - strlen(buf) - 1);
+    strncat(buf, "f", len - strlen(buf) - 1);
+    return buf;
+}
+
+/* s with every comment closer broken up, for quoting user text in comments. */
+static const char *comment_safe(Mem *m, const char *s)
+{
+    char *t = mem_strdup(m, s);
+    for (char *p = t; (p = strstr(p, "*/")); p++)
+        *p = '+';
+    return t;
+}
+
+/* ---- fusion: who computes what ---- */
+
+/* Ops whose only effect is to rename their input's buffer. */
+static bool is_alias(const Layer *l)
+{
+    if (l->fold_into)
+        return true;
+    bool renames = l->op == OP_FLATTEN || l->op == OP_DROPOUT;
+    return renames && l->buf == l->in[0]->buf;
+}
+
+/* Elementwise ops that can run in a producer's store: per value, with
+ * at most a per-channel constant (batchnorm). Softmax mixes channels. */
+static bool fusable(const Layer *l)
+{
+    return (ir_ops[l->op].flags & OPF_ELEMENTWISE) && l->op != OP_SOFTMAX && l->op != OP_DROPOUT;
+}
+
+/* Decides, in schedule order, which layer's function computes each layer. */
+static void plan_hosts(Emitter *e)
+{
+    Net *net = e->net;
+    for (int i = 1; i < net->nlayers; i++) {
+        Layer *l = net->layers[i];
+        Layer *src = l->in[0];
+        e->host[i] = l;
+        if (is_alias(l)) {
+            e->host[i] = NULL;
+            continue;
+        }
+        if (!fusable(l) || l->buf != src->buf)
+            continue;
+        /* in place: look through aliases for the layer that stores the value */
+        Layer *p = src;
+        bool single = true;
+        while (p->op != OP_INPUT && !e->host[p->index]) {
+            single &= p->nusers == 1;
+            p = p->op == OP_BATCHNORM2D ? p->fold_into : p->in[0];
+        }
+        single &= p->nusers == 1;
+        if (p->op == OP_INPUT || !single || p->op == OP_SOFTMAX)
+            continue;
+        Layer *h = e->host[p->index];
+        /* a batchnorm's channel must be the host's (not across a flatten) */
+        if (l->op == OP_BATCHNORM2D && h->shape.c != l->shape.c)
+            continue;
+        e->host[i] = l == h ? l : h;
+        int *tail = e->fused_last[h->index] < 0 ? &e->fused_first[h->index] : &e->fused_next[e->fused_last[h->index]];
+        *tail = i;
+        e->fused_last[h->index] = i;
+    }
+}
+
+/* ---- names ---- */
+
+static void make_names(Emitter *e)
+{
+    Net *net = e->net;
+    for (int i = 0; i < net->nlayers; i++) {
+        char buf[256];
+        size_t n = 0;
+        for (const char *s = net->layers[i]->name; *s && n + 1 < sizeof buf - 16; s++)
+            buf[n++] = (char)((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ? *s
+                                                                                                           : '_');
+        buf[n] = '\0';
+        /* 'features.0' and 'features_0' must not meet as one C name */
+        char *name = mem_strdup(e->mem, buf);
+        for (int k = 2;; k++) {
+            bool clash = false;
+            for (int j = 0; j < i && !clash; j++)
+                clash = strcmp(e->cname[j], name) == 0;
+            if (!clash)
+                break;
+            name = mem_printf(e->mem, "%s_%d", buf, k);
+        }
+        e->cname[i] = name;
+    }
+}
+
+/* ---- weights ---- */
+
+static void emit_array(Emitter *e, const char *name, const char *what, const float *v, int64_t n)
+{
+    emit(e, "/* %s */", what);
+    emit(e, "static const float %s[%lld] = {", name, (long long)n);
+    char line[1024], lit[48];
+    size_t o = 0;
+    for (int64_t i = 0; i < n; i++) {
+        o += (size_t)snprintf(line + o, sizeof line - o, "%s%s", flit(v[i], lit, sizeof lit), i + 1 < n ? "," : "");
+        if ((i + 1) % 8 == 0 || i + 1 == n) {
+            emit(e, "%s", line);
+            o = 0;
+        } else
+            o += (size_t)snprintf(line + o, sizeof line - o, " ");
+    }
+    emit(e, "};");
+}
+
+/* A conv's weights and bias with a following batchnorm folded in:
+ * w' = w * g / sqrt(var + eps), b' = (b - mean) * g / sqrt(var + eps) + beta,
+ * computed in double so the only rounding is the final one. */
+static void conv_weights(Emitter *e, const Layer *l, const Layer *bn, float **w, float **b)
+{
+    int64_t nw = weights_numel(l, 0), per = nw / l->out;
+    *w = l->tensor[0];
+    *b = l->bias ? l->tensor[1] : NULL;
+    if (!bn)
+        return;
+    float *fw = mem_array(e->mem, (size_t)nw, sizeof *fw);
+    float *fb = mem_array(e->mem, (size_t)l->out, sizeof *fb);
+    for (int64_t oc = 0; oc < l->out; oc++) {
+        double scale = (double)bn->tensor[0][oc] / sqrt((double)bn->tensor[3][oc] + bn->eps);
+        for (int64_t k = 0; k < per; k++)
+            fw[oc * per + k] = (float)((double)l->tensor[0][oc * per + k] * scale);
+        double bias = l->bias ? (double)l->tensor[1][oc] : 0.0;
+        fb[oc] = (float)((bias - (double)bn->tensor[2][oc]) * scale + (double)bn->tensor[1][oc]);
+    }
+    *w = fw;
+    *b = fb;
+}
+
+/* The batchnorm folded into conv l, if any. */
+static const Layer *folded_bn(const Layer *l)
+{
+    return l->nusers == 1 && l->users[0]->fold_into == l ? l->users[0] : NULL;
+}
+
+static void emit_weights(Emitter *e)
+{
+    Net *net = e->net;
+    for (int i = 1; i < net->nlayers; i++) {
+        Layer *l = net->layers[i];
+        const char *n = e->cname[i];
+        char what[512];
+        if (l->op == OP_CONV2D || l->op == OP_LINEAR) {
+            float *w, *b;
+            const Layer *bn = l->op == OP_CONV2D ? folded_bn(l) : NULL;
+            conv_weights(e, l, bn, &w, &b);
+            snprintf(what, sizeof what, "%s.weight, line %d%s%s", l->name, l->loc.line, bn ? ", folded with " : "",
+                     bn ? bn->name : "");
+            emit_array(e, mem_printf(e->mem, "%s_w", n), what, w, weights_numel(l, 0));
+            if (b) {
+                snprintf(what, sizeof what, "%s.bias%s%s", l->name, bn ? ", folded with " : "", bn ? bn->name : "");
+                emit_array(e, mem_printf(e->mem, "%s_b", n), what, b, l->out);
+            }
+        } else if (l->op == OP_BATCHNORM2D && !l->fold_into) {
+            int64_t c = l->shape.c;
+            float *scale = mem_array(e->mem, (size_t)c, sizeof *scale);
+            float *shift = mem_array(e->mem, (size_t)c, sizeof *shift);
+            for (int64_t k = 0; k < c; k++) {
+                double s = (double)l->tensor[0][k] / sqrt((double)l->tensor[3][k] + l->eps);
+                scale[k] = (float)s;
+                shift[k] = (float)((double)l->tensor[1][k] - (double)l->tensor[2][k] * s);
+            }
+            snprintf(what, sizeof what, "%s: weight / sqrt(running_var + eps), line %d", l->name, l->loc.line);
+            emit_array(e, mem_printf(e->mem, "%s_scale", n), what, scale, c);
+            snprintf(what, sizeof what, "%s: bias - running_mean * scale", l->name);
+            emit_array(e, mem_printf(e->mem, "%s_shift", n), what, shift, c);
+        }
+    }
+}
+
+/* ---- stores and epilogues ---- */
+
+/* The expression for elementwise op l applied to v (channel c). */
+static const char *apply(Emitter *e, const Layer *l, const char *v, const char *c)
+{
+    char lit[48];
+    switch (l->op) {
+    case OP_RELU: return mem_printf(e->mem, "cnnc_reluf(%s)", v);
+    case OP_RELU6: return mem_printf(e->mem, "cnnc_relu6f(%s)", v);
+    case OP_SIGMOID: return mem_printf(e->mem, "cnnc_sigmoidf(%s)", v);
+    case OP_TANH: return mem_printf(e->mem, "cnnc_tanhf(%s)", v);
+    case OP_HARDSWISH: return mem_printf(e->mem, "cnnc_hardswishf(%s)", v);
+    case OP_LEAKYRELU:
+        return mem_printf(e->mem, "cnnc_leakyreluf(%s, %s)", v, flit((float)l->slope, lit, sizeof lit));
+    case OP_BATCHNORM2D:
+        return mem_printf(e->mem, "(%s) * %s_scale[%s] + %s_shift[%s]", v, e->cname[l->index], c, e->cname[l->index], c);
+    case OP_DROPOUT:
+    case OP_FLATTEN: return v;
+    default: unreachable();
+    }
+}
+
+/* Stores acc (of channel c) at dst, through the host's epilogue. */
+static void store(Emitter *e, const Layer *host, const char *dst, const char *acc, const char *c)
+{
+    const char *v = acc;
+    for (int k = e->fused_first[host->index]; k >= 0; k = e->fused_next[k])
+        v = apply(e, e->net->layers[k], v, c);
+    emit(e, "%s = %s;", dst, v);
+}
+
+/* ---- windows: conv and pools ---- */
+
+/* "v * mul - sub" without the noise of * 1 and - 0. */
+static const char *affine(Emitter *e, const char *v, int64_t mul, int64_t sub)
+{
+    const char *t = mul == 1 ? v : mem_printf(e->mem, "%s * %lld", v, (long long)mul);
+    if (sub == 0)
+        return t;
+    return mem_printf(e->mem, "%s %c %lld", t, sub > 0 ? '-' : '+', (long long)(sub > 0 ? sub : -sub));
+}
+
+/* The top-left input pixel of output (oy, ox)'s window, relative to xc. */
+static void window_origin(Emitter *e, const Layer *l, int64_t in_w)
+{
+    emit(e, "const float *p = xc + (%s) * %lld + %s;", affine(e, "oy", l->stride[0], l->pad[0]), (long long)in_w,
+         affine(e, "ox", l->stride[1], l->pad[2]));
+}
+
+/* The input coordinate of kernel tap k along axis a. */
+static void tap_coord(Emitter *e, const Layer *l, int a)
+{
+    const char *o = a ? "ox" : "oy", *k = a ? "kx" : "ky";
+    const char *t = l->dilation[a] == 1 ? k : mem_printf(e->mem, "%s * %lld", k, (long long)l->dilation[a]);
+    emit(e, "int %s = %s + %s;", a ? "ix" : "iy", affine(e, o, l->stride[a], l->pad[2 * a]), t);
+}
+
+/* Output positions along one axis whose whole window is inside the input. */
+static void interior(const Layer *l, int a, int64_t in, int64_t out, int64_t *lo, int64_t *hi)
+{
+    int64_t pad = l->pad[2 * a], s = l->stride[a], reach = l->dilation[a] * (l->kernel[a] - 1);
+    int64_t first = (pad + s - 1) / s;
+    int64_t last = in - 1 + pad - reach < 0 ? -1 : (in - 1 + pad - reach) / s;
+    *lo = first < out ? first : out;
+    *hi = last + 1 < *lo ? *lo : (last + 1 > out ? out : last + 1);
+}
+
+/* The statement that maps an input coordinate v along an axis of size n
+ * back inside, per padding mode; zeros padding skips the tap instead. */
+static void fold_coord(Emitter *e, PadMode mode, const char *v, int64_t n)
+{
+    switch (mode) {
+    case PM_REFLECT: emit(e, "%s = %s < 0 ? -%s : (%s >= %lld ? %lld - %s : %s);", v, v, v, v, (long long)n,
+                          (long long)(2 * n - 2), v, v); break;
+    case PM_REPLICATE: emit(e, "%s = %s < 0 ? 0 : (%s >= %lld ? %lld : %s);", v, v, v, (long long)n,
+                            (long long)(n - 1), v); break;
+    case PM_CIRCULAR: emit(e, "%s = %s < 0 ? %s + %lld : (%s >= %lld ? %s - %lld : %s);", v, v, v, (long long)n, v,
+                           (long long)n, v, (long long)n, v); break;
+    case PM_ZEROS: emit(e, "if (%s < 0 || %s >= %lld) continue;", v, v, (long long)n); break;
+    }
+}
+
+/* Loops over output rows and columns, calling body for the interior
+ * block and border for the rest; each gets oy and ox in scope. */
+typedef void WindowBody(Emitter *e, const Layer *l, bool inside);
+
+static void window_loops(Emitter *e, const Layer *l, WindowBody *body)
+{
+    Shape in = l->in[0]->shape, out = l->shape;
+    int64_t y0, y1, x0, x1;
+    interior(l, 0, in.h, out.h, &y0, &y1);
+    interior(l, 1, in.w, out.w, &x0, &x1);
+    if (y0 == y1 || x0 == x1)
+        y0 = y1 = x0 = x1 = 0; /* no interior at all: every position is border */
+    /* rows above, inside and below the interior */
+    int64_t rows[4] = {0, y0, y1, out.h}, cols[4] = {0, x0, x1, out.w};
+    for (int r = 0; r < 3; r++) {
+        if (rows[r] == rows[r + 1])
+            continue;
+        emit(e, "for (int oy = %lld; oy < %lld; oy++) {", (long long)rows[r], (long long)rows[r + 1]);
+        if (r != 1) {
+            emit(e, "for (int ox = 0; ox < %lld; ox++) {", (long long)out.w);
+            body(e, l, false);
+            emit(e, "}");
+        }
+        for (int c = 0; c < 3 && r == 1; c++) {
+            if (cols[c] == cols[c + 1])
+                continue;
+            emit(e, "for (int ox = %lld; ox < %lld; ox++) {", (long long)cols[c], (long long)cols[c + 1]);
+            body(e, l, c == 1);
+            emit(e, "}");
+        }
+        emit(e, "}");
+    }
+}
+
+/* Conv body: acc over the group's input channels and the window. */
+static void conv_body(Emitter *e, const Layer *l, bool inside)
+{
+    Shape in = l->in[0]->shape;
+    int64_t icg = in.c / l->groups, kh = l->kernel[0], kw = l->kernel[1];
+    const char *n = e->cname[l->index];
+    bool bias = l->bias || folded_bn(l);
+    emit(e, "float acc = %s;", bias ? mem_printf(e->mem, "%s_b[oc]", n) : "0.0f");
+    if (icg > 1) {
+        emit(e, "for (int ic = 0; ic < %lld; ic++) {", (long long)icg);
+        emit(e, "const float *xc = xg + ic * %lld;", (long long)(in.h * in.w));
+        emit(e, "const float *wc = wo + ic * %lld;", (long long)(kh * kw));
+    } else {
+        emit(e, "const float *xc = xg;");
+        emit(e, "const float *wc = wo;");
+    }
+    if (inside && e->unroll[l->index]) {
+        window_origin(e, l, in.w);
+        for (int64_t ky = 0; ky < kh; ky++)
+            for (int64_t kx = 0; kx < kw; kx++)
+                emit(e, "acc += p[%lld] * wc[%lld];", (long long)(ky * l->dilation[0] * in.w + kx * l->dilation[1]),
+                     (long long)(ky * kw + kx));
+    } else {
+        emit(e, "for (int ky = 0; ky < %lld; ky++) {", (long long)kh);
+        tap_coord(e, l, 0);
+        if (!inside)
+            fold_coord(e, l->pad_mode, "iy", in.h);
+        emit(e, "for (int kx = 0; kx < %lld; kx++) {", (long long)kw);
+        tap_coord(e, l, 1);
+        if (!inside)
+            fold_coord(e, l->pad_mode, "ix", in.w);
+        emit(e, "acc += xc[iy * %lld + ix] * wc[ky * %lld + kx];", (long long)in.w, (long long)kw);
+        emit(e, "}");
+        emit(e, "}");
+    }
+    if (icg > 1)
+        emit(e, "}");
+    store(e, l, mem_printf(e->mem, "y[(oc * %lld + oy) * %lld + ox]", (long long)l->shape.h, (long long)l->shape.w),
+          "acc", "oc");
+}
+
+static void emit_conv(Emitter *e, const Layer *l)
+{
+    Shape in = l->in[0]->shape;
+    int64_t icg = in.c / l->groups, ocg = l->out / l->groups;
+    const char *n = e->cname[l->index];
+    emit(e, "for (int oc = 0; oc < %lld; oc++) {", (long long)l->out);
+    if (l->groups == 1)
+        emit(e, "const float *xg = x;");
+    else if (ocg == 1)
+        emit(e, "const float *xg = x + oc * %lld;", (long long)(icg * in.h * in.w));
+    else
+        emit(e, "const float *xg = x + (oc / %lld) * %lld;", (long long)ocg, (long long)(icg * in.h * in.w));
+    emit(e, "const float *wo = %s_w + oc * %lld;", n, (long long)(icg * l->kernel[0] * l->kernel[1]));
+    window_loops(e, l, conv_body);
+    emit(e, "}");
+}
+
+/* Pool body: the window's max, min, sum or average, PyTorch's way. */
+static void pool_body(Emitter *e, const Layer *l, bool inside)
+{
+    Shape in = l->in[0]->shape;
+    bool extremum = l->op == OP_MAXPOOL2D || l->op == OP_MINPOOL2D;
+    const char *better = l->op == OP_MAXPOOL2D ? ">" : "<";
+    int64_t kh = l->kernel[0], kw = l->kernel[1];
+    if (inside && e->unroll[l->index]) {
+        window_origin(e, l, in.w);
+        for (int64_t ky = 0; ky < kh; ky++)
+            for (int64_t kx = 0; kx < kw; kx++) {
+                long long off = (long long)(ky * l->dilation[0] * in.w + kx * l->dilation[1]);
+                if (ky == 0 && kx == 0)
+                    emit(e, "float acc = p[0];");
+                else if (extremum)
+                    emit(e, "if (p[%lld] %s acc) acc = p[%lld];", off, better, off);
+                else
+                    emit(e, "acc += p[%lld];", off);
+            }
+        if (l->op == OP_AVGPOOL2D)
+            emit(e, "acc = acc / %lld.0f;", (long long)(kh * kw));
+    } else {
+        /* Padded cells never win a max or min; averages follow PyTorch's
+         * divisor: the window clipped to the padded input, or to the input. */
+        emit(e, "float acc = 0.0f;");
+        if (extremum)
+            emit(e, "int any = 0;");
+        else
+            emit(e, "int count = 0;");
+        emit(e, "for (int ky = 0; ky < %lld; ky++) {", (long long)kh);
+        tap_coord(e, l, 0);
+        fold_coord(e, PM_ZEROS, "iy", in.h);
+        emit(e, "for (int kx = 0; kx < %lld; kx++) {", (long long)kw);
+        tap_coord(e, l, 1);
+        fold_coord(e, PM_ZEROS, "ix", in.w);
+        emit(e, "float v = xc[iy * %lld + ix];", (long long)in.w);
+        if (extremum) {
+            emit(e, "if (!any || v %s acc) acc = v;", better);
+            emit(e, "any = 1;");
+        } else {
+            emit(e, "acc += v;");
+            emit(e, "count++;");
+        }
+        emit(e, "}");
+        emit(e, "}");
+        if (l->op == OP_AVGPOOL2D && l->count_include_pad) {
+            emit(e, "int y0 = %s, x0 = %s;", affine(e, "oy", l->stride[0], l->pad[0]),
+                 affine(e, "ox", l->stride[1], l->pad[2]));
+            emit(e, "int y1 = y0 + %lld < %lld ? y0 + %lld : %lld;", (long long)kh, (long long)(in.h + l->pad[1]),
+                 (long long)kh, (long long)(in.h + l->pad[1]));
+            emit(e, "int x1 = x0 + %lld < %lld ? x0 + %lld : %lld;", (long long)kw, (long long)(in.w + l->pad[3]),
+                 (long long)kw, (long long)(in.w + l->pad[3]));
+            emit(e, "acc = acc / (float)((y1 - y0) * (x1 - x0));");
+        } else if (l->op == OP_AVGPOOL2D) {
+            emit(e, "acc = count ? acc / (float)count : 0.0f;");
+        } else if (!extremum) {
+            emit(e, "(void)count;");
+        }
+    }
+    store(e, l, mem_printf(e->mem, "y[(c * %lld + oy) * %lld + ox]", (long long)l->shape.h, (long long)l->shape.w),
+          "acc", "c");
+}
+
+static void emit_pool(Emitter *e, const Layer *l)
+{
+    Shape in = l->in[0]->shape;
+    emit(e, "for (int c = 0; c < %lld; c++) {", (long long)in.c);
+    emit(e, "const float *xc = x + c * %lld;", (long long)(in.h * in.w));
+    window_loops(e, l, pool_body);
+    emit(e, "}");
+}
+
+/* ---- the other ops ---- */
+
+static void emit_global_pool(Emitter *e, const Layer *l)
+{
+    Shape in = l->in[0]->shape;
+    long long hw = (long long)(in.h * in.w);
+    bool avg = l->op == OP_GLOBALAVGPOOL2D;
+    emit(e, "for (int c = 0; c < %lld; c++) {", (long long)in.c);
+    emit(e, "const float *xc = x + c * %lld;", hw);
+    emit(e, "float acc = xc[0];");
+    emit(e, "for (int i = 1; i < %lld; i++) {", hw);
+    emit(e, avg ? "acc += xc[i];" : "if (xc[i] > acc) acc = xc[i];");
+    emit(e, "}");
+    if (avg)
+        emit(e, "acc = acc / %lld.0f;", hw);
+    store(e, l, "y[c]", "acc", "c");
+    emit(e, "}");
+}
+
+static void emit_linear(Emitter *e, const Layer *l)
+{
+    long long in = (long long)l->in[0]->shape.c;
+    const char *n = e->cname[l->index];
+    emit(e, "for (int o = 0; o < %lld; o++) {", (long long)l->out);
+    emit(e, "const float *w = %s_w + o * %lld;", n, in);
+    emit(e, "float acc = %s;", l->bias ? mem_printf(e->mem, "%s_b[o]", n) : "0.0f");
+    emit(e, "for (int i = 0; i < %lld; i++) {", in);
+    emit(e, "acc += w[i] * x[i];");
+    emit(e, "}");
+    store(e, l, "y[o]", "acc", "o");
+    emit(e, "}");
+}
+
+/* Elementwise ops, batchnorm and copies: one value at a time. */
+static void emit_elementwise(Emitter *e, const Layer *l)
+{
+    Shape s = l->shape;
+    bool inplace = l->buf == l->in[0]->buf;
+    const char *src = inplace ? "y" : "x";
+    emit(e, "for (int c = 0; c < %lld; c++) {", (long long)s.c);
+    emit(e, "for (int i = c * %lld; i < (c + 1) * %lld; i++) {", (long long)(s.h * s.w), (long long)(s.h * s.w));
+    store(e, l, "y[i]", apply(e, l, mem_printf(e->mem, "%s[i]", src), "c"), "c");
+    emit(e, "}");
+    emit(e, "}");
+}
+
+static void emit_softmax(Emitter *e, const Layer *l)
+{
+    Shape s = l->shape;
+    long long hw = (long long)(s.h * s.w);
+    if (l->buf != l->in[0]->buf) {
+        emit(e, "for (int i = 0; i < %lld; i++) {", (long long)s.c * hw);
+        emit(e, "y[i] = x[i];");
+        emit(e, "}");
+    }
+    emit(e, "for (int i = 0; i < %lld; i++) {", hw);
+    emit(e, "cnnc_softmax(y + i, %lld, %lld);", (long long)s.c, hw);
+    emit(e, "}");
+}
+
+static void emit_add(Emitter *e, const Layer *l)
+{
+    Shape s = l->shape;
+    char sum[512] = "x0[i]";
+    for (int k = 1; k < l->nin; k++) {
+        size_t o = strlen(sum);
+        snprintf(sum + o, sizeof sum - o, " + x%d[i]", k);
+    }
+    emit(e, "for (int c = 0; c < %lld; c++) {", (long long)s.c);
+    emit(e, "for (int i = c * %lld; i < (c + 1) * %lld; i++) {", (long long)(s.h * s.w), (long long)(s.h * s.w));
+    store(e, l, "y[i]", sum, "c");
+    emit(e, "}");
+    emit(e, "}");
+}
+
+static void emit_concat(Emitter *e, const Layer *l)
+{
+    long long hw = (long long)(l->shape.h * l->shape.w), at = 0;
+    for (int k = 0; k < l->nin; k++) {
+        long long ch = (long long)l->in[k]->shape.c;
+        emit(e, "for (int c = %lld; c < %lld; c++) {", at, at + ch);
+        emit(e, "for (int i = c * %lld; i < (c + 1) * %lld; i++) {", hw, hw);
+        store(e, l, "y[i]", mem_printf(e->mem, "x%d[i - %lld]", k, at * hw), "c");
+        emit(e, "}");
+        emit(e, "}");
+        at += ch;
+    }
+}
+
+typedef void EmitBody(Emitter *e, const Layer *l);
+
+/* What each op's layer function does. Ops missing here have no code of
+ * their own: they are folded, fused, or aliases of their input. */
+static EmitBody *const kinds[OP_COUNT] = {
+    [OP_CONV2D] = emit_conv,
+    [OP_MAXPOOL2D] = emit_pool,
+    [OP_MINPOOL2D] = emit_pool,
+    [OP_AVGPOOL2D] = emit_pool,
+    [OP_SUMPOOL2D] = emit_pool,
+    [OP_GLOBALAVGPOOL2D] = emit_global_pool,
+    [OP_GLOBALMAXPOOL2D] = emit_global_pool,
+    [OP_LINEAR] = emit_linear,
+    [OP_FLATTEN] = emit_elementwise, /* a copy, when it cannot rename */
+    [OP_DROPOUT] = emit_elementwise,
+    [OP_BATCHNORM2D] = emit_elementwise,
+    [OP_RELU] = emit_elementwise,
+    [OP_RELU6] = emit_elementwise,
+    [OP_SIGMOID] = emit_elementwise,
+    [OP_TANH] = emit_elementwise,
+    [OP_HARDSWISH] = emit_elementwise,
+    [OP_LEAKYRELU] = emit_elementwise,
+    [OP_SOFTMAX] = emit_softmax,
+    [OP_ADD] = emit_add,
+    [OP_CONCAT] = emit_concat,
+};
+
+static const char *shape_text(Mem *m, Shape s)
+{
+    return mem_printf(m, "%lldx%lldx%lld", (long long)s.c, (long long)s.h, (long long)s.w);
+}
+
+/* One static function per layer that has code, headed by where it came from. */
+static void emit_layer(Emitter *e, const Layer *l)
+{
+    const char *n = e->cname[l->index];
+    const char *fused = "";
+    for (int k = e->fused_first[l->index]; k >= 0; k = e->fused_next[k])
+        fused = mem_printf(e->mem, "%s%s%s", fused, *fused ? ", " : "", e->net->layers[k]->name);
+    const Layer *bn = l->op == OP_CONV2D ? folded_bn(l) : NULL;
+    emit(e, "/* %s: %s %s -> %s, %s:%d%s%s%s%s */", l->name, ir_op_name(l->op), shape_text(e->mem, l->in[0]->shape),
+         shape_text(e->mem, l->shape), e->path, l->loc.line, bn ? "; folds " : "", bn ? bn->name : "",
+         *fused ? "; applies " : "", fused);
+    bool inplace = l->buf == l->in[0]->buf;
+    if (inplace)
+        emit(e, "static void layer_%s(float *y)", n);
+    else if (l->nin == 1)
+        emit(e, "static void layer_%s(const float *restrict x, float *restrict y)", n);
+    else {
+        const char *params = "";
+        for (int k = 0; k < l->nin; k++)
+            params = mem_printf(e->mem, "%sconst float *restrict x%d, ", params, k);
+        emit(e, "static void layer_%s(%sfloat *restrict y)", n, params);
+    }
+    emit(e, "{");
+    kinds[l->op](e, l);
+    emit(e, "}");
+    emit(e, "%s", "");
+}
+
+/* ---- entry points ---- */
+
+static const char *upper(Mem *m, const char *s)
+{
+    char *u = mem_strdup(m, s);
+    for (char *p = u; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+    return u;
+}
+
+/* The k-th output parameter: "output" when there is only one. */
+static const char *output_name(Emitter *e, int k)
+{
+    return e->net->noutputs == 1 ? "output" : mem_printf(e->mem, "output%d", k);
+}
+
+/* The expression for where tensor l lives while the network runs. */
+static const char *where(Emitter *e, const Layer *l)
+{
+    if (l->buf == BUF_INPUT)
+        return "input";
+    if (l->buf < 0)
+        return output_name(e, BUF_OUTPUT_INDEX(l->buf));
+    return mem_printf(e->mem, "a + %lld", (long long)(e->net->buf_offset[l->buf] / (int64_t)sizeof(float)));
+}
+
+static const char *output_params(Emitter *e)
+{
+    char *p = "";
+    for (int k = 0; k < e->net->noutputs; k++)
+        p = mem_printf(e->mem, "%s, float *%s", p, output_name(e, k));
+    return p;
+}
+
+static void emit_entry(Emitter *e)
+{
+    Net *net = e->net;
+    const char *outs = output_params(e);
+    emit(e, "void %s_run_arena(const float *input%s, void *arena)", net->name, outs);
+    emit(e, "{");
+    emit(e, "float *a = (float *)arena;");
+    if (net->arena_bytes == 0)
+        emit(e, "(void)a;");
+    for (int i = 1; i < net->nlayers; i++) {
+        Layer *l = net->layers[i];
+        if (e->host[i] != l)
+            continue;
+        const char *args = "";
+        if (l->buf != l->in[0]->buf)
+            for (int k = 0; k < l->nin; k++)
+                args = mem_printf(e->mem, "%s%s, ", args, where(e, l->in[k]));
+        emit(e, "layer_%s(%s%s);", e->cname[i], args, where(e, l));
+    }
+    emit(e, "}");
+    emit(e, "%s", "");
+    const char *up = upper(e->mem, net->name);
+    emit(e, "/* The arena of %s_run; %s_run_arena takes the caller's instead. */", net->name, net->name);
+    emit(e, "static float %s_arena[%s_ARENA_BYTES >= 4 ? %s_ARENA_BYTES / 4 : 1];", net->name, up, up);
+    emit(e, "%s", "");
+    emit(e, "void %s_run(const float *input%s)", net->name, outs);
+    emit(e, "{");
+    const char *call = mem_printf(e->mem, "%s_run_arena(input", net->name);
+    for (int k = 0; k < net->noutputs; k++)
+        call = mem_printf(e->mem, "%s, %s", call, output_name(e, k));
+    emit(e, "%s, %s_arena);", call, net->name);
+    emit(e, "}");
+}
+
+static void emit_header(Emitter *e)
+{
+    Net *net = e->net;
+    const char *up = upper(e->mem, net->name);
+    Shape in = net->input->shape;
+    emit(e, "/* Generated by cnnc %s from %s: network %s. Do not edit. */", CNNC_VERSION, e->path, net->name);
+    emit(e, "#ifndef %s_H", up);
+    emit(e, "#define %s_H", up);
+    emit(e, "%s", "");
+    emit(e, "/* input '%s', float32 CHW */", net->input->name);
+    emit(e, "#define %s_INPUT_C %lld", up, (long long)in.c);
+    emit(e, "#define %s_INPUT_H %lld", up, (long long)in.h);
+    emit(e, "#define %s_INPUT_W %lld", up, (long long)in.w);
+    emit(e, "#define %s_INPUT_SIZE %lld", up, (long long)(in.c * in.h * in.w));
+    for (int k = 0; k < net->noutputs; k++) {
+        Shape s = net->outputs[k]->shape;
+        emit(e, "/* output %d: '%s', %s */", k, net->outputs[k]->name, shape_text(e->mem, s));
+        emit(e, "#define %s_OUTPUT%d_C %lld", up, k, (long long)s.c);
+        emit(e, "#define %s_OUTPUT%d_H %lld", up, k, (long long)s.h);
+        emit(e, "#define %s_OUTPUT%d_W %lld", up, k, (long long)s.w);
+        emit(e, "#define %s_OUTPUT%d_SIZE %lld", up, k, (long long)(s.c * s.h * s.w));
+    }
+    emit(e, "#define %s_OUTPUT_C %s_OUTPUT0_C", up, up);
+    emit(e, "#define %s_OUTPUT_H %s_OUTPUT0_H", up, up);
+    emit(e, "#define %s_OUTPUT_W %s_OUTPUT0_W", up, up);
+    emit(e, "#define %s_OUTPUT_SIZE %s_OUTPUT0_SIZE", up, up);
+    emit(e, "/* scratch RAM for activations, in bytes */");
+    emit(e, "#define %s_ARENA_BYTES %lld", up, (long long)net->arena_bytes);
+    emit(e, "%s", "");
+    emit(e, "#ifdef __cplusplus");
+    emit(e, "extern \"C\" {");
+    emit(e, "#endif");
+    emit(e, "%s", "");
+    const char *outs = output_params(e);
+    emit(e, "/* Runs the network on one CHW float32 input. Uses an internal static arena. */");
+    emit(e, "void %s_run(const float *input%s);", net->name, outs);
+    emit(e, "%s", "");
+    emit(e, "/* Same, with scratch memory from the caller (%s_ARENA_BYTES, 4-byte aligned): re-entrant. */", up);
+    emit(e, "void %s_run_arena(const float *input%s, void *arena);", net->name, outs);
+    emit(e, "%s", "");
+    emit(e, "#ifdef __cplusplus");
+    emit(e, "}");
+    emit(e, "#endif");
+    emit(e, "%s", "");
+    emit(e, "#endif");
+}
+
+/* The banner: what produced this file and what it holds. */
+static void emit_banner(Emitter *e)
+{
+    emit(e, "/* Generated by cnnc %s. Do not edit: regenerate from the model instead.", CNNC_VERSION);
+    emit(e, " *");
+    char *cmd = "";
+    for (int i = 0; i < e->opt->argc; i++)
+        cmd = mem_printf(e->mem, "%s%s%s", cmd, i ? " " : "", e->opt->argv[i]);
+    emit(e, " * command: %s", comment_safe(e->mem, cmd));
+    emit(e, " * source:  %s (network %s)", e->path, e->net->name);
+    emit(e, " * weights: %s", comment_safe(e->mem, e->opt->weights_note));
+    emit(e, " *");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        die("out of memory");
+    report_text(e->net, f);
+    fclose(f);
+    for (char *line = text, *nl; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        *nl = '\0';
+        emit(e, " * %s", line);
+    }
+    free(text);
+    emit(e, " */");
+}
+
+/* A window layer competing for the unroll budget. */
+typedef struct Candidate {
+    int64_t work, taps;
+    int index;
+} Candidate;
+
+/* Most work first; ties in schedule order, so the choice is stable. */
+static int candidate_order(const void *a, const void *b)
+{
+    const Candidate *x = a, *y = b;
+    if (x->work != y->work)
+        return x->work > y->work ? -1 : 1;
+    return x->index - y->index;
+}
+
+/* Chooses which windows to unroll: the layers doing the most work first,
+ * as long as their unrolled taps fit the budget (--unroll). */
+static void choose_unroll(Emitter *e)
+{
+    Net *net = e->net;
+    Candidate *c = mem_array(e->mem, (size_t)net->nlayers, sizeof *c);
+    int n = 0;
+    for (int i = 1; i < net->nlayers; i++) {
+        Layer *l = net->layers[i];
+        if (ir_ops[l->op].flags & OPF_WINDOW)
+            c[n++] = (Candidate){l->macs + l->shape.c * l->shape.h * l->shape.w * l->kernel[0] * l->kernel[1],
+                                 l->kernel[0] * l->kernel[1], i};
+    }
+    qsort(c, (size_t)n, sizeof *c, candidate_order);
+    int64_t budget = e->opt->unroll_budget;
+    for (int k = 0; k < n; k++)
+        if (c[k].taps <= budget) {
+            e->unroll[c[k].index] = true;
+            budget -= c[k].taps;
+        }
+}
+
+/* Everything the generated C may take for granted must fit an int. */
+static bool fits_int(Emitter *e)
+{
+    for (int i = 0; i < e->net->nlayers; i++) {
+        const Layer *l = e->net->layers[i];
+        if (l->shape.c * l->shape.h * l->shape.w > INT32_MAX / 4 ||
+            (weights_count(l) > 0 && weights_numel(l, 0) > INT32_MAX / 4)) {
+            diag_error(e->diag, l->name_loc, "'%s' is too large for generated code (more than 2^29 values)", l->name);
+            return false;
+        }
+    }
+    return true;
+}
+
+void emit_c(Mem *m, Diag *d, Net *net, const EmitOptions *opt, FILE *c_out, FILE *h_out)
+{
+    Emitter e = {.mem = m, .diag = d, .net = net, .opt = opt};
+    int n = net->nlayers;
+    e.cname = mem_array(m, (size_t)n, sizeof *e.cname);
+    e.host = mem_array(m, (size_t)n, sizeof *e.host);
+    e.fused_first = mem_array(m, (size_t)n, sizeof *e.fused_first);
+    e.fused_last = mem_array(m, (size_t)n, sizeof *e.fused_last);
+    e.fused_next = mem_array(m, (size_t)n, sizeof *e.fused_next);
+    e.unroll = mem_array(m, (size_t)n, sizeof *e.unroll);
+    for (int i = 0; i < n; i++)
+        e.fused_first[i] = e.fused_last[i] = e.fused_next[i] = -1;
+    e.path = comment_safe(m, d->path);
+    if (!fits_int(&e))
+        return;
+    make_names(&e);
+    plan_hosts(&e);
+    choose_unroll(&e);
+
+    e.out = h_out;
+    emit_header(&e);
+
+    e.out = c_out;
+    emit_banner(&e);
+    emit(&e, "#include \"%s\"", opt->header_name);
+    emit(&e, "#include \"cnnc_rt.h\"");
+    emit(&e, "%s", "");
+    emit_weights(&e);
+    emit(&e, "%s", "");
+    for (int i = 1; i < n; i++)
+        if (e.host[i] == net->layers[i])
+            emit_layer(&e, net->layers[i]);
+    emit_entry(&e);
+}

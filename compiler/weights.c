@@ -1,0 +1,192 @@
+/* weights.c: binds trained tensors to layers. Names and layouts are
+ * PyTorch's state_dict (NAME.weight, NAME.bias, NAME.running_mean,
+ * NAME.running_var), so a model saved from PyTorch loads unchanged.
+ * Everything is checked before use: a wrong file must never become
+ * wrong numbers in firmware. */
+#include "cnnc.h"
+#include "safetensors.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const bn_suffix[4] = {"weight", "bias", "running_mean", "running_var"};
+
+int weights_count(const Layer *l)
+{
+    switch (l->op) {
+    case OP_CONV2D:
+    case OP_LINEAR: return l->bias ? 2 : 1;
+    case OP_BATCHNORM2D: return 4;
+    default: return 0;
+    }
+}
+
+const char *weights_suffix(const Layer *l, int i)
+{
+    return l->op == OP_BATCHNORM2D ? bn_suffix[i] : i ? "bias" : "weight";
+}
+
+/* The PyTorch shape of tensor i; returns its number of dimensions. */
+static int expected_shape(const Layer *l, int i, int64_t shape[4])
+{
+    const Shape in = l->in[0]->shape;
+    if (l->op == OP_BATCHNORM2D || i == 1) {
+        shape[0] = l->shape.c;
+        return 1;
+    }
+    if (l->op == OP_LINEAR) {
+        shape[0] = l->out;
+        shape[1] = in.c;
+        return 2;
+    }
+    shape[0] = l->out;
+    shape[1] = in.c / l->groups;
+    shape[2] = l->kernel[0];
+    shape[3] = l->kernel[1];
+    return 4;
+}
+
+int64_t weights_numel(const Layer *l, int i)
+{
+    int64_t shape[4], n = 1;
+    int nd = expected_shape(l, i, shape);
+    for (int k = 0; k < nd; k++)
+        n *= shape[k];
+    return n;
+}
+
+static void shape_text(char *buf, size_t len, const int64_t *shape, int nd)
+{
+    size_t o = (size_t)snprintf(buf, len, "[");
+    for (int k = 0; k < nd && o < len; k++)
+        o += (size_t)snprintf(buf + o, len - o, "%s%lld", k ? ", " : "", (long long)shape[k]);
+    if (o < len)
+        snprintf(buf + o, len - o, "]");
+}
+
+/* Finds, checks and converts one tensor; false after reporting. */
+static bool load_tensor(Mem *m, Diag *d, const StFile *f, Layer *l, int i, bool *used)
+{
+    const char *path = f->path;
+    char name[512];
+    snprintf(name, sizeof name, "%s.%s", l->name, weights_suffix(l, i));
+    int64_t want[4];
+    int nd = expected_shape(l, i, want);
+    char wtext[96], gtext[160];
+    shape_text(wtext, sizeof wtext, want, nd);
+    const StTensor *t = st_find(f, name);
+    if (!t) {
+        diag_file_error(d, path, "tensor '%s' is missing; %s '%s' (line %d) needs %s of shape %s", name,
+                        ir_op_name(l->op), l->name, l->loc.line, weights_suffix(l, i), wtext);
+        return false;
+    }
+    used[t - f->tensors] = true;
+    if (!st_dtype_convertible(t->dtype)) {
+        diag_file_error(d, path, "tensor '%s' has dtype %s; cnnc reads F32, F16 and BF16", name, t->dtype_name);
+        return false;
+    }
+    bool same = t->ndim == nd;
+    for (int k = 0; same && k < nd; k++)
+        same = t->shape[k] == want[k];
+    if (!same) {
+        shape_text(gtext, sizeof gtext, t->shape, t->ndim);
+        diag_file_error(d, path, "tensor '%s' has shape %s, but %s '%s' (line %d) needs %s", name, gtext,
+                        ir_op_name(l->op), l->name, l->loc.line, wtext);
+        return false;
+    }
+    l->tensor[i] = mem_array(m, (size_t)st_numel(t), sizeof(float));
+    int64_t bad = st_to_f32(f, t, l->tensor[i]);
+    if (bad > 0)
+        diag_file_warning(d, path, "tensor '%s' holds %lld NaN or infinite value%s", name, (long long)bad,
+                          bad == 1 ? "" : "s");
+    return true;
+}
+
+/* Tensors nobody reads are probably a naming mistake; PyTorch's
+ * bookkeeping counters are not. */
+static void warn_unused(Diag *d, const StFile *f, const bool *used)
+{
+    for (int i = 0; i < f->ntensors; i++) {
+        const char *name = f->tensors[i].name;
+        size_t n = strlen(name), suffix = strlen(".num_batches_tracked");
+        if (used[i] || (n > suffix && strcmp(name + n - suffix, ".num_batches_tracked") == 0))
+            continue;
+        diag_file_warning(d, f->path, "tensor '%s' is not used by any layer", name);
+    }
+}
+
+bool weights_load(Mem *m, Diag *d, Net *net, const char *path)
+{
+    char err[512];
+    StFile *f = st_load(path, err, sizeof err);
+    if (!f) {
+        diag_file_error(d, path, "%s", err);
+        return false;
+    }
+    bool *used = calloc((size_t)f->ntensors + 1, sizeof *used);
+    if (!used)
+        die("out of memory");
+    int errors = d->errors;
+    for (int i = 1; i < net->nlayers; i++) {
+        Layer *l = net->layers[i];
+        for (int k = 0; k < weights_count(l); k++)
+            load_tensor(m, d, f, l, k, used);
+    }
+    if (d->errors == errors)
+        warn_unused(d, f, used);
+    free(used);
+    st_free(f);
+    return d->errors == errors;
+}
+
+/* splitmix64: a tiny, well-mixed generator, so --init=random:SEED gives
+ * the same weights on every machine. */
+static uint64_t next_random(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [-bound, bound], as PyTorch's default (Kaiming-uniform) init. */
+static float uniform(uint64_t *state, double bound)
+{
+    double u = (double)(next_random(state) >> 11) / 9007199254740992.0; /* [0, 1) */
+    return (float)((2 * u - 1) * bound);
+}
+
+bool weights_init(Mem *m, Net *net, const char *spec)
+{
+    bool zeros = strcmp(spec, "zeros") == 0;
+    uint64_t state = 0;
+    if (!zeros) {
+        if (strncmp(spec, "random", 6) != 0 || (spec[6] && spec[6] != ':'))
+            return false;
+        if (spec[6] == ':') {
+            char *end;
+            state = strtoull(spec + 7, &end, 10);
+            if (!spec[7] || *end)
+                return false;
+        }
+    }
+    for (int i = 1; i < net->nlayers; i++) {
+        Layer *l = net->layers[i];
+        for (int k = 0; k < weights_count(l); k++) {
+            int64_t n = weights_numel(l, k);
+            float *t = l->tensor[k] = mem_array(m, (size_t)n, sizeof(float));
+            if (l->op == OP_BATCHNORM2D) {
+                /* PyTorch's fresh batchnorm: the identity */
+                for (int64_t j = 0; j < n; j++)
+                    t[j] = k == 0 || k == 3 ? 1.0f : 0.0f;
+                continue;
+            }
+            int64_t fan_in = weights_numel(l, 0) / l->out;
+            double bound = 1.0 / sqrt((double)fan_in);
+            for (int64_t j = 0; j < n && !zeros; j++)
+                t[j] = uniform(&state, bound);
+        }
+    }
+    return true;
+}

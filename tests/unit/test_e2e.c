@@ -1,0 +1,132 @@
+/* test_e2e.c: the generated C against PyTorch. For every reference case
+ * in tests/ref (made by tools/gen_refs.py), cnnc compiles the model with
+ * its weights, gcc builds the result with the strict flags of
+ * docs/generated-c.md and -Werror, and the program's output must equal
+ * PyTorch's within the tolerance of docs/references.md:
+ *   |got - exp| <= 1e-5 * max(|exp|, 0.1 * max|exp over the output|). */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#define STRICT "-std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wcast-qual -Werror"
+
+/* One reference case, as the cmocka state of its test. */
+typedef struct Case {
+    char name[256];
+    char dir[300];
+} Case;
+
+/* A harness that runs the network on input.bin and compares with
+ * expected.bin output by output; it prints the worst ratio to the
+ * tolerance and exits 1 beyond it. */
+static void write_harness(const char *path, const Net *net)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    char up[128];
+    size_t i = 0;
+    for (; net->name[i] && i + 1 < sizeof up; i++)
+        up[i] = (char)(net->name[i] >= 'a' && net->name[i] <= 'z' ? net->name[i] - 32 : net->name[i]);
+    up[i] = '\0';
+    fprintf(f, "#include <math.h>\n#include <stdio.h>\n#include \"model.h\"\n\n");
+    fprintf(f, "static float input[%s_INPUT_SIZE];\n", up);
+    for (int k = 0; k < net->noutputs; k++)
+        fprintf(f, "static float out%d[%s_OUTPUT%d_SIZE], exp%d[%s_OUTPUT%d_SIZE];\n", k, up, k, k, up, k);
+    fprintf(f, "\n/* Reads n floats; 0 when the file is short. */\n"
+               "static int load(FILE *f, float *v, size_t n)\n{\n    return fread(v, sizeof *v, n, f) == n;\n}\n\n");
+    fprintf(f, "/* Worst |got - exp| as a fraction of the tolerance. */\n"
+               "static double worst(const float *got, const float *exp, int n)\n{\n"
+               "    double peak = 0, w = 0;\n"
+               "    for (int i = 0; i < n; i++)\n        if (fabs(exp[i]) > peak)\n            peak = fabs(exp[i]);\n"
+               "    for (int i = 0; i < n; i++) {\n"
+               "        double scale = fabs(exp[i]) > 0.1 * peak ? fabs(exp[i]) : 0.1 * peak;\n"
+               "        double allowed = 1e-5 * scale > 1e-38 ? 1e-5 * scale : 1e-38;\n"
+               "        double r = isfinite(got[i]) ? fabs((double)got[i] - exp[i]) / allowed : INFINITY;\n"
+               "        if (!(r <= w))\n            w = r;\n    }\n    return w;\n}\n\n");
+    fprintf(f, "int main(int argc, char **argv)\n{\n    (void)argc;\n");
+    fprintf(f, "    FILE *in = fopen(argv[1], \"rb\"), *ex = fopen(argv[2], \"rb\");\n");
+    fprintf(f, "    if (!in || !ex || !load(in, input, %s_INPUT_SIZE)) {\n        puts(\"cannot read the case\");\n"
+               "        return 2;\n    }\n", up);
+    fprintf(f, "    %s_run(input", net->name);
+    for (int k = 0; k < net->noutputs; k++)
+        fprintf(f, ", out%d", k);
+    fprintf(f, ");\n    int bad = 0;\n");
+    for (int k = 0; k < net->noutputs; k++) {
+        fprintf(f, "    if (!load(ex, exp%d, %s_OUTPUT%d_SIZE)) {\n        puts(\"short expected.bin\");\n"
+                   "        return 2;\n    }\n", k, up, k);
+        fprintf(f, "    double w%d = worst(out%d, exp%d, %s_OUTPUT%d_SIZE);\n", k, k, k, up, k);
+        fprintf(f, "    printf(\"output %d: worst %%.3g of tolerance\\n\", w%d);\n    bad |= !(w%d <= 1.0);\n", k, k, k);
+    }
+    fprintf(f, "    fclose(in);\n    fclose(ex);\n    return bad;\n}\n");
+    fclose(f);
+}
+
+static void test_e2e_case(void **state)
+{
+    const Case *c = *state;
+    char path[512], cmd[4096];
+    snprintf(path, sizeof path, "%s/model.net", c->dir);
+    char *src = tu_read_file(path, NULL);
+    Compiled *comp = tu_compile(src);
+    if (comp->errors)
+        fail_msg("%s does not compile:\n%s", path, comp->messages);
+    char out[320];
+    snprintf(out, sizeof out, "build/e2e/%s", c->name);
+    mkdir("build/e2e", 0777);
+    mkdir(out, 0777);
+    snprintf(path, sizeof path, "%s/harness.c", out);
+    write_harness(path, comp->net);
+    char *log = NULL;
+    snprintf(cmd, sizeof cmd,
+             "build/cnnc %s/model.net -w %s/weights.safetensors -o %s/model.c 2>&1 && "
+             "cc " STRICT " -O1 -Iruntime -I%s %s/harness.c %s/model.c runtime/cnnc_rt.c -lm -o %s/run 2>&1 && "
+             "%s/run %s/input.bin %s/expected.bin 2>&1",
+             c->dir, c->dir, out, out, out, out, out, out, c->dir, c->dir);
+    int status = tu_run(cmd, &log);
+    if (status != 0)
+        fail_msg("%s: status %d\n%s", c->name, status, log);
+    free(log);
+    tu_free(comp);
+    free(src);
+}
+
+static int case_order(const void *a, const void *b)
+{
+    return strcmp(((const Case *)a)->name, ((const Case *)b)->name);
+}
+
+int main(void)
+{
+    DIR *d = opendir("tests/ref");
+    if (!d) {
+        fprintf(stderr, "run from the repository root: no tests/ref\n");
+        return 1;
+    }
+    Case *cases = NULL;
+    size_t n = 0;
+    for (struct dirent *ent; (ent = readdir(d));) {
+        char probe[512];
+        struct stat st;
+        snprintf(probe, sizeof probe, "tests/ref/%s/expected.bin", ent->d_name);
+        if (ent->d_name[0] == '.' || stat(probe, &st) != 0)
+            continue;
+        cases = realloc(cases, (n + 1) * sizeof *cases);
+        snprintf(cases[n].name, sizeof cases[n].name, "%s", ent->d_name);
+        snprintf(cases[n].dir, sizeof cases[n].dir, "tests/ref/%s", ent->d_name);
+        n++;
+    }
+    closedir(d);
+    qsort(cases, n, sizeof *cases, case_order);
+    struct CMUnitTest *tests = calloc(n, sizeof *tests);
+    char (*names)[280] = calloc(n, sizeof *names);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(names[i], sizeof names[i], "test_e2e_%s", cases[i].name);
+        tests[i] = (struct CMUnitTest){names[i], test_e2e_case, NULL, NULL, &cases[i]};
+    }
+    int failed = _cmocka_run_group_tests("e2e", tests, n, NULL, NULL);
+    free(tests);
+    free(names);
+    free(cases);
+    return failed;
+}

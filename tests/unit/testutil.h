@@ -1,0 +1,39 @@
+/* testutil.h: what the cmocka suites share: compiling a model from a
+ * string in-process, with its diagnostics captured as text. */
+#ifndef CNNC_TESTUTIL_H
+#define CNNC_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cnnc.h"
+
+/* One compilation: the net (NULL when there were errors before
+ * analysis could start), and everything printed, in source order. */
+typedef struct Compiled {
+    Mem mem;
+    Diag diag;
+    Net *net;
+    char *messages; /* diagnostics as the user would see them */
+    size_t messages_len;
+    int errors, warnings;
+} Compiled;
+
+/* Parses, builds, analyses and (without errors) plans src, named "t.net". */
+Compiled *tu_compile(const char *src);
+void tu_free(Compiled *c);
+/* The layer of that name; fails the test if there is none. */
+Layer *tu_layer(Compiled *c, const char *name);
+/* Reads a whole file; fails the test if it cannot. */
+char *tu_read_file(const char *path, size_t *len);
+/* Runs a shell command; returns its exit status and (if out) its stdout. */
+int tu_run(const char *cmd, char **out);
+
+#endif

@@ -43,11 +43,19 @@ clean:
 # ---- tests ----------------------------------------------------------------
 # Debian packages the build and tests need; installed when missing, so a
 # fresh machine needs only `make test` (or `make demo`).
+# Each entry is CHECK:WHAT:PACKAGE, CHECK being cmd (a command on PATH) or
+# file (a path). Fragments in mk/ add their own.
+APT_NEED := cmd:flex:flex cmd:bison:bison file:/usr/include/cmocka.h:libcmocka-dev
+
+-include $(wildcard mk/*.mk)
+
 deps:
 	@missing=""; \
-	command -v flex >/dev/null || missing="$$missing flex"; \
-	command -v bison >/dev/null || missing="$$missing bison"; \
-	[ -f /usr/include/cmocka.h ] || missing="$$missing libcmocka-dev"; \
+	for need in $(APT_NEED); do \
+	  kind=$${need%%:*}; rest=$${need#*:}; what=$${rest%:*}; pkg=$${rest##*:}; \
+	  if [ "$$kind" = cmd ]; then command -v "$$what" >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	  else [ -e "$$what" ] || missing="$$missing $$pkg"; fi; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \

@@ -69,7 +69,10 @@ TEST_INC  := $(INC) -Iruntime -Itests/unit
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS) $(wildcard tests/unit/*.h) tests/unit/testutil.c $(RT_SRCS)
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CFLAGS) $(TEST_INC) $< tests/unit/testutil.c $(LIBOBJS) $(RT_SRCS) -lcmocka -lm -o $@
+	$(CC) $(WARN) $(CFLAGS) $(TEST_INC) $< tests/unit/testutil.c $(filter tests/reference/%.c,$^) $(LIBOBJS) $(RT_SRCS) -lcmocka -lm -o $@
+
+# The oracle suite links the reference implementation of the ops.
+$(BUILD)/tests/test_oracle: tests/reference/refimpl.c tests/reference/refimpl.h
 
 test: deps
 	@$(MAKE) --no-print-directory run-tests

@@ -92,13 +92,21 @@ static bool window_shape(Checker *c, Layer *l, Shape in)
             return false;
         }
     }
+    /* PyTorch's limit, applied to each side of asymmetric padding too:
+     * beyond it a pool could have windows with no input cell at all. */
     bool pool = l->op != OP_CONV2D;
-    if (pool && l->pad_rule == PAD_EXPLICIT && l->pad[0] == l->pad[1] && l->pad[2] == l->pad[3] &&
-        (l->pad[0] > l->kernel[0] / 2 || l->pad[2] > l->kernel[1] / 2)) {
+    if (pool && l->pad_rule == PAD_EXPLICIT &&
+        (l->pad[0] > l->kernel[0] / 2 || l->pad[1] > l->kernel[0] / 2 || l->pad[2] > l->kernel[1] / 2 ||
+         l->pad[3] > l->kernel[1] / 2)) {
+        char pads[96];
+        if (l->pad[0] == l->pad[1] && l->pad[2] == l->pad[3])
+            snprintf(pads, sizeof pads, "%lldx%lld", (long long)l->pad[0], (long long)l->pad[2]);
+        else
+            snprintf(pads, sizeof pads, "%lld,%lld,%lld,%lld", (long long)l->pad[0], (long long)l->pad[1],
+                     (long long)l->pad[2], (long long)l->pad[3]);
         diag_error(c->diag, l->key_loc[KEY_PADDING],
-                   "%s padding %lldx%lld is more than half the kernel %lldx%lld, which PyTorch rejects",
-                   ir_op_name(l->op), (long long)l->pad[0], (long long)l->pad[2], (long long)l->kernel[0],
-                   (long long)l->kernel[1]);
+                   "%s padding %s is more than half the kernel %lldx%lld, which PyTorch rejects", ir_op_name(l->op),
+                   pads, (long long)l->kernel[0], (long long)l->kernel[1]);
         return false;
     }
     if (l->pad_mode == PM_REFLECT || l->pad_mode == PM_CIRCULAR) {

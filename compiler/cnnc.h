@@ -10,6 +10,7 @@
  *   report.c    text and JSON reports                           report_
  *   weights.c   binding safetensors tensors to layers           weights_
  *   emit.c      the C back end                                  emit_
+ *   selftest.c  a golden self-test to run on the board          st_
  *   main.c      the command line
  */
 #ifndef CNNC_H
@@ -65,6 +66,10 @@ typedef struct Diag {
     FILE *stream;
     char *buf;
     size_t buflen;
+    /* where each source line starts, built at the first quote so that
+     * quoting stays linear however many diagnostics a file has */
+    size_t *line_start;
+    int nlines;
 } Diag;
 
 void diag_init(Diag *d, const char *path, const char *src, size_t srclen, FILE *out);
@@ -222,14 +227,28 @@ struct Layer {
      * (conv/linear: weight, bias; batchnorm: weight, bias, mean, var) */
     float *tensor[4];
 
+    /* fuse(): layers that run in one loop nest form a group. The host's
+     * function computes the whole group; the tail's tensor is the only
+     * one stored, when the group runs (at the tail's step). */
+    Layer *host;           /* NULL only for the input */
+    Layer *tail;           /* on a host: the group's last layer */
+    Layer *next_fused;     /* on a host and its members: the next member */
+    Layer *pool;           /* on a conv host: the pool it reduces into */
+    Layer *residual;       /* on a conv host: the other input of its fused add */
+
     /* plan() */
-    int buf;               /* arena buffer id, or BUF_INPUT / BUF_OUTPUT(k) */
+    int buf;               /* arena buffer id, or BUF_INPUT / BUF_OUTPUT(k) / BUF_NONE */
+    bool residual_in_place; /* on a conv host: its output overwrites the residual */
+
+    /* quant.c: the layer's int8 form, NULL until quant_calibrate() */
+    struct QuantInfo *quant;
 };
 
 /* Tensors that live in the caller's memory rather than the arena. */
 #define BUF_INPUT (-1)
 #define BUF_OUTPUT(k) (-2 - (k))
 #define BUF_OUTPUT_INDEX(buf) (-2 - (buf))
+#define BUF_NONE INT32_MIN /* a tensor inside a fused group: never stored */
 
 typedef struct Net {
     const char *name;
@@ -260,6 +279,13 @@ int64_t ir_bytes(Shape s); /* float32 bytes of a tensor; analyze() keeps it from
 
 /* Shapes, params, MACs, receptive fields, batchnorm folding; errors go to d. */
 void analyze(Net *net, Diag *d);
+
+/* ---- fuse.c ---- */
+
+/* Groups layers into loop nests: batchnorm folded into its conv always;
+ * with `enabled`, elementwise ops into their producer's store, a pool
+ * into the conv before it, and an add into the conv that feeds it. */
+void fuse(Net *net, bool enabled);
 
 /* ---- plan.c ---- */
 
@@ -292,11 +318,118 @@ typedef struct EmitOptions {
 /* Writes the C file and its header; errors (sizes C cannot index) go to d. */
 void emit_c(Mem *m, Diag *d, Net *net, const EmitOptions *opt, FILE *c_out, FILE *h_out);
 
+/* ---- selftest.c: a self-test for the board, from golden data ---- */
+
+/* The command line's --emit-test, --test-input, --test-expected and
+ * --test-tolerance. */
+typedef struct SelftestOptions {
+    const char *path;     /* the C file to write; NULL when not asked for */
+    const char *input;    /* raw float32 LE inputs, CHW, samples one after another */
+    const char *expected; /* per sample, the outputs in declaration order */
+    double tolerance;     /* relative; 0 for the default of the reference tests */
+    char error[160];      /* the usage error when parsing or checking fails */
+} SelftestOptions;
+
+/* The --help lines of the options. */
+extern const char st_usage[];
+/* Whether arg is one of the options (st_parse_option takes it). */
+bool st_is_option(const char *arg);
+/* Takes argv[*i] and its value; false with so->error set on a usage error. */
+bool st_parse_option(SelftestOptions *so, int argc, char **argv, int *i);
+/* Checks the options fit together; false with so->error set if not. */
+bool st_check_options(SelftestOptions *so, bool have_output);
+/* Writes the self-test C file, which includes header_name; problems
+ * with the golden data go to d. */
+void st_emit(Mem *m, Diag *d, Net *net, const SelftestOptions *so, const char *header_name, FILE *out);
+
 /* ---- report.c ---- */
 
 void report_text(Net *net, FILE *out);
 void report_json(Net *net, FILE *out);
 /* Formats n with thousands separators into buf. */
 const char *report_thousands(int64_t n, char *buf, size_t len);
+
+/* ---- interp.c: the float reference of the analysed graph ---- */
+
+/* Runs net (analysed without errors, weights bound) on one CHW float32
+ * input and returns every layer's output, indexed by Layer.index (CHW,
+ * allocated in m; [0] is a copy of the input). Plain loops with PyTorch's
+ * semantics, batchnorm not folded, sums in double. For calibration. */
+float **interp_run(Mem *m, const Net *net, const float *input);
+
+/* ---- quant.c: int8 quantization, the TFLite / CMSIS-NN scheme ---- */
+
+/* An int8 tensor: real = scale * (q - zero_point). */
+typedef struct QParams {
+    float scale;
+    int32_t zero_point;
+} QParams;
+
+/* How a layer's int8 output is computed (docs/quant.md gives each formula). */
+typedef enum {
+    QK_QUANTIZE, /* the input: q = clamp(round(x / scale) + zp) */
+    QK_CONV,     /* conv2d (any groups), a folded batchnorm included */
+    QK_LINEAR,
+    QK_AFFINE,   /* batchnorm not folded: a 1x1 depthwise conv, one weight per channel */
+    QK_MAXPOOL,  /* maxpool2d, globalmaxpool2d: int8 compare, params of the input */
+    QK_MINPOOL,
+    QK_AVGPOOL,  /* avgpool2d, globalavgpool2d: rounded division, params of the input */
+    QK_SUMPOOL,  /* sum of (q - in zp), requantized */
+    QK_ADD,      /* TFLite's Add: inputs << 20, rescaled to 2*max(scale), summed, requantized */
+    QK_CONCAT,   /* inputs requantized to the output's params where they differ */
+    QK_CLAMP,    /* relu, relu6 on their own: params of the input, y = clamp(x) */
+    QK_LUT,      /* sigmoid, tanh, hardswish, leakyrelu: y = lut[x + 128] */
+    QK_SOFTMAX,  /* over channels, integer exp table; output 1/256, zp -128 */
+    QK_IDENTITY, /* flatten, dropout: the input's bytes */
+    QK_FUSED,    /* folded batchnorm, fused relu/relu6: computed by fused_into */
+} QKind;
+
+typedef struct QuantInfo {
+    QKind kind;
+    float min, max;           /* calibrated range of the layer's float output */
+    QParams out;              /* the int8 tensor this layer's name stands for */
+    int32_t act_min, act_max; /* clamp of the stored values: -128..127 narrowed by relu/relu6 */
+    Layer *fused_into;        /* QK_FUSED: the layer whose kernel produces this tensor */
+    Layer *fused_act;         /* on that layer: the relu/relu6 in its clamp, or NULL */
+    Layer *fused_bn;          /* on a conv: the batchnorm folded into its weights, or NULL */
+
+    /* QK_CONV, QK_LINEAR, QK_AFFINE: per output channel c (nchan of them) */
+    int64_t nchan;
+    int8_t *weight;           /* PyTorch layout [out][in/groups][kh][kw], [out][in]; AFFINE [C] */
+    float *weight_scale;      /* per channel, zero point 0 (0 for an all-zero channel) */
+    int32_t *bias;            /* scale in.scale * weight_scale[c]; zeros when there is no bias */
+    int32_t *wsum;            /* sum of weight[c][...], to fold -in_zp * wsum into the bias */
+    int32_t *mult, *shift;    /* requantization of channel c, QuantizeMultiplier's */
+
+    /* QK_SUMPOOL (in.scale / out.scale) and QK_ADD (2*max / (2^20 * out.scale)) */
+    int32_t out_mult, out_shift;
+
+    /* QK_ADD, QK_CONCAT: per input i (nin of them, as Layer.in) */
+    int nin;
+    int left_shift;           /* QK_ADD: 20 */
+    int32_t *in_mult, *in_shift; /* ADD: in[i].scale / (2*max); CONCAT: in[i].scale / out.scale */
+    bool *in_requant;         /* CONCAT: false when the input's params equal the output's (copy) */
+
+    int8_t *lut;              /* QK_LUT: 256 entries, y = lut[x + 128] */
+    uint32_t *exp_lut;        /* QK_SOFTMAX: 256 entries, exp(-in.scale * d) * 2^exp_bits */
+    int exp_bits;
+} QuantInfo;
+
+/* Runs the float interpreter on every input of a raw float32 file (CHW,
+ * concatenated), records each tensor's range and quantizes the net:
+ * Layer.quant for every layer. Problems go to d; false after an error. */
+bool quant_calibrate(Mem *m, Diag *d, Net *net, const char *path);
+/* Same, from count inputs in memory. */
+bool quant_calibrate_data(Mem *m, Diag *d, Net *net, const float *inputs, int64_t count);
+/* Prints each tensor's scale, zero point, range and clamp as a text table. */
+void quant_report(Net *net, FILE *out);
+
+/* TFLite's rules, exported for the tests and the code generator. */
+/* Activation params from a calibrated range (0 included, as TFLite). */
+QParams quant_params(float min, float max);
+/* TFLite's QuantizeMultiplier: m = mult * 2^(shift - 31), mult in [2^30, 2^31). */
+void quant_multiplier(double m, int32_t *mult, int32_t *shift);
+/* zp + round(f / scale), clamped to int8: where real value f lands. */
+int32_t quant_value(QParams p, float f);
 
 #endif

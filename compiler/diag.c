@@ -71,7 +71,8 @@ static int entry_order(const void *a, const void *b)
 
 void diag_flush(Diag *d)
 {
-    qsort(d->entries, (size_t)d->nentries, sizeof *d->entries, entry_order);
+    if (d->nentries > 1)
+        qsort(d->entries, (size_t)d->nentries, sizeof *d->entries, entry_order);
     for (int i = 0; i < d->nentries; i++) {
         fwrite(d->entries[i].text, 1, d->entries[i].len, d->out);
         free(d->entries[i].text);
@@ -80,15 +81,37 @@ void diag_flush(Diag *d)
     free(d->entries);
     d->entries = NULL;
     d->nentries = d->cap = 0;
+    free(d->line_start);
+    d->line_start = NULL;
+    d->nlines = 0;
+}
+
+/* Indexes where every line starts, once: a file with a diagnostic on
+ * each of its 100,000 lines must not be rescanned for each. */
+static void diag_index_lines(Diag *d)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < d->srclen; i++)
+        n += d->src[i] == '\n';
+    if (n > INT32_MAX)
+        n = INT32_MAX;
+    d->line_start = malloc(n * sizeof *d->line_start);
+    if (!d->line_start)
+        die("out of memory");
+    d->line_start[0] = 0;
+    d->nlines = 1;
+    for (size_t i = 0; i < d->srclen && (size_t)d->nlines < n; i++)
+        if (d->src[i] == '\n')
+            d->line_start[d->nlines++] = i + 1;
 }
 
 /* Finds line `line` (1-based) of the source; sets *len to its length. */
-static const char *diag_line(const Diag *d, int line, size_t *len)
+static const char *diag_line(Diag *d, int line, size_t *len)
 {
-    const char *p = d->src, *end = d->src + d->srclen;
-    for (int l = 1; l < line && p < end; p++)
-        if (*p == '\n')
-            l++;
+    if (!d->line_start)
+        diag_index_lines(d);
+    const char *end = d->src + d->srclen;
+    const char *p = line <= d->nlines ? d->src + d->line_start[line - 1] : end;
     const char *e = p;
     while (e < end && *e != '\n' && *e != '\r')
         e++;
@@ -96,25 +119,37 @@ static const char *diag_line(const Diag *d, int line, size_t *len)
     return p;
 }
 
+/* Longest source line quoted whole; a longer one is shown as this many
+ * bytes around the caret, so a megabyte line cannot flood the terminal. */
+enum { QUOTE_MAX = 160 };
+
 /* Quotes the source line and underlines loc: a caret, then tildes. Tabs
  * are kept in the indent so the caret lines up however tabs render. */
-static void diag_quote(const Diag *d, FILE *out, Loc loc)
+static void diag_quote(Diag *d, FILE *out, Loc loc)
 {
     if (!d->src || loc.line < 1)
         return;
     size_t len;
     const char *s = diag_line(d, loc.line, &len);
-    fputc(' ', out);
-    for (size_t i = 0; i < len; i++) {
+    size_t col = loc.col < 1 ? 1 : (size_t)loc.col;
+    size_t from = 0, to = len;
+    if (len > QUOTE_MAX) {
+        from = col - 1 > QUOTE_MAX / 4 ? col - 1 - QUOTE_MAX / 4 : 0;
+        to = from + QUOTE_MAX < len ? from + QUOTE_MAX : len;
+        from = to - QUOTE_MAX;
+    }
+    fputs(from > 0 ? " ..." : " ", out);
+    for (size_t i = from; i < to; i++) {
         unsigned char c = (unsigned char)s[i];
         fputc(c < 32 && c != '\t' ? '?' : c, out);
     }
-    fputs("\n ", out);
-    int col = loc.col < 1 ? 1 : loc.col;
-    for (int i = 1; i < col; i++)
-        fputc((size_t)(i - 1) < len && s[i - 1] == '\t' ? '\t' : ' ', out);
+    fputs(to < len ? "...\n " : "\n ", out);
+    if (from > 0)
+        fputs("   ", out);
+    for (size_t i = from + 1; i < col; i++)
+        fputc(i - 1 < len && s[i - 1] == '\t' ? '\t' : ' ', out);
     fputc('^', out);
-    for (int i = col + 1; i < loc.end_col && (size_t)(i - 1) < len; i++)
+    for (size_t i = col + 1; loc.end_col > 0 && i < (size_t)loc.end_col && i - 1 < to; i++)
         fputc('~', out);
     fputc('\n', out);
 }

@@ -25,10 +25,6 @@ typedef struct Emitter {
     int indent;
     const char *path;       /* the model's path, safe inside a comment */
     const char **cname;     /* per layer: C-safe unique name */
-    Layer **host;           /* per layer: who computes it (itself, a producer, or NULL for no code) */
-    int *fused_first;       /* per host: first layer applied in its store, or -1 */
-    int *fused_last;
-    int *fused_next;        /* per fused layer: the next one of the same host, or -1 */
     bool *unroll;           /* per layer: unroll its kernel window */
 } Emitter;
 
@@ -38,18 +34,25 @@ PRINTF(2, 3) static void emit(Emitter *e, const char *fmt, ...)
 {
     if (fmt[0] == '}')
         e->indent--;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (line[0])
+    char small[512];
+    char *line = n < (int)sizeof small ? small : malloc((size_t)n + 1);
+    if (!line)
+        die("out of memory");
+    va_start(ap, fmt);
+    vsnprintf(line, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    if (n > 0)
         fprintf(e->out, "%*s%s\n", 4 * e->indent, "", line);
     else
         fputc('\n', e->out);
-    size_t n = strlen(line);
-    if (n && line[n - 1] == '{')
+    if (n > 0 && line[n - 1] == '{')
         e->indent++;
+    if (line != small)
+        free(line);
 }
 
 /* A float literal that reads back to exactly the same float. */
@@ -75,57 +78,18 @@ static const char *comment_safe(Mem *m, const char *s)
     return t;
 }
 
-/* ---- fusion: who computes what ---- */
+/* ---- groups ---- */
 
-/* Ops whose only effect is to rename their input's buffer. */
-static bool is_alias(const Layer *l)
+/* A group whose only effect is to rename its input's buffer. */
+static bool is_alias(const Layer *h)
 {
-    if (l->fold_into)
-        return true;
-    bool renames = l->op == OP_FLATTEN || l->op == OP_DROPOUT;
-    return renames && l->buf == l->in[0]->buf;
+    return h->tail == h && (h->op == OP_FLATTEN || h->op == OP_DROPOUT) && h->buf == h->in[0]->buf;
 }
 
-/* Elementwise ops that can run in a producer's store: per value, with
- * at most a per-channel constant (batchnorm). Softmax mixes channels. */
-static bool fusable(const Layer *l)
+/* Whether a host writes its own input's buffer (an in-place elementwise op). */
+static bool in_place(const Layer *h)
 {
-    return (ir_ops[l->op].flags & OPF_ELEMENTWISE) && l->op != OP_SOFTMAX && l->op != OP_DROPOUT;
-}
-
-/* Decides, in schedule order, which layer's function computes each layer. */
-static void plan_hosts(Emitter *e)
-{
-    Net *net = e->net;
-    for (int i = 1; i < net->nlayers; i++) {
-        Layer *l = net->layers[i];
-        Layer *src = l->in[0];
-        e->host[i] = l;
-        if (is_alias(l)) {
-            e->host[i] = NULL;
-            continue;
-        }
-        if (!fusable(l) || l->buf != src->buf)
-            continue;
-        /* in place: look through aliases for the layer that stores the value */
-        Layer *p = src;
-        bool single = true;
-        while (p->op != OP_INPUT && !e->host[p->index]) {
-            single &= p->nusers == 1;
-            p = p->op == OP_BATCHNORM2D ? p->fold_into : p->in[0];
-        }
-        single &= p->nusers == 1;
-        if (p->op == OP_INPUT || !single || p->op == OP_SOFTMAX)
-            continue;
-        Layer *h = e->host[p->index];
-        /* a batchnorm's channel must be the host's (not across a flatten) */
-        if (l->op == OP_BATCHNORM2D && h->shape.c != l->shape.c)
-            continue;
-        e->host[i] = l == h ? l : h;
-        int *tail = e->fused_last[h->index] < 0 ? &e->fused_first[h->index] : &e->fused_next[e->fused_last[h->index]];
-        *tail = i;
-        e->fused_last[h->index] = i;
-    }
+    return h->op != OP_INPUT && h->tail->buf == h->in[0]->buf && h->tail->buf != BUF_NONE;
 }
 
 /* ---- names ---- */
@@ -173,6 +137,45 @@ static void emit_array(Emitter *e, const char *name, const char *what, const flo
     emit(e, "};");
 }
 
+/* How a conv or linear layer is blocked: OCB output channels at a time,
+ * so each input value loaded feeds OCB accumulators, and P output pixels
+ * at a time, so each weight loaded feeds P. The weights are stored in
+ * that order: [block][in channel][ky][kx][OCB]. */
+typedef struct Blocking {
+    int64_t ocb, p;
+} Blocking;
+
+/* The largest divisor of n that is at most cap. */
+static int64_t divisor_upto(int64_t n, int64_t cap)
+{
+    for (int64_t d = cap < n ? cap : n; d > 1; d--)
+        if (n % d == 0)
+            return d;
+    return 1;
+}
+
+/* About 24 accumulators: what fits the 32 float registers of a
+ * Cortex-M4F beside the values and weights being loaded. */
+static Blocking blocking_for(const Layer *l, bool unrolled)
+{
+    if (!unrolled)
+        return (Blocking){1, 1};
+    int64_t ocg = l->op == OP_CONV2D ? l->out / l->groups : l->out;
+    if (l->op == OP_LINEAR)
+        return (Blocking){divisor_upto(ocg, 8), 1};
+    const Layer *pool = l->pool;
+    int64_t p = pool ? pool->kernel[0] * pool->kernel[1] : 0;
+    int64_t ocb = divisor_upto(ocg, p ? (24 / p > 0 ? 24 / p : 1) : 8);
+    if (!p)
+        p = 24 / ocb > 6 ? 6 : 24 / ocb;
+    return (Blocking){ocb, p};
+}
+
+static Blocking blocking(const Emitter *e, const Layer *l)
+{
+    return blocking_for(l, e->unroll[l->index]);
+}
+
 /* A conv's weights and bias with a following batchnorm folded in:
  * w' = w * g / sqrt(var + eps), b' = (b - mean) * g / sqrt(var + eps) + beta,
  * computed in double so the only rounding is the final one. */
@@ -196,6 +199,16 @@ static void conv_weights(Emitter *e, const Layer *l, const Layer *bn, float **w,
     *b = fb;
 }
 
+/* Reorders [out][per] weights into blocks of ocb outputs: [out/ocb][per][ocb]. */
+static float *pack(Emitter *e, const float *w, int64_t out, int64_t per, int64_t ocb)
+{
+    float *packed = mem_array(e->mem, (size_t)(out * per), sizeof *packed);
+    for (int64_t oc = 0; oc < out; oc++)
+        for (int64_t k = 0; k < per; k++)
+            packed[((oc / ocb) * per + k) * ocb + oc % ocb] = w[oc * per + k];
+    return packed;
+}
+
 /* The batchnorm folded into conv l, if any. */
 static const Layer *folded_bn(const Layer *l)
 {
@@ -213,9 +226,11 @@ static void emit_weights(Emitter *e)
             float *w, *b;
             const Layer *bn = l->op == OP_CONV2D ? folded_bn(l) : NULL;
             conv_weights(e, l, bn, &w, &b);
-            snprintf(what, sizeof what, "%s.weight, line %d%s%s", l->name, l->loc.line, bn ? ", folded with " : "",
-                     bn ? bn->name : "");
-            emit_array(e, mem_printf(e->mem, "%s_w", n), what, w, weights_numel(l, 0));
+            Blocking bk = blocking(e, l);
+            snprintf(what, sizeof what, "%s.weight, line %d%s%s, in blocks of %lld outputs", l->name, l->loc.line,
+                     bn ? ", folded with " : "", bn ? bn->name : "", (long long)bk.ocb);
+            int64_t nw = weights_numel(l, 0);
+            emit_array(e, mem_printf(e->mem, "%s_w", n), what, pack(e, w, l->out, nw / l->out, bk.ocb), nw);
             if (b) {
                 snprintf(what, sizeof what, "%s.bias%s%s", l->name, bn ? ", folded with " : "", bn ? bn->name : "");
                 emit_array(e, mem_printf(e->mem, "%s_b", n), what, b, l->out);
@@ -225,9 +240,9 @@ static void emit_weights(Emitter *e)
             float *scale = mem_array(e->mem, (size_t)c, sizeof *scale);
             float *shift = mem_array(e->mem, (size_t)c, sizeof *shift);
             for (int64_t k = 0; k < c; k++) {
-                double s = (double)l->tensor[0][k] / sqrt((double)l->tensor[3][k] + l->eps);
-                scale[k] = (float)s;
-                shift[k] = (float)((double)l->tensor[1][k] - (double)l->tensor[2][k] * s);
+                double sc = (double)l->tensor[0][k] / sqrt((double)l->tensor[3][k] + l->eps);
+                scale[k] = (float)sc;
+                shift[k] = (float)((double)l->tensor[1][k] - (double)l->tensor[2][k] * sc);
             }
             snprintf(what, sizeof what, "%s: weight / sqrt(running_var + eps), line %d", l->name, l->loc.line);
             emit_array(e, mem_printf(e->mem, "%s_scale", n), what, scale, c);
@@ -259,13 +274,33 @@ static const char *apply(Emitter *e, const Layer *l, const char *v, const char *
     }
 }
 
-/* Stores acc (of channel c) at dst, through the host's epilogue. */
-static void store(Emitter *e, const Layer *host, const char *dst, const char *acc, const char *c)
+/* v through the group's members after the host: those before its pool
+ * (per conv value) or after it (per pooled value). A fused add reads the
+ * residual at the stored position idx. */
+static const char *through(Emitter *e, const Layer *h, const char *v, const char *c, const char *idx, bool after_pool)
 {
-    const char *v = acc;
-    for (int k = e->fused_first[host->index]; k >= 0; k = e->fused_next[k])
-        v = apply(e, e->net->layers[k], v, c);
-    emit(e, "%s = %s;", dst, v);
+    bool past = !h->pool;
+    for (const Layer *m = h->next_fused; m; m = m->next_fused) {
+        if (m == h->pool) {
+            past = true;
+            continue;
+        }
+        if (past != after_pool && h->pool)
+            continue;
+        if (m->fold_into)
+            continue; /* already in the weights */
+        if (m->op == OP_ADD)
+            v = mem_printf(e->mem, "%s + %s[%s]", v, h->residual_in_place ? "y" : "r", idx);
+        else
+            v = apply(e, m, v, c);
+    }
+    return v;
+}
+
+/* Stores acc (of channel c) at y[idx], through the host's epilogue. */
+static void store(Emitter *e, const Layer *h, const char *idx, const char *acc, const char *c)
+{
+    emit(e, "y[%s] = %s;", idx, through(e, h, acc, c, idx, false));
 }
 
 /* ---- windows: conv and pools ---- */
@@ -353,61 +388,292 @@ static void window_loops(Emitter *e, const Layer *l, WindowBody *body)
     }
 }
 
-/* Conv body: acc over the group's input channels and the window. */
-static void conv_body(Emitter *e, const Layer *l, bool inside)
+/* The rectangle of a conv group's outputs (conv positions, or pooled
+ * ones when it reduces into a pool) that the unrolled kernel computes;
+ * empty when nothing is unrolled. */
+static void unrolled_region(const Emitter *e, const Layer *h, int64_t r[4])
 {
-    Shape in = l->in[0]->shape;
-    int64_t icg = in.c / l->groups, kh = l->kernel[0], kw = l->kernel[1];
-    const char *n = e->cname[l->index];
-    bool bias = l->bias || folded_bn(l);
-    emit(e, "float acc = %s;", bias ? mem_printf(e->mem, "%s_b[oc]", n) : "0.0f");
-    if (icg > 1) {
-        emit(e, "for (int ic = 0; ic < %lld; ic++) {", (long long)icg);
-        emit(e, "const float *xc = xg + ic * %lld;", (long long)(in.h * in.w));
-        emit(e, "const float *wc = wo + ic * %lld;", (long long)(kh * kw));
-    } else {
-        emit(e, "const float *xc = xg;");
-        emit(e, "const float *wc = wo;");
+    Shape in = h->in[0]->shape, out = h->shape;
+    interior(h, 0, in.h, out.h, &r[0], &r[1]);
+    interior(h, 1, in.w, out.w, &r[2], &r[3]);
+    if (h->pool) {
+        int64_t kph = h->pool->kernel[0], kpw = h->pool->kernel[1];
+        r[0] = (r[0] + kph - 1) / kph, r[1] = r[1] / kph, r[2] = (r[2] + kpw - 1) / kpw, r[3] = r[3] / kpw;
     }
-    if (inside && e->unroll[l->index]) {
-        window_origin(e, l, in.w);
-        for (int64_t ky = 0; ky < kh; ky++)
-            for (int64_t kx = 0; kx < kw; kx++)
-                emit(e, "acc += p[%lld] * wc[%lld];", (long long)(ky * l->dilation[0] * in.w + kx * l->dilation[1]),
-                     (long long)(ky * kw + kx));
-    } else {
-        emit(e, "for (int ky = 0; ky < %lld; ky++) {", (long long)kh);
-        tap_coord(e, l, 0);
-        if (!inside)
-            fold_coord(e, l->pad_mode, "iy", in.h);
-        emit(e, "for (int kx = 0; kx < %lld; kx++) {", (long long)kw);
-        tap_coord(e, l, 1);
-        if (!inside)
-            fold_coord(e, l->pad_mode, "ix", in.w);
-        emit(e, "acc += xc[iy * %lld + ix] * wc[ky * %lld + kx];", (long long)in.w, (long long)kw);
-        emit(e, "}");
-        emit(e, "}");
-    }
-    if (icg > 1)
-        emit(e, "}");
-    store(e, l, mem_printf(e->mem, "y[(oc * %lld + oy) * %lld + ox]", (long long)l->shape.h, (long long)l->shape.w),
-          "acc", "oc");
+    if (!e->unroll[h->index] || r[0] >= r[1] || r[2] >= r[3])
+        r[0] = r[1] = r[2] = r[3] = 0;
 }
 
-static void emit_conv(Emitter *e, const Layer *l)
+/* Whether some output is left to the checked helper. */
+static bool has_border(const Emitter *e, const Layer *h)
 {
-    Shape in = l->in[0]->shape;
-    int64_t icg = in.c / l->groups, ocg = l->out / l->groups;
-    const char *n = e->cname[l->index];
-    emit(e, "for (int oc = 0; oc < %lld; oc++) {", (long long)l->out);
-    if (l->groups == 1)
+    int64_t r[4];
+    unrolled_region(e, h, r);
+    Shape out = h->pool ? h->pool->shape : h->shape;
+    return r[0] > 0 || r[1] < out.h || r[2] > 0 || r[3] < out.w;
+}
+
+/* The conv's per-position helper: OCB channels of one output position,
+ * with every padding rule checked. It serves the border, and the whole
+ * layer when nothing is unrolled (the smallest code). */
+static void conv_helper(Emitter *e, const Layer *h, Blocking bk)
+{
+    Shape in = h->in[0]->shape;
+    int64_t icg = in.c / h->groups, kh = h->kernel[0], kw = h->kernel[1];
+    emit(e, "/* %s: output channels [oc, oc + %lld) at (oy, ox), padding checked */", h->name, (long long)bk.ocb);
+    emit(e, "static void %s_at(const float *restrict xg, const float *restrict wb, int oy, int ox, float *restrict acc)",
+         e->cname[h->index]);
+    emit(e, "{");
+    emit(e, "for (int ic = 0; ic < %lld; ic++) {", (long long)icg);
+    emit(e, "const float *xc = xg + ic * %lld;", (long long)(in.h * in.w));
+    emit(e, "const float *wc = wb + ic * %lld;", (long long)(kh * kw * bk.ocb));
+    emit(e, "for (int ky = 0; ky < %lld; ky++) {", (long long)kh);
+    tap_coord(e, h, 0);
+    fold_coord(e, h->pad_mode, "iy", in.h);
+    emit(e, "for (int kx = 0; kx < %lld; kx++) {", (long long)kw);
+    tap_coord(e, h, 1);
+    fold_coord(e, h->pad_mode, "ix", in.w);
+    emit(e, "const float v = xc[iy * %lld + ix];", (long long)in.w);
+    emit(e, "const float *wt = wc + (ky * %lld + kx) * %lld;", (long long)kw, (long long)bk.ocb);
+    if (bk.ocb == 1)
+        emit(e, "acc[0] = CNNC_FMA(v, wt[0], acc[0]);");
+    else {
+        emit(e, "for (int o = 0; o < %lld; o++) {", (long long)bk.ocb);
+        emit(e, "acc[o] = CNNC_FMA(v, wt[o], acc[o]);");
+        emit(e, "}");
+    }
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "%s", "");
+}
+
+/* The unrolled kernel: OCB channels at npix output positions whose
+ * windows start at xb + off[p], all inside the input. Each input value a
+ * kernel row needs is loaded once and feeds every accumulator using it. */
+static void micro(Emitter *e, const Layer *h, Blocking bk, int npix, const int64_t *off)
+{
+    Shape in = h->in[0]->shape;
+    int64_t icg = in.c / h->groups, kh = h->kernel[0], kw = h->kernel[1];
+    bool bias = h->bias || folded_bn(h);
+    for (int p = 0; p < npix; p++)
+        for (int64_t o = 0; o < bk.ocb; o++)
+            emit(e, "float a%d_%lld = %s;", p, (long long)o, bias ? mem_printf(e->mem, "bb[%lld]", (long long)o) : "0.0f");
+    if (icg > 1) {
+        emit(e, "for (int ic = 0; ic < %lld; ic++) {", (long long)icg);
+        emit(e, "const float *xc = xb + ic * %lld;", (long long)(in.h * in.w));
+        emit(e, "const float *wc = wb + ic * %lld;", (long long)(kh * kw * bk.ocb));
+    } else {
+        emit(e, "{");
+        emit(e, "const float *xc = xb;");
+        emit(e, "const float *wc = wb;");
+    }
+    int64_t *row = mem_array(e->mem, (size_t)(npix * kw), sizeof *row);
+    int *slot = mem_array(e->mem, (size_t)(npix * kw), sizeof *slot);
+    for (int64_t ky = 0; ky < kh; ky++) {
+        /* the distinct input offsets of this kernel row, each loaded once */
+        int nv = 0;
+        for (int p = 0; p < npix; p++)
+            for (int64_t kx = 0; kx < kw; kx++) {
+                int64_t o = off[p] + ky * h->dilation[0] * in.w + kx * h->dilation[1];
+                int j = 0;
+                while (j < nv && row[j] != o)
+                    j++;
+                if (j == nv)
+                    row[nv++] = o;
+                slot[p * kw + kx] = j;
+            }
+        emit(e, "{");
+        for (int j = 0; j < nv; j++)
+            emit(e, "const float v%d = xc[%lld];", j, (long long)row[j]);
+        for (int64_t kx = 0; kx < kw; kx++)
+            for (int64_t o = 0; o < bk.ocb; o++) {
+                const char *line = mem_printf(e->mem, "const float w = wc[%lld];", (long long)((ky * kw + kx) * bk.ocb + o));
+                for (int p = 0; p < npix; p++)
+                    line = mem_printf(e->mem, "%s a%d_%lld = CNNC_FMA(v%d, w, a%d_%lld);", line, p, (long long)o,
+                                      slot[p * kw + kx], p, (long long)o);
+                emit(e, "{ %s }", line);
+            }
+        emit(e, "}");
+    }
+    emit(e, "}");
+}
+
+/* Stores the micro kernel's accumulators: position p at y[idx + step*p]
+ * of channel oc + o. */
+static void store_strip(Emitter *e, const Layer *h, Blocking bk, int npix, int64_t plane, const char *idx)
+{
+    for (int64_t o = 0; o < bk.ocb; o++)
+        for (int p = 0; p < npix; p++)
+            store(e, h, mem_printf(e->mem, "(oc + %lld) * %lld + %s + %d", (long long)o, (long long)plane, idx, p),
+                  mem_printf(e->mem, "a%d_%lld", p, (long long)o), mem_printf(e->mem, "oc + %lld", (long long)o));
+}
+
+/* One output position through the checked helper, stored at once. */
+static void conv_point(Emitter *e, const Layer *h, Blocking bk, const char *oy, const char *ox)
+{
+    const char *n = e->cname[h->index];
+    Shape out = h->shape;
+    bool bias = h->bias || folded_bn(h);
+    emit(e, "float acc[%lld];", (long long)bk.ocb);
+    emit(e, "for (int o = 0; o < %lld; o++) {", (long long)bk.ocb);
+    emit(e, "acc[o] = %s;", bias ? "bb[o]" : "0.0f");
+    emit(e, "}");
+    emit(e, "%s_at(xg, wb, %s, %s, acc);", n, oy, ox);
+    emit(e, "for (int o = 0; o < %lld; o++) {", (long long)bk.ocb);
+    store(e, h, mem_printf(e->mem, "(oc + o) * %lld + %s * %lld + %s", (long long)(out.h * out.w), oy,
+                           (long long)out.w, ox), "acc[o]", "oc + o");
+    emit(e, "}");
+}
+
+/* The conv's output positions: border ones one at a time through the
+ * helper, interior rows in strips of P through the unrolled kernel. */
+static void conv_positions(Emitter *e, const Layer *h, Blocking bk)
+{
+    Shape in = h->in[0]->shape, out = h->shape;
+    int64_t r4[4];
+    unrolled_region(e, h, r4);
+    int64_t y0 = r4[0], y1 = r4[1], x0 = r4[2], x1 = r4[3];
+    int64_t rows[4] = {0, y0, y1, out.h};
+    for (int r = 0; r < 3; r++) {
+        if (rows[r] == rows[r + 1])
+            continue;
+        emit(e, "for (int oy = %lld; oy < %lld; oy++) {", (long long)rows[r], (long long)rows[r + 1]);
+        int64_t cols[2][2] = {{0, r == 1 ? x0 : out.w}, {r == 1 ? x1 : out.w, out.w}};
+        for (int c = 0; c < 2; c++) {
+            if (c == 1 && r == 1) {
+                /* interior: full strips of P, then one strip of what is left */
+                int64_t n = (x1 - x0) / bk.p, left = (x1 - x0) % bk.p;
+                int64_t *off = mem_array(e->mem, (size_t)bk.p, sizeof *off);
+                for (int64_t p = 0; p < bk.p; p++)
+                    off[p] = p * h->stride[1];
+                int64_t strips[2][2] = {{x0, n}, {x0 + n * bk.p, left ? 1 : 0}};
+                for (int k = 0; k < 2; k++) {
+                    if (!strips[k][1])
+                        continue;
+                    int npix = (int)(k ? left : bk.p);
+                    if (k == 0)
+                        emit(e, "for (int ox = %lld; ox < %lld; ox += %lld) {", (long long)strips[k][0],
+                             (long long)(strips[k][0] + n * bk.p), (long long)bk.p);
+                    else
+                        emit(e, "{ const int ox = %lld;", (long long)strips[k][0]);
+                    emit(e, "const float *xb = xg + (%s) * %lld + %s;", affine(e, "oy", h->stride[0], h->pad[0]),
+                         (long long)in.w, affine(e, "ox", h->stride[1], h->pad[2]));
+                    micro(e, h, bk, npix, off);
+                    store_strip(e, h, bk, npix, out.h * out.w, mem_printf(e->mem, "oy * %lld + ox", (long long)out.w));
+                    emit(e, "}");
+                }
+            }
+            if (cols[c][0] == cols[c][1])
+                continue;
+            emit(e, "for (int ox = %lld; ox < %lld; ox++) {", (long long)cols[c][0], (long long)cols[c][1]);
+            conv_point(e, h, bk, "oy", "ox");
+            emit(e, "}");
+        }
+        emit(e, "}");
+    }
+}
+
+/* The pool's reduction of P epilogued conv values, per channel. */
+static void reduce_window(Emitter *e, const Layer *h, Blocking bk, int npix, bool border, const char *idx)
+{
+    const Layer *pool = h->pool;
+    const char *better = pool->op == OP_MINPOOL2D ? "<" : ">";
+    bool extremum = pool->op == OP_MAXPOOL2D || pool->op == OP_MINPOOL2D;
+    for (int64_t o = 0; o < bk.ocb; o++) {
+        const char *c = mem_printf(e->mem, "oc + %lld", (long long)o);
+        emit(e, "{");
+        for (int p = 0; p < npix; p++) {
+            const char *acc = border ? mem_printf(e->mem, "acc[%d][%lld]", p, (long long)o)
+                                     : mem_printf(e->mem, "a%d_%lld", p, (long long)o);
+            const char *v = through(e, h, acc, c, NULL, false);
+            if (p == 0)
+                emit(e, "float r = %s;", v);
+            else if (extremum) {
+                emit(e, "const float t%d = %s;", p, v);
+                emit(e, "if (t%d %s r) r = t%d;", p, better, p);
+            } else
+                emit(e, "r += %s;", v);
+        }
+        if (pool->op == OP_AVGPOOL2D)
+            emit(e, "r = r / %d.0f;", npix);
+        emit(e, "y[(oc + %lld) * %lld + %s] = %s;", (long long)o, (long long)(pool->shape.h * pool->shape.w), idx,
+             through(e, h, "r", c, NULL, true));
+        emit(e, "}");
+    }
+}
+
+/* A conv reducing into its pool: each pooled output's window of conv
+ * positions is computed, epilogued and reduced, never stored. */
+static void pool_positions(Emitter *e, const Layer *h, Blocking bk)
+{
+    const Layer *pool = h->pool;
+    Shape in = h->in[0]->shape, pout = pool->shape;
+    int64_t kph = pool->kernel[0], kpw = pool->kernel[1], npix = kph * kpw;
+    /* pooled outputs whose whole window of conv positions is interior */
+    int64_t r4[4];
+    unrolled_region(e, h, r4);
+    int64_t py0 = r4[0], py1 = r4[1], px0 = r4[2], px1 = r4[3];
+    int64_t *off = mem_array(e->mem, (size_t)npix, sizeof *off);
+    for (int64_t wy = 0; wy < kph; wy++)
+        for (int64_t wx = 0; wx < kpw; wx++)
+            off[wy * kpw + wx] = wy * h->stride[0] * in.w + wx * h->stride[1];
+    const char *idx = mem_printf(e->mem, "py * %lld + px", (long long)pout.w);
+    int64_t rows[4] = {0, py0, py1, pout.h};
+    for (int r = 0; r < 3; r++) {
+        if (rows[r] == rows[r + 1])
+            continue;
+        emit(e, "for (int py = %lld; py < %lld; py++) {", (long long)rows[r], (long long)rows[r + 1]);
+        int64_t cols[4] = {0, r == 1 ? px0 : pout.w, r == 1 ? px1 : pout.w, pout.w};
+        for (int c = 0; c < 3; c++) {
+            if (cols[c] == cols[c + 1])
+                continue;
+            emit(e, "for (int px = %lld; px < %lld; px++) {", (long long)cols[c], (long long)cols[c + 1]);
+            if (r == 1 && c == 1) {
+                emit(e, "const int oy = py * %lld, ox = px * %lld;", (long long)kph, (long long)kpw);
+                emit(e, "const float *xb = xg + (%s) * %lld + %s;", affine(e, "oy", h->stride[0], h->pad[0]),
+                     (long long)in.w, affine(e, "ox", h->stride[1], h->pad[2]));
+                micro(e, h, bk, (int)npix, off);
+                reduce_window(e, h, bk, (int)npix, false, idx);
+            } else {
+                /* border: each conv position of the window through the helper */
+                bool bias = h->bias || folded_bn(h);
+                emit(e, "float acc[%lld][%lld];", (long long)npix, (long long)bk.ocb);
+                emit(e, "for (int p = 0; p < %lld; p++) {", (long long)npix);
+                emit(e, "for (int o = 0; o < %lld; o++) {", (long long)bk.ocb);
+                emit(e, "acc[p][o] = %s;", bias ? "bb[o]" : "0.0f");
+                emit(e, "}");
+                emit(e, "%s_at(xg, wb, py * %lld + p / %lld, px * %lld + p %% %lld, acc[p]);", e->cname[h->index],
+                     (long long)kph, (long long)kpw, (long long)kpw, (long long)kpw);
+                emit(e, "}");
+                reduce_window(e, h, bk, (int)npix, true, idx);
+            }
+            emit(e, "}");
+        }
+        emit(e, "}");
+    }
+}
+
+/* A conv group: blocks of output channels, then positions. */
+static void emit_conv(Emitter *e, const Layer *h)
+{
+    Shape in = h->in[0]->shape;
+    Blocking bk = blocking(e, h);
+    int64_t icg = in.c / h->groups, ocg = h->out / h->groups;
+    const char *n = e->cname[h->index];
+    emit(e, "for (int oc = 0; oc < %lld; oc += %lld) {", (long long)h->out, (long long)bk.ocb);
+    if (h->groups == 1)
         emit(e, "const float *xg = x;");
-    else if (ocg == 1)
-        emit(e, "const float *xg = x + oc * %lld;", (long long)(icg * in.h * in.w));
     else
         emit(e, "const float *xg = x + (oc / %lld) * %lld;", (long long)ocg, (long long)(icg * in.h * in.w));
-    emit(e, "const float *wo = %s_w + oc * %lld;", n, (long long)(icg * l->kernel[0] * l->kernel[1]));
-    window_loops(e, l, conv_body);
+    emit(e, "const float *wb = %s_w + oc * %lld;", n, (long long)(icg * h->kernel[0] * h->kernel[1]));
+    if (h->bias || folded_bn(h))
+        emit(e, "const float *bb = %s_b + oc;", n);
+    if (h->pool)
+        pool_positions(e, h, bk);
+    else
+        conv_positions(e, h, bk);
     emit(e, "}");
 }
 
@@ -470,8 +736,8 @@ static void pool_body(Emitter *e, const Layer *l, bool inside)
             emit(e, "(void)count;");
         }
     }
-    store(e, l, mem_printf(e->mem, "y[(c * %lld + oy) * %lld + ox]", (long long)l->shape.h, (long long)l->shape.w),
-          "acc", "c");
+    store(e, l, mem_printf(e->mem, "(c * %lld + oy) * %lld + ox", (long long)l->shape.h, (long long)l->shape.w), "acc",
+          "c");
 }
 
 static void emit_pool(Emitter *e, const Layer *l)
@@ -498,21 +764,30 @@ static void emit_global_pool(Emitter *e, const Layer *l)
     emit(e, "}");
     if (avg)
         emit(e, "acc = acc / %lld.0f;", hw);
-    store(e, l, "y[c]", "acc", "c");
+    store(e, l, "c", "acc", "c");
     emit(e, "}");
 }
 
+/* Blocks of OCB outputs: each input value loaded feeds OCB accumulators. */
 static void emit_linear(Emitter *e, const Layer *l)
 {
     long long in = (long long)l->in[0]->shape.c;
     const char *n = e->cname[l->index];
-    emit(e, "for (int o = 0; o < %lld; o++) {", (long long)l->out);
-    emit(e, "const float *w = %s_w + o * %lld;", n, in);
-    emit(e, "float acc = %s;", l->bias ? mem_printf(e->mem, "%s_b[o]", n) : "0.0f");
+    Blocking bk = blocking(e, l);
+    emit(e, "for (int oc = 0; oc < %lld; oc += %lld) {", (long long)l->out, (long long)bk.ocb);
+    emit(e, "const float *wb = %s_w + oc * %lld;", n, in);
+    for (int64_t o = 0; o < bk.ocb; o++)
+        emit(e, "float a%lld = %s;", (long long)o,
+             l->bias ? mem_printf(e->mem, "%s_b[oc + %lld]", n, (long long)o) : "0.0f");
     emit(e, "for (int i = 0; i < %lld; i++) {", in);
-    emit(e, "acc += w[i] * x[i];");
+    emit(e, "const float v = x[i];");
+    emit(e, "const float *wt = wb + i * %lld;", (long long)bk.ocb);
+    for (int64_t o = 0; o < bk.ocb; o++)
+        emit(e, "a%lld = CNNC_FMA(v, wt[%lld], a%lld);", (long long)o, (long long)o, (long long)o);
     emit(e, "}");
-    store(e, l, "y[o]", "acc", "o");
+    for (int64_t o = 0; o < bk.ocb; o++)
+        store(e, l, mem_printf(e->mem, "oc + %lld", (long long)o), mem_printf(e->mem, "a%lld", (long long)o),
+              mem_printf(e->mem, "oc + %lld", (long long)o));
     emit(e, "}");
 }
 
@@ -524,7 +799,7 @@ static void emit_elementwise(Emitter *e, const Layer *l)
     const char *src = inplace ? "y" : "x";
     emit(e, "for (int c = 0; c < %lld; c++) {", (long long)s.c);
     emit(e, "for (int i = c * %lld; i < (c + 1) * %lld; i++) {", (long long)(s.h * s.w), (long long)(s.h * s.w));
-    store(e, l, "y[i]", apply(e, l, mem_printf(e->mem, "%s[i]", src), "c"), "c");
+    store(e, l, "i", apply(e, l, mem_printf(e->mem, "%s[i]", src), "c"), "c");
     emit(e, "}");
     emit(e, "}");
 }
@@ -553,7 +828,7 @@ static void emit_add(Emitter *e, const Layer *l)
     }
     emit(e, "for (int c = 0; c < %lld; c++) {", (long long)s.c);
     emit(e, "for (int i = c * %lld; i < (c + 1) * %lld; i++) {", (long long)(s.h * s.w), (long long)(s.h * s.w));
-    store(e, l, "y[i]", sum, "c");
+    store(e, l, "i", sum, "c");
     emit(e, "}");
     emit(e, "}");
 }
@@ -565,7 +840,7 @@ static void emit_concat(Emitter *e, const Layer *l)
         long long ch = (long long)l->in[k]->shape.c;
         emit(e, "for (int c = %lld; c < %lld; c++) {", at, at + ch);
         emit(e, "for (int i = c * %lld; i < (c + 1) * %lld; i++) {", hw, hw);
-        store(e, l, "y[i]", mem_printf(e->mem, "x%d[i - %lld]", k, at * hw), "c");
+        store(e, l, "i", mem_printf(e->mem, "x%d[i - %lld]", k, at * hw), "c");
         emit(e, "}");
         emit(e, "}");
         at += ch;
@@ -604,30 +879,34 @@ static const char *shape_text(Mem *m, Shape s)
     return mem_printf(m, "%lldx%lldx%lld", (long long)s.c, (long long)s.h, (long long)s.w);
 }
 
-/* One static function per layer that has code, headed by where it came from. */
-static void emit_layer(Emitter *e, const Layer *l)
+/* One static function per group, headed by where it came from. */
+static void emit_layer(Emitter *e, const Layer *h)
 {
-    const char *n = e->cname[l->index];
-    const char *fused = "";
-    for (int k = e->fused_first[l->index]; k >= 0; k = e->fused_next[k])
-        fused = mem_printf(e->mem, "%s%s%s", fused, *fused ? ", " : "", e->net->layers[k]->name);
-    const Layer *bn = l->op == OP_CONV2D ? folded_bn(l) : NULL;
-    emit(e, "/* %s: %s %s -> %s, %s:%d%s%s%s%s */", l->name, ir_op_name(l->op), shape_text(e->mem, l->in[0]->shape),
-         shape_text(e->mem, l->shape), e->path, l->loc.line, bn ? "; folds " : "", bn ? bn->name : "",
-         *fused ? "; applies " : "", fused);
-    bool inplace = l->buf == l->in[0]->buf;
-    if (inplace)
+    const char *n = e->cname[h->index];
+    const char *members = "";
+    for (const Layer *m = h->next_fused; m; m = m->next_fused)
+        members = mem_printf(e->mem, "%s%s%s %s", members, *members ? ", " : "; ", m->fold_into ? "folds" : "applies",
+                             m->name);
+    if (h->op == OP_CONV2D && h->pool)
+        members = mem_printf(e->mem, "%s (reduces into %s as it goes)", members, h->pool->name);
+    if (h->op == OP_CONV2D && has_border(e, h))
+        conv_helper(e, h, blocking(e, h));
+    emit(e, "/* %s: %s %s -> %s, %s:%d%s */", h->name, ir_op_name(h->op), shape_text(e->mem, h->in[0]->shape),
+         shape_text(e->mem, h->tail->shape), e->path, h->loc.line, members);
+    if (in_place(h))
         emit(e, "static void layer_%s(float *y)", n);
-    else if (l->nin == 1)
+    else if (h->nin == 1 && h->residual && !h->residual_in_place)
+        emit(e, "static void layer_%s(const float *restrict x, const float *restrict r, float *restrict y)", n);
+    else if (h->nin == 1)
         emit(e, "static void layer_%s(const float *restrict x, float *restrict y)", n);
     else {
         const char *params = "";
-        for (int k = 0; k < l->nin; k++)
+        for (int k = 0; k < h->nin; k++)
             params = mem_printf(e->mem, "%sconst float *restrict x%d, ", params, k);
         emit(e, "static void layer_%s(%sfloat *restrict y)", n, params);
     }
     emit(e, "{");
-    kinds[l->op](e, l);
+    kinds[h->op](e, h);
     emit(e, "}");
     emit(e, "%s", "");
 }
@@ -677,14 +956,16 @@ static void emit_entry(Emitter *e)
     if (net->arena_bytes == 0)
         emit(e, "(void)a;");
     for (int i = 1; i < net->nlayers; i++) {
-        Layer *l = net->layers[i];
-        if (e->host[i] != l)
-            continue;
+        Layer *l = net->layers[i], *h = l->host;
+        if (h->tail != l || is_alias(h))
+            continue; /* a group runs when its last layer's inputs are all there */
         const char *args = "";
-        if (l->buf != l->in[0]->buf)
-            for (int k = 0; k < l->nin; k++)
-                args = mem_printf(e->mem, "%s%s, ", args, where(e, l->in[k]));
-        emit(e, "layer_%s(%s%s);", e->cname[i], args, where(e, l));
+        if (!in_place(h))
+            for (int k = 0; k < h->nin; k++)
+                args = mem_printf(e->mem, "%s%s, ", args, where(e, h->in[k]));
+        if (h->residual && !h->residual_in_place)
+            args = mem_printf(e->mem, "%s%s, ", args, where(e, h->residual));
+        emit(e, "layer_%s(%s%s);", e->cname[h->index], args, where(e, l));
     }
     emit(e, "}");
     emit(e, "%s", "");
@@ -800,9 +1081,11 @@ static void choose_unroll(Emitter *e)
     int n = 0;
     for (int i = 1; i < net->nlayers; i++) {
         Layer *l = net->layers[i];
-        if (ir_ops[l->op].flags & OPF_WINDOW)
-            c[n++] = (Candidate){l->macs + l->shape.c * l->shape.h * l->shape.w * l->kernel[0] * l->kernel[1],
-                                 l->kernel[0] * l->kernel[1], i};
+        if (l->host != l || !(l->op == OP_CONV2D || l->op == OP_LINEAR || (ir_ops[l->op].flags & OPF_WINDOW)))
+            continue;
+        Blocking bk = blocking_for(l, true);
+        int64_t taps = l->op == OP_LINEAR ? bk.ocb : l->kernel[0] * l->kernel[1] * bk.ocb * bk.p;
+        c[n++] = (Candidate){l->macs + l->shape.c * l->shape.h * l->shape.w * l->kernel[0] * l->kernel[1], taps, i};
     }
     qsort(c, (size_t)n, sizeof *c, candidate_order);
     int64_t budget = e->opt->unroll_budget;
@@ -832,18 +1115,11 @@ void emit_c(Mem *m, Diag *d, Net *net, const EmitOptions *opt, FILE *c_out, FILE
     Emitter e = {.mem = m, .diag = d, .net = net, .opt = opt};
     int n = net->nlayers;
     e.cname = mem_array(m, (size_t)n, sizeof *e.cname);
-    e.host = mem_array(m, (size_t)n, sizeof *e.host);
-    e.fused_first = mem_array(m, (size_t)n, sizeof *e.fused_first);
-    e.fused_last = mem_array(m, (size_t)n, sizeof *e.fused_last);
-    e.fused_next = mem_array(m, (size_t)n, sizeof *e.fused_next);
     e.unroll = mem_array(m, (size_t)n, sizeof *e.unroll);
-    for (int i = 0; i < n; i++)
-        e.fused_first[i] = e.fused_last[i] = e.fused_next[i] = -1;
     e.path = comment_safe(m, d->path);
     if (!fits_int(&e))
         return;
     make_names(&e);
-    plan_hosts(&e);
     choose_unroll(&e);
 
     e.out = h_out;
@@ -857,7 +1133,7 @@ void emit_c(Mem *m, Diag *d, Net *net, const EmitOptions *opt, FILE *c_out, FILE
     emit_weights(&e);
     emit(&e, "%s", "");
     for (int i = 1; i < n; i++)
-        if (e.host[i] == net->layers[i])
+        if (net->layers[i]->host == net->layers[i] && !is_alias(net->layers[i]))
             emit_layer(&e, net->layers[i]);
     emit_entry(&e);
 }

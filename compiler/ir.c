@@ -577,7 +577,7 @@ static void ir_layer(Builder *b, const Stmt *s)
         if (strcmp(a->key, "from") == 0 && !from)
             from = a;
     }
-    bool pool = (ir_ops[op].flags & OPF_WINDOW) && op != OP_CONV2D;
+    bool pool = known && (ir_ops[op].flags & OPF_WINDOW) && op != OP_CONV2D;
     if (known && pool && !(l->given & K(KEY_STRIDE))) {
         l->stride[0] = l->kernel[0]; /* as in PyTorch */
         l->stride[1] = l->kernel[1];

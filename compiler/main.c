@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Kernel-window taps unrolled across the model when --unroll is not given:
+/* Multiply-adds unrolled across the model when --unroll is not given:
  * every window of a small model, the busiest layers of a large one. */
-enum { DEFAULT_UNROLL = 512 };
+enum { DEFAULT_UNROLL = 4096 };
 
 typedef enum { REPORT_NONE, REPORT_TEXT, REPORT_JSON } ReportKind;
 
@@ -24,6 +24,8 @@ typedef struct Options {
     const char *depfile; /* -MF */
     bool make_deps;      /* -MD */
     bool check;
+    bool no_fuse;
+    SelftestOptions test; /* --emit-test and its data */
     ReportKind report;
     int64_t unroll_budget;
     int argc;
@@ -42,11 +44,15 @@ static const char usage_text[] =
     "                            placeholder weights when there is no -w\n"
     "  --report[=text|json]      print shapes, params, MACs, receptive fields, memory\n"
     "  --check                   parse and analyse only; the exit status tells\n"
-    "  --unroll=N|none|full      kernel-window taps to unroll in all (default 512)\n"
+    "  --unroll=N|none|full      multiply-adds to unroll in all (default 4096)\n"
+    "  --no-fuse                 keep every layer's output (more arena, for comparison)\n"
     "  -MD                       also write a make dependency file (FILE.d beside -o)\n"
     "  -MF FILE                  name the dependency file (implies -MD)\n"
     "  --version                 print the version and exit\n"
     "  --help                    print this help and exit\n"
+    "\n"
+    "self-test for the board:\n"
+    "%s"
     "\n"
     "exit status: 0 success, 1 errors in the model or weights, 2 usage error\n";
 
@@ -77,11 +83,13 @@ static int parse_options(Options *o, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage_text, stdout);
+            printf(usage_text, st_usage);
             return 0;
         } else if (strcmp(a, "--version") == 0) {
             printf("cnnc %s\n", CNNC_VERSION);
             return 0;
+        } else if (strcmp(a, "--no-fuse") == 0) {
+            o->no_fuse = true;
         } else if (strcmp(a, "--check") == 0) {
             o->check = true;
         } else if (strcmp(a, "--report") == 0 || strcmp(a, "--report=text") == 0) {
@@ -105,6 +113,9 @@ static int parse_options(Options *o, int argc, char **argv)
                 o->unroll_budget = n;
             else
                 return usage_error("bad --unroll value '%s'; use a number of taps, none or full", o->unroll);
+        } else if (st_is_option(a)) {
+            if (!st_parse_option(&o->test, argc, argv, &i))
+                return usage_error("%s", o->test.error);
         } else if (strcmp(a, "-MD") == 0) {
             o->make_deps = true;
         } else if (strncmp(a, "-MF", 3) == 0) {
@@ -131,6 +142,8 @@ static int parse_options(Options *o, int argc, char **argv)
         return usage_error("nothing to do for '%s': give -o FILE.c, --report or --check", o->model);
     if (o->weights && o->init)
         return usage_error("%s", "give either -w or --init, not both");
+    if (!st_check_options(&o->test, o->output != NULL))
+        return usage_error("%s", o->test.error);
     if (o->make_deps && !o->output)
         return usage_error("%s", "-MD and -MF need -o");
     if (o->output && !o->weights && !o->init)
@@ -240,21 +253,30 @@ static void make_path(FILE *f, const char *path)
     }
 }
 
-/* Like gcc -MD -MP: the outputs depend on the model and the weights, and
- * each input gets an empty rule so deleting it does not break make. */
+/* Like gcc -MD -MP: the outputs depend on the model and the weights (and
+ * the self-test's data), and each input gets an empty rule so deleting it
+ * does not break make. */
 static void write_depfile(FILE *f, const Options *o, const char *header)
 {
     make_path(f, o->output);
     fputc(' ', f);
     make_path(f, header);
+    if (o->test.path) {
+        fputc(' ', f);
+        make_path(f, o->test.path);
+    }
     fputs(":", f);
-    const char *inputs[2] = {o->model, o->weights};
-    for (int i = 0; i < 2 && inputs[i]; i++) {
+    const char *inputs[4] = {o->model, o->weights, o->test.input, o->test.expected};
+    for (int i = 0; i < 4; i++) {
+        if (!inputs[i])
+            continue;
         fputc(' ', f);
         make_path(f, inputs[i]);
     }
     fputs("\n", f);
-    for (int i = 0; i < 2 && inputs[i]; i++) {
+    for (int i = 0; i < 4; i++) {
+        if (!inputs[i])
+            continue;
         fputs("\n", f);
         make_path(f, inputs[i]);
         fputs(":\n", f);
@@ -280,22 +302,26 @@ static bool generate(Mem *m, Diag *d, Net *net, const Options *o)
         .header_name = slash ? slash + 1 : header,
         .unroll_budget = o->unroll_budget,
     };
-    Pending files[3] = {{0}};
+    Pending files[4] = {{0}};
     bool ok = pending_open(m, d, &files[0], o->output) && pending_open(m, d, &files[1], header);
     if (ok && o->make_deps)
         ok = pending_open(m, d, &files[2], o->depfile ? o->depfile : swap_extension(m, o->output, ".d"));
+    if (ok && o->test.path)
+        ok = pending_open(m, d, &files[3], o->test.path);
     if (ok) {
         int errors = d->errors;
         emit_c(m, d, net, &eo, files[0].f, files[1].f);
+        if (o->test.path)
+            st_emit(m, d, net, &o->test, eo.header_name, files[3].f);
         if (o->make_deps)
             write_depfile(files[2].f, o, header);
         ok = d->errors == errors;
     }
-    return pending_commit(d, files, 3, ok);
+    return pending_commit(d, files, 4, ok);
 }
 
 /* Runs the front end and analysis; false when the model has errors. */
-static bool compile_model(Mem *m, Diag *d, Net **out)
+static bool compile_model(Mem *m, Diag *d, bool fusion, Net **out)
 {
     Stmt *stmts = parse_source(m, d, d->src, d->srclen);
     if (!stmts && d->errors == 0) {
@@ -306,6 +332,7 @@ static bool compile_model(Mem *m, Diag *d, Net **out)
     analyze(net, d);
     if (d->errors)
         return false;
+    fuse(net, fusion);
     plan(m, net);
     *out = net;
     return true;
@@ -327,7 +354,7 @@ int main(int argc, char **argv)
     Diag diag;
     diag_init(&diag, o.model, src, len, stderr);
     Net *net = NULL;
-    bool ok = compile_model(&mem, &diag, &net);
+    bool ok = compile_model(&mem, &diag, !o.no_fuse, &net);
     if (ok && o.output)
         ok = generate(&mem, &diag, net, &o);
     diag_flush(&diag);

@@ -7,68 +7,103 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The state of one planning: the buffers and what lives when. */
+/* The state of one planning. The same walk serves two views: layer by
+ * layer (each layer its own step, for the bound the spec defines) and as
+ * fused (each group one step, for the arena the code really uses). */
 typedef struct Planner {
     Mem *mem;
     Net *net;
-    int *output_of; /* buffer -> output index, or -1 */
+    bool fused;
+    int *buf;        /* per layer: its buffer in this view */
+    int *output_of;  /* per buffer: output index, or -1 */
+    int nbufs;
+    int64_t *bytes;
+    int *first, *last;
 } Planner;
 
-/* An op that may write over its input: single-input elementwise ops and
- * flatten, when nothing reads the input afterwards and the input is not
- * the caller's (the input is const, an output must survive). */
-static bool in_place(const Layer *l)
+/* The step at which layer l's computation runs. */
+static int step_of(const Planner *p, const Layer *l)
 {
-    if (!((ir_ops[l->op].flags & OPF_ELEMENTWISE) || l->op == OP_FLATTEN))
-        return false;
-    const Layer *src = l->in[0];
-    return src->buf >= 0 && !src->is_output && src->users[src->nusers - 1] == l;
+    return p->fused && l->host ? l->host->tail->index : l->index;
 }
 
-static int output_index(const Net *net, const Layer *l)
+/* The last step that reads l's tensor (its own step if none does). */
+static int last_use(const Planner *p, const Layer *l)
 {
-    for (int k = 0; k < net->noutputs; k++)
-        if (net->outputs[k] == l)
-            return k;
+    int last = step_of(p, l);
+    for (int i = 0; i < l->nusers; i++) {
+        int s = step_of(p, l->users[i]);
+        if (s > last)
+            last = s;
+    }
+    return last;
+}
+
+/* Whether writing at step `at` may overwrite src's buffer: the buffer is
+ * the arena's (the input is const, an output must survive) and nothing
+ * reads src later. */
+static bool reusable(const Planner *p, const Layer *src, int at)
+{
+    return p->buf[src->index] >= 0 && !src->is_output && last_use(p, src) == at;
+}
+
+/* The buffer l's stored tensor shares, or -1 for a new one. */
+static int shared_buffer(Planner *p, Layer *l)
+{
+    int at = step_of(p, l);
+    Layer *h = p->fused ? l->host : l;
+    bool elementwise = (ir_ops[l->op].flags & OPF_ELEMENTWISE) || l->op == OP_FLATTEN;
+    if (h == l && elementwise && reusable(p, l->in[0], at))
+        return p->buf[l->in[0]->index];
+    /* the residual is read at the very position being written, so it may
+     * be overwritten, unless the conv also reads it through its window */
+    if (p->fused && h->residual && h->residual != h->in[0] && reusable(p, h->residual, at)) {
+        h->residual_in_place = true;
+        return p->buf[h->residual->index];
+    }
     return -1;
 }
 
-/* Gives every tensor a buffer and every buffer its live steps. */
+/* Gives every stored tensor a buffer and every buffer its live steps. */
 static void assign_buffers(Planner *p)
 {
     Net *net = p->net;
     int n = net->nlayers;
-    net->buf_bytes = mem_array(p->mem, (size_t)n, sizeof *net->buf_bytes);
-    net->buf_first = mem_array(p->mem, (size_t)n, sizeof *net->buf_first);
-    net->buf_last = mem_array(p->mem, (size_t)n, sizeof *net->buf_last);
-    net->buf_offset = mem_array(p->mem, (size_t)n, sizeof *net->buf_offset);
+    p->buf = mem_array(p->mem, (size_t)n, sizeof *p->buf);
     p->output_of = mem_array(p->mem, (size_t)n, sizeof *p->output_of);
-    net->input->buf = BUF_INPUT;
+    p->bytes = mem_array(p->mem, (size_t)n, sizeof *p->bytes);
+    p->first = mem_array(p->mem, (size_t)n, sizeof *p->first);
+    p->last = mem_array(p->mem, (size_t)n, sizeof *p->last);
+    int *output_index = mem_array(p->mem, (size_t)n, sizeof *output_index);
+    for (int i = 0; i < n; i++)
+        output_index[i] = -1;
+    for (int k = 0; k < net->noutputs; k++)
+        output_index[net->outputs[k]->index] = k;
+    p->buf[0] = BUF_INPUT;
     for (int i = 1; i < n; i++) {
         Layer *l = net->layers[i];
-        int k = output_index(net, l);
-        int b;
-        if (in_place(l)) {
-            b = l->in[0]->buf;
-        } else {
-            b = net->nbufs++;
-            net->buf_first[b] = i;
-            net->buf_bytes[b] = ir_bytes(l->shape);
+        if (p->fused && l->host->tail != l) {
+            p->buf[i] = BUF_NONE;
+            continue;
+        }
+        int b = shared_buffer(p, l);
+        if (b < 0) {
+            b = p->nbufs++;
+            p->first[b] = step_of(p, l);
+            p->bytes[b] = ir_bytes(l->shape);
             p->output_of[b] = -1;
         }
-        if (k >= 0)
-            p->output_of[b] = k;
-        int last = l->nusers ? l->users[l->nusers - 1]->index : i;
-        if (last > net->buf_last[b])
-            net->buf_last[b] = last;
-        l->buf = b;
+        if (output_index[i] >= 0)
+            p->output_of[b] = output_index[i];
+        int last = last_use(p, l);
+        if (last > p->last[b])
+            p->last[b] = last;
+        p->buf[i] = b;
     }
     /* A buffer holding an output is the caller's output array. */
-    for (int i = 1; i < n; i++) {
-        Layer *l = net->layers[i];
-        if (l->buf >= 0 && p->output_of[l->buf] >= 0)
-            l->buf = BUF_OUTPUT(p->output_of[l->buf]);
-    }
+    for (int i = 1; i < n; i++)
+        if (p->buf[i] >= 0 && p->output_of[p->buf[i]] >= 0)
+            p->buf[i] = BUF_OUTPUT(p->output_of[p->buf[i]]);
 }
 
 /* The most arena bytes live at any one step: no placement can do better. */
@@ -78,11 +113,11 @@ static int64_t live_bound(const Planner *p)
     int64_t *delta = calloc((size_t)net->nlayers + 1, sizeof *delta);
     if (!delta)
         die("out of memory");
-    for (int b = 0; b < net->nbufs; b++) {
+    for (int b = 0; b < p->nbufs; b++) {
         if (p->output_of[b] >= 0)
             continue;
-        delta[net->buf_first[b]] += net->buf_bytes[b];
-        delta[net->buf_last[b] + 1] -= net->buf_bytes[b];
+        delta[p->first[b]] += p->bytes[b];
+        delta[p->last[b] + 1] -= p->bytes[b];
     }
     int64_t live = 0, most = 0;
     for (int t = 0; t < net->nlayers; t++) {
@@ -145,7 +180,7 @@ static int span_order(const void *a, const void *b)
 static int64_t place_buffers(Planner *p)
 {
     Net *net = p->net;
-    int nb = net->nbufs;
+    int nb = p->nbufs;
     Placing *order = calloc((size_t)nb + 1, sizeof *order);
     Step *steps = calloc((size_t)net->nlayers, sizeof *steps);
     int *seen = calloc((size_t)nb + 1, sizeof *seen);
@@ -155,28 +190,28 @@ static int64_t place_buffers(Planner *p)
     int n = 0;
     for (int b = 0; b < nb; b++)
         if (p->output_of[b] < 0)
-            order[n++] = (Placing){net->buf_bytes[b], net->buf_first[b], b};
+            order[n++] = (Placing){p->bytes[b], p->first[b], b};
     qsort(order, (size_t)n, sizeof *order, placing_order);
     int64_t top = 0;
     for (int i = 0; i < n; i++) {
         int b = order[i].id, nnear = 0;
-        for (int t = net->buf_first[b]; t <= net->buf_last[b]; t++)
+        for (int t = p->first[b]; t <= p->last[b]; t++)
             for (int j = 0; j < steps[t].n; j++) {
                 int o = steps[t].ids[j];
                 if (seen[o] != i + 1) {
                     seen[o] = i + 1;
-                    near[nnear++] = (Span){net->buf_offset[o], net->buf_offset[o] + net->buf_bytes[o]};
+                    near[nnear++] = (Span){net->buf_offset[o], net->buf_offset[o] + p->bytes[o]};
                 }
             }
         qsort(near, (size_t)nnear, sizeof *near, span_order);
         int64_t at = 0;
-        for (int j = 0; j < nnear && near[j].lo < at + net->buf_bytes[b]; j++)
+        for (int j = 0; j < nnear && near[j].lo < at + p->bytes[b]; j++)
             if (near[j].hi > at)
                 at = near[j].hi;
         net->buf_offset[b] = at;
-        if (at + net->buf_bytes[b] > top)
-            top = at + net->buf_bytes[b];
-        for (int t = net->buf_first[b]; t <= net->buf_last[b]; t++)
+        if (at + p->bytes[b] > top)
+            top = at + p->bytes[b];
+        for (int t = p->first[b]; t <= p->last[b]; t++)
             step_push(&steps[t], b);
     }
     for (int t = 0; t < net->nlayers; t++)
@@ -190,8 +225,22 @@ static int64_t place_buffers(Planner *p)
 
 void plan(Mem *m, Net *net)
 {
-    Planner p = {.mem = m, .net = net};
+    if (net->nlayers > 1 && !net->layers[1]->host)
+        die("plan() needs fuse() first");
+    Planner layerwise = {.mem = m, .net = net, .fused = false};
+    assign_buffers(&layerwise);
+    net->bound_bytes = live_bound(&layerwise);
+
+    Planner p = {.mem = m, .net = net, .fused = true};
+    for (int i = 1; i < net->nlayers; i++)
+        net->layers[i]->residual_in_place = false;
     assign_buffers(&p);
-    net->bound_bytes = live_bound(&p);
+    for (int i = 0; i < net->nlayers; i++)
+        net->layers[i]->buf = p.buf[i];
+    net->nbufs = p.nbufs;
+    net->buf_bytes = p.bytes;
+    net->buf_first = p.first;
+    net->buf_last = p.last;
+    net->buf_offset = mem_array(m, (size_t)p.nbufs + 1, sizeof *net->buf_offset);
     net->arena_bytes = place_buffers(&p);
 }

@@ -16,8 +16,10 @@ Compiled *tu_compile(const char *src)
     Stmt *stmts = parse_source(&c->mem, &c->diag, src, strlen(src));
     c->net = ir_build(&c->mem, &c->diag, stmts);
     analyze(c->net, &c->diag);
-    if (c->diag.errors == 0)
+    if (c->diag.errors == 0) {
+        fuse(c->net, true);
         plan(&c->mem, c->net);
+    }
     diag_flush(&c->diag);
     fclose(out);
     c->errors = c->diag.errors;

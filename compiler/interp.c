@@ -1,0 +1,246 @@
+/* interp.c: the analysed graph run directly, in float, one layer at a
+ * time, so that quantization can measure the range of every tensor. It
+ * follows PyTorch (and docs/language.md) op by op and shares nothing with
+ * the back end: no folding, no fusion, no shared buffers. Sums are taken
+ * in double, so the tensors are close to exact and calibration does not
+ * depend on a summation order. */
+#include "cnnc.h"
+
+#include <math.h>
+#include <string.h>
+
+/* The tensor being read: its values and shape. */
+typedef struct Tensor {
+    const float *v;
+    Shape s;
+} Tensor;
+
+/* Value at (c, y, x) of a CHW tensor. */
+static double at(Tensor t, int64_t c, int64_t y, int64_t x)
+{
+    return t.v[(c * t.s.h + y) * t.s.w + x];
+}
+
+/* Maps a coordinate outside [0, n) back inside as the padding mode says;
+ * -1 for zeros padding, whose cells hold 0. analyze() keeps the padding
+ * within what each mode can fold (reflect < n, circular <= n). */
+static int64_t fold(PadMode mode, int64_t i, int64_t n)
+{
+    if (i >= 0 && i < n)
+        return i;
+    switch (mode) {
+    case PM_ZEROS: return -1;
+    case PM_REFLECT: return i < 0 ? -i : 2 * n - 2 - i;
+    case PM_REPLICATE: return i < 0 ? 0 : n - 1;
+    case PM_CIRCULAR: return i < 0 ? i + n : i - n;
+    }
+    unreachable();
+}
+
+static void conv2d(const Layer *l, Tensor x, float *y)
+{
+    const float *w = l->tensor[0], *b = l->bias ? l->tensor[1] : NULL;
+    int64_t cin = x.s.c / l->groups, cout = l->out / l->groups;
+    int64_t kh = l->kernel[0], kw = l->kernel[1];
+    for (int64_t oc = 0; oc < l->out; oc++) {
+        int64_t first = oc / cout * cin; /* the group's first input channel */
+        for (int64_t oy = 0; oy < l->shape.h; oy++)
+            for (int64_t ox = 0; ox < l->shape.w; ox++) {
+                double acc = b ? b[oc] : 0.0;
+                for (int64_t ic = 0; ic < cin; ic++)
+                    for (int64_t ky = 0; ky < kh; ky++) {
+                        int64_t iy = fold(l->pad_mode, oy * l->stride[0] - l->pad[0] + ky * l->dilation[0], x.s.h);
+                        if (iy < 0)
+                            continue;
+                        for (int64_t kx = 0; kx < kw; kx++) {
+                            int64_t ix =
+                                fold(l->pad_mode, ox * l->stride[1] - l->pad[2] + kx * l->dilation[1], x.s.w);
+                            if (ix < 0)
+                                continue;
+                            acc += (double)w[((oc * cin + ic) * kh + ky) * kw + kx] * at(x, first + ic, iy, ix);
+                        }
+                    }
+                y[(oc * l->shape.h + oy) * l->shape.w + ox] = (float)acc;
+            }
+    }
+}
+
+/* Max, min, avg and sum pooling. Padded cells never win a max or min;
+ * avg divides as PyTorch: by the window clipped to the padded input with
+ * count_include_pad, else by the input cells it covers. */
+static void pool2d(const Layer *l, Tensor x, float *y)
+{
+    int64_t kh = l->kernel[0], kw = l->kernel[1];
+    for (int64_t c = 0; c < x.s.c; c++)
+        for (int64_t oy = 0; oy < l->shape.h; oy++)
+            for (int64_t ox = 0; ox < l->shape.w; ox++) {
+                int64_t y0 = oy * l->stride[0] - l->pad[0], x0 = ox * l->stride[1] - l->pad[2];
+                double acc = 0.0;
+                int64_t count = 0;
+                for (int64_t ky = 0; ky < kh; ky++)
+                    for (int64_t kx = 0; kx < kw; kx++) {
+                        int64_t iy = y0 + ky * l->dilation[0], ix = x0 + kx * l->dilation[1];
+                        if (iy < 0 || iy >= x.s.h || ix < 0 || ix >= x.s.w)
+                            continue;
+                        double v = at(x, c, iy, ix);
+                        if (l->op == OP_MAXPOOL2D)
+                            acc = count == 0 || v > acc ? v : acc;
+                        else if (l->op == OP_MINPOOL2D)
+                            acc = count == 0 || v < acc ? v : acc;
+                        else
+                            acc += v;
+                        count++;
+                    }
+                if (l->op == OP_AVGPOOL2D && l->count_include_pad) {
+                    int64_t y1 = y0 + kh < x.s.h + l->pad[1] ? y0 + kh : x.s.h + l->pad[1];
+                    int64_t x1 = x0 + kw < x.s.w + l->pad[3] ? x0 + kw : x.s.w + l->pad[3];
+                    acc /= (double)((y1 - y0) * (x1 - x0));
+                } else if (l->op == OP_AVGPOOL2D && count > 0) {
+                    acc /= (double)count;
+                }
+                y[(c * l->shape.h + oy) * l->shape.w + ox] = (float)acc;
+            }
+}
+
+static void global_pool(const Layer *l, Tensor x, float *y)
+{
+    int64_t hw = x.s.h * x.s.w;
+    for (int64_t c = 0; c < x.s.c; c++) {
+        const float *p = x.v + c * hw;
+        double acc = p[0];
+        for (int64_t i = 1; i < hw; i++)
+            acc = l->op == OP_GLOBALAVGPOOL2D ? acc + p[i] : (p[i] > acc ? p[i] : acc);
+        y[c] = (float)(l->op == OP_GLOBALAVGPOOL2D ? acc / (double)hw : acc);
+    }
+}
+
+static void linear(const Layer *l, Tensor x, float *y)
+{
+    const float *w = l->tensor[0], *b = l->bias ? l->tensor[1] : NULL;
+    for (int64_t o = 0; o < l->out; o++) {
+        double acc = b ? b[o] : 0.0;
+        for (int64_t i = 0; i < x.s.c; i++)
+            acc += (double)w[o * x.s.c + i] * x.v[i];
+        y[o] = (float)acc;
+    }
+}
+
+/* Inference batchnorm from the running statistics, never folded here. */
+static void batchnorm(const Layer *l, Tensor x, float *y)
+{
+    int64_t hw = x.s.h * x.s.w;
+    for (int64_t c = 0; c < x.s.c; c++) {
+        double inv = 1.0 / sqrt((double)l->tensor[3][c] + l->eps);
+        double g = l->tensor[0][c], b = l->tensor[1][c], mean = l->tensor[2][c];
+        for (int64_t i = 0; i < hw; i++)
+            y[c * hw + i] = (float)(((double)x.v[c * hw + i] - mean) * inv * g + b);
+    }
+}
+
+/* One value of an elementwise op; NaN passes through as in PyTorch. */
+static double elementwise(const Layer *l, double v)
+{
+    switch (l->op) {
+    case OP_RELU: return v < 0 ? 0.0 : v;
+    case OP_RELU6: return v < 0 ? 0.0 : v > 6 ? 6.0 : v;
+    case OP_SIGMOID: return 1.0 / (1.0 + exp(-v));
+    case OP_TANH: return tanh(v);
+    case OP_HARDSWISH: return v * (v + 3 < 0 ? 0.0 : v + 3 > 6 ? 6.0 : v + 3) / 6.0;
+    case OP_LEAKYRELU: return v < 0 ? v * l->slope : v;
+    default: return v; /* dropout at inference, flatten */
+    }
+}
+
+/* Softmax over the channels of each pixel, the maximum taken out first. */
+static void softmax(Tensor x, float *y)
+{
+    int64_t hw = x.s.h * x.s.w;
+    for (int64_t p = 0; p < hw; p++) {
+        double top = x.v[p], sum = 0.0;
+        for (int64_t c = 1; c < x.s.c; c++)
+            top = x.v[c * hw + p] > top ? x.v[c * hw + p] : top;
+        for (int64_t c = 0; c < x.s.c; c++)
+            sum += exp((double)x.v[c * hw + p] - top);
+        for (int64_t c = 0; c < x.s.c; c++)
+            y[c * hw + p] = (float)(exp((double)x.v[c * hw + p] - top) / sum);
+    }
+}
+
+static int64_t numel(Shape s)
+{
+    return s.c * s.h * s.w;
+}
+
+/* add sums its inputs; concat stacks them along channels (CHW makes that
+ * one input after the other). */
+static void multi(const Layer *l, float **t, float *y)
+{
+    int64_t n = numel(l->shape), off = 0;
+    if (l->op == OP_ADD) {
+        for (int64_t i = 0; i < n; i++) {
+            double acc = 0.0;
+            for (int k = 0; k < l->nin; k++)
+                acc += t[l->in[k]->index][i];
+            y[i] = (float)acc;
+        }
+        return;
+    }
+    for (int k = 0; k < l->nin; k++) {
+        int64_t part = numel(l->in[k]->shape);
+        memcpy(y + off, t[l->in[k]->index], (size_t)part * sizeof *y);
+        off += part;
+    }
+}
+
+/* The layer's output from its inputs' tensors. */
+static void run_layer(const Layer *l, float **t, float *y)
+{
+    Tensor x = {t[l->in[0]->index], l->in[0]->shape};
+    for (int k = 0; k < weights_count(l); k++)
+        if (!l->tensor[k])
+            die("internal error: interp_run on '%s' without weights", l->name);
+    switch (l->op) {
+    case OP_CONV2D: conv2d(l, x, y); return;
+    case OP_MAXPOOL2D:
+    case OP_MINPOOL2D:
+    case OP_AVGPOOL2D:
+    case OP_SUMPOOL2D: pool2d(l, x, y); return;
+    case OP_GLOBALAVGPOOL2D:
+    case OP_GLOBALMAXPOOL2D: global_pool(l, x, y); return;
+    case OP_LINEAR: linear(l, x, y); return;
+    case OP_BATCHNORM2D: batchnorm(l, x, y); return;
+    case OP_SOFTMAX: softmax(x, y); return;
+    case OP_ADD:
+    case OP_CONCAT: multi(l, t, y); return;
+    case OP_FLATTEN:
+    case OP_DROPOUT:
+    case OP_RELU:
+    case OP_RELU6:
+    case OP_SIGMOID:
+    case OP_TANH:
+    case OP_HARDSWISH:
+    case OP_LEAKYRELU:
+        for (int64_t i = 0; i < numel(x.s); i++)
+            y[i] = (float)elementwise(l, x.v[i]);
+        return;
+    case OP_INPUT:
+    case OP_COUNT: break;
+    }
+    unreachable();
+}
+
+float **interp_run(Mem *m, const Net *net, const float *input)
+{
+    float **t = mem_array(m, (size_t)net->nlayers, sizeof *t);
+    for (int i = 0; i < net->nlayers; i++) {
+        const Layer *l = net->layers[i];
+        if (!l->ok)
+            die("internal error: interp_run on '%s', which did not analyse", l->name);
+        t[i] = mem_array(m, (size_t)numel(l->shape), sizeof **t);
+        if (l->op == OP_INPUT)
+            memcpy(t[i], input, (size_t)numel(l->shape) * sizeof **t);
+        else
+            run_layer(l, t, t[i]);
+    }
+    return t;
+}

@@ -1,0 +1,643 @@
+/* quant.c: int8 quantization after TensorFlow Lite (Micro) and CMSIS-NN,
+ * so that a model quantized here computes what TFLite's reference int8
+ * kernels compute from the same parameters, bit for bit:
+ *
+ *  - activations: int8 per tensor, asymmetric, from the range measured by
+ *    running the float interpreter over calibration inputs, widened to
+ *    include 0 (TFLite's GetAsymmetricQuantizationParams);
+ *  - weights: int8 per output channel, symmetric, scale max|w| / 127,
+ *    values in [-127, 127] (SymmetricPerChannelQuantization), widened
+ *    first where the bias would not fit in int32 (AdjustWeightsForBiasScale);
+ *  - bias: int32 with scale input_scale * weight_scale[c];
+ *  - requantization: QuantizeMultiplier's Q31 multiplier and shift;
+ *  - relu/relu6 become the clamp of the layer that produces their input.
+ *
+ * Float arithmetic follows TFLite's expression by expression (float where
+ * it computes in float, double where it does) so the parameters match.
+ * docs/quant.md describes each kernel. */
+#include "cnnc.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { Q_MIN = -128, Q_MAX = 127, W_MAX = 127, ADD_LEFT_SHIFT = 20 };
+
+/* What one quantization needs at hand. */
+typedef struct Quant {
+    Mem *m;
+    Diag *d;
+    Net *net;
+} Quant;
+
+static int64_t numel(Shape s)
+{
+    return s.c * s.h * s.w;
+}
+
+QParams quant_params(float min, float max)
+{
+    const float qmin = (float)Q_MIN, qmax = (float)Q_MAX;
+    min = min < 0.0f ? min : 0.0f;
+    max = max > 0.0f ? max : 0.0f;
+    float scale = (max - min) / (qmax - qmin);
+    /* An all-zero tensor: TFLite's converter (MLIR) gives scale 1 and zero
+     * point qmin; a scale of 0 would divide by zero in every multiplier. */
+    if (!(scale > 0.0f))
+        return (QParams){1.0f, Q_MIN};
+    float zp_from_min = qmin - min / scale;
+    int32_t zp;
+    if (zp_from_min < qmin)
+        zp = Q_MIN;
+    else if (zp_from_min > qmax)
+        zp = Q_MAX;
+    else
+        zp = (int32_t)roundf(zp_from_min);
+    return (QParams){scale, zp};
+}
+
+void quant_multiplier(double m, int32_t *mult, int32_t *shift)
+{
+    if (m == 0.0) {
+        *mult = 0;
+        *shift = 0;
+        return;
+    }
+    int e;
+    double q = frexp(m, &e);
+    int64_t fixed = (int64_t)round(q * 2147483648.0);
+    if (fixed == INT64_C(1) << 31) { /* q rounded up to 1: keep it below 2^31 */
+        fixed /= 2;
+        e++;
+    }
+    /* Below 2^-32 every product shifts out entirely: TFLite flushes to 0. */
+    if (e < -31) {
+        e = 0;
+        fixed = 0;
+    }
+    *mult = (int32_t)fixed;
+    *shift = e;
+}
+
+/* float to int32 as TFLite's casts, without undefined behaviour: out of
+ * range saturates (SafeCast), NaN gives 0. */
+static int32_t to_int32(double v)
+{
+    if (v != v)
+        return 0;
+    if (v >= 2147483647.0)
+        return INT32_MAX;
+    if (v <= -2147483648.0)
+        return INT32_MIN;
+    return (int32_t)v;
+}
+
+static int32_t clamp32(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+int32_t quant_value(QParams p, float f)
+{
+    /* TFLite's CalculateActivationRangeQuantized: zp + round(f / scale) */
+    int32_t q = to_int32((double)roundf(f / p.scale));
+    int64_t v = (int64_t)p.zero_point + q;
+    return v < Q_MIN ? Q_MIN : v > Q_MAX ? Q_MAX : (int32_t)v;
+}
+
+/* QuantizeMultiplier, and an error when the multiplier needs a left shift
+ * past 30 bits, where the int32 product has no room left. */
+static void multiplier(Quant *q, const Layer *l, double m, int32_t *mult, int32_t *shift)
+{
+    quant_multiplier(m, mult, shift);
+    if (*shift > 30) {
+        diag_error(q->d, l->name_loc,
+                   "int8 rescaling of '%s' needs a multiplier of %g, too large for 32-bit requantization; "
+                   "its output range is tiny next to its inputs'",
+                   l->name, m);
+        *mult = 0;
+        *shift = 0;
+    }
+}
+
+/* ---- which kernel computes each layer ---- */
+
+/* Ops whose kernel ends in a requantization, so that a relu after them is
+ * only a narrower clamp (TFLite's fused activations). */
+static bool takes_activation(const QuantInfo *qi)
+{
+    return qi->kind == QK_CONV || qi->kind == QK_LINEAR || qi->kind == QK_AFFINE || qi->kind == QK_ADD ||
+           qi->kind == QK_SUMPOOL;
+}
+
+static QKind kind_of(const Layer *l)
+{
+    switch (l->op) {
+    case OP_INPUT: return QK_QUANTIZE;
+    case OP_CONV2D: return QK_CONV;
+    case OP_LINEAR: return QK_LINEAR;
+    case OP_BATCHNORM2D: return l->fold_into ? QK_FUSED : QK_AFFINE;
+    case OP_MAXPOOL2D:
+    case OP_GLOBALMAXPOOL2D: return QK_MAXPOOL;
+    case OP_MINPOOL2D: return QK_MINPOOL;
+    case OP_AVGPOOL2D:
+    case OP_GLOBALAVGPOOL2D: return QK_AVGPOOL;
+    case OP_SUMPOOL2D: return QK_SUMPOOL;
+    case OP_ADD: return QK_ADD;
+    case OP_CONCAT: return QK_CONCAT;
+    case OP_RELU:
+    case OP_RELU6: return QK_CLAMP;
+    case OP_SIGMOID:
+    case OP_TANH:
+    case OP_HARDSWISH:
+    case OP_LEAKYRELU: return QK_LUT;
+    case OP_SOFTMAX: return QK_SOFTMAX;
+    case OP_FLATTEN:
+    case OP_DROPOUT: return QK_IDENTITY;
+    case OP_COUNT: break;
+    }
+    unreachable();
+}
+
+/* A relu or relu6 whose input nothing else reads becomes the clamp of the
+ * layer that computes that input (through a folded batchnorm). */
+static void fuse_activation(Layer *l)
+{
+    Layer *p = l->in[0];
+    Layer *host = p->quant->kind == QK_FUSED ? p->quant->fused_into : p;
+    if (p->nusers != 1 || p->is_output || !takes_activation(host->quant) || host->quant->fused_act)
+        return;
+    l->quant->kind = QK_FUSED;
+    l->quant->fused_into = host;
+    host->quant->fused_act = l;
+}
+
+/* The layer whose range the host's stored tensor has: the last of its group. */
+static const Layer *group_tail(const Layer *host)
+{
+    const QuantInfo *qi = host->quant;
+    return qi->fused_act ? qi->fused_act : qi->fused_bn ? qi->fused_bn : host;
+}
+
+/* The int8 params of every tensor, in schedule order. Ops that only move
+ * or compare values keep their input's params (TFLite's
+ * restrict_same_input_output_scale); sigmoid, tanh and softmax have
+ * TFLite's fixed output params; the rest take their calibrated range. */
+static void choose_params(Layer *l)
+{
+    QuantInfo *qi = l->quant;
+    const QuantInfo *in = l->nin ? l->in[0]->quant : NULL;
+    qi->act_min = Q_MIN;
+    qi->act_max = Q_MAX;
+    switch (qi->kind) {
+    case QK_FUSED:
+        qi->out = qi->fused_into->quant->out;
+        qi->act_min = qi->fused_into->quant->act_min;
+        qi->act_max = qi->fused_into->quant->act_max;
+        return;
+    case QK_MAXPOOL:
+    case QK_MINPOOL:
+    case QK_AVGPOOL:
+    case QK_IDENTITY:
+        qi->out = in->out;
+        return;
+    case QK_CLAMP:
+        qi->out = in->out;
+        qi->act_min = quant_value(qi->out, 0.0f);
+        if (l->op == OP_RELU6)
+            qi->act_max = quant_value(qi->out, 6.0f);
+        return;
+    case QK_LUT:
+        if (l->op == OP_SIGMOID)
+            qi->out = (QParams){1.0f / 256, -128};
+        else if (l->op == OP_TANH)
+            qi->out = (QParams){1.0f / 128, 0};
+        else
+            qi->out = quant_params(qi->min, qi->max);
+        return;
+    case QK_SOFTMAX: qi->out = (QParams){1.0f / 256, -128}; return;
+    case QK_QUANTIZE:
+    case QK_CONCAT: qi->out = quant_params(qi->min, qi->max); return;
+    case QK_CONV:
+    case QK_LINEAR:
+    case QK_AFFINE:
+    case QK_ADD:
+    case QK_SUMPOOL: {
+        const Layer *tail = group_tail(l);
+        qi->out = quant_params(tail->quant->min, tail->quant->max);
+        if (qi->fused_act) {
+            qi->act_min = quant_value(qi->out, 0.0f);
+            if (qi->fused_act->op == OP_RELU6)
+                qi->act_max = quant_value(qi->out, 6.0f);
+        }
+        return;
+    }
+    }
+    unreachable();
+}
+
+/* ---- weights ---- */
+
+/* A conv's or linear's float weights and bias, with a folded batchnorm
+ * applied as emit.c applies it (in double, rounded once), so int8 starts
+ * from the same floats as the float build. */
+static void float_weights(Quant *q, const Layer *l, float **w, float **b)
+{
+    const Layer *bn = l->quant->fused_bn;
+    int64_t nw = weights_numel(l, 0), per = nw / l->out;
+    *w = l->tensor[0];
+    *b = l->bias ? l->tensor[1] : NULL;
+    if (!bn)
+        return;
+    float *fw = mem_array(q->m, (size_t)nw, sizeof *fw);
+    float *fb = mem_array(q->m, (size_t)l->out, sizeof *fb);
+    for (int64_t oc = 0; oc < l->out; oc++) {
+        double scale = (double)bn->tensor[0][oc] / sqrt((double)bn->tensor[3][oc] + bn->eps);
+        for (int64_t k = 0; k < per; k++)
+            fw[oc * per + k] = (float)((double)l->tensor[0][oc * per + k] * scale);
+        double bias = l->bias ? (double)l->tensor[1][oc] : 0.0;
+        fb[oc] = (float)((bias - (double)bn->tensor[2][oc]) * scale + (double)bn->tensor[1][oc]);
+    }
+    *w = fw;
+    *b = fb;
+}
+
+/* An unfolded batchnorm as one weight and one bias per channel:
+ * y = x * g / sqrt(var + eps) + (beta - mean * g / sqrt(var + eps)). */
+static void affine_weights(Quant *q, const Layer *l, float **w, float **b)
+{
+    int64_t c = l->shape.c;
+    *w = mem_array(q->m, (size_t)c, sizeof **w);
+    *b = mem_array(q->m, (size_t)c, sizeof **b);
+    for (int64_t k = 0; k < c; k++) {
+        double s = (double)l->tensor[0][k] / sqrt((double)l->tensor[3][k] + l->eps);
+        (*w)[k] = (float)s;
+        (*b)[k] = (float)((double)l->tensor[1][k] - (double)l->tensor[2][k] * s);
+    }
+}
+
+/* Per-channel int8 weights, int32 bias and requantization multipliers
+ * for a layer computing sum(w * (x - in_zp)) + bias per output channel. */
+static void quantize_channels(Quant *q, Layer *l, const float *w, const float *b, int64_t nchan, int64_t per)
+{
+    QuantInfo *qi = l->quant;
+    float in_scale = l->in[0]->quant->out.scale, out_scale = qi->out.scale;
+    qi->nchan = nchan;
+    qi->weight = mem_array(q->m, (size_t)(nchan * per), sizeof *qi->weight);
+    qi->weight_scale = mem_array(q->m, (size_t)nchan, sizeof *qi->weight_scale);
+    qi->bias = mem_array(q->m, (size_t)nchan, sizeof *qi->bias);
+    qi->wsum = mem_array(q->m, (size_t)nchan, sizeof *qi->wsum);
+    qi->mult = mem_array(q->m, (size_t)nchan, sizeof *qi->mult);
+    qi->shift = mem_array(q->m, (size_t)nchan, sizeof *qi->shift);
+    const double k_scale = (double)INT32_MAX;
+    for (int64_t c = 0; c < nchan; c++) {
+        const float *wc = w + c * per;
+        float lo = wc[0], hi = wc[0];
+        for (int64_t k = 1; k < per; k++) {
+            lo = wc[k] < lo ? wc[k] : lo;
+            hi = wc[k] > hi ? wc[k] : hi;
+        }
+        /* AdjustWeightsForBiasScale: keep the bias within half of int32 by
+         * widening the weight range when it would not fit. */
+        float wscale = fmaxf(fabsf(lo), fabsf(hi)) / (float)W_MAX;
+        if (b && fabs((double)b[c]) >= 0.5 * in_scale * wscale * k_scale) {
+            hi = (float)(2.0 * fabs((double)b[c]) / k_scale * (double)((float)W_MAX / in_scale));
+            lo = -hi;
+        }
+        float half_range = fmaxf(fabsf(lo), fabsf(hi));
+        wscale = half_range / (float)W_MAX;
+        float inv = half_range == 0.0f ? 0.0f : (float)W_MAX / half_range;
+        int32_t sum = 0;
+        for (int64_t k = 0; k < per; k++) {
+            int32_t v = to_int32((double)roundf(wc[k] * inv));
+            v = clamp32(v, -W_MAX, W_MAX);
+            qi->weight[c * per + k] = (int8_t)v;
+            sum += v;
+        }
+        qi->weight_scale[c] = wscale;
+        qi->wsum[c] = sum;
+        /* SymmetricBiasQuantize: b * (float)(1 / scale), rounded, within +-INT32_MAX */
+        float bscale = in_scale * wscale;
+        float binv = bscale == 0.0f ? 0.0f : (float)(1.0 / (double)bscale);
+        int32_t bq = b ? to_int32((double)roundf(b[c] * binv)) : 0;
+        qi->bias[c] = bq < -INT32_MAX ? -INT32_MAX : bq;
+        multiplier(q, l, (double)in_scale * (double)wscale / (double)out_scale, &qi->mult[c], &qi->shift[c]);
+    }
+}
+
+/* TFLite's Add: both inputs shifted left by 20 bits and brought to the
+ * common scale 2 * max(input scales), summed, then requantized. More than
+ * two inputs share the rule (at most 15 fit the int32 sum). */
+static void add_constants(Quant *q, Layer *l)
+{
+    QuantInfo *qi = l->quant;
+    float top = 0.0f;
+    for (int i = 0; i < l->nin; i++)
+        top = fmaxf(top, l->in[i]->quant->out.scale);
+    double twice_max = 2 * (double)top;
+    qi->nin = l->nin;
+    qi->left_shift = ADD_LEFT_SHIFT;
+    qi->in_mult = mem_array(q->m, (size_t)l->nin, sizeof *qi->in_mult);
+    qi->in_shift = mem_array(q->m, (size_t)l->nin, sizeof *qi->in_shift);
+    for (int i = 0; i < l->nin; i++)
+        multiplier(q, l, (double)l->in[i]->quant->out.scale / twice_max, &qi->in_mult[i], &qi->in_shift[i]);
+    multiplier(q, l, twice_max / ((double)(1 << ADD_LEFT_SHIFT) * (double)qi->out.scale), &qi->out_mult,
+               &qi->out_shift);
+    if (l->nin > 15)
+        diag_error(q->d, l->name_loc, "int8 add '%s' has %d inputs; at most 15 fit its 32-bit sum", l->name, l->nin);
+}
+
+/* Concat requantizes each input whose params differ from the output's
+ * (TFLite inserts a requantize op there); the others are copied. */
+static void concat_constants(Quant *q, Layer *l)
+{
+    QuantInfo *qi = l->quant;
+    qi->nin = l->nin;
+    qi->in_mult = mem_array(q->m, (size_t)l->nin, sizeof *qi->in_mult);
+    qi->in_shift = mem_array(q->m, (size_t)l->nin, sizeof *qi->in_shift);
+    qi->in_requant = mem_array(q->m, (size_t)l->nin, sizeof *qi->in_requant);
+    for (int i = 0; i < l->nin; i++) {
+        QParams p = l->in[i]->quant->out;
+        qi->in_requant[i] = p.scale != qi->out.scale || p.zero_point != qi->out.zero_point;
+        multiplier(q, l, (double)p.scale / (double)qi->out.scale, &qi->in_mult[i], &qi->in_shift[i]);
+    }
+}
+
+/* The float function of an elementwise op that goes through a table. */
+static double lut_function(const Layer *l, double x)
+{
+    switch (l->op) {
+    case OP_SIGMOID: return 1.0 / (1.0 + exp(-x));
+    case OP_TANH: return tanh(x);
+    case OP_HARDSWISH: return x * fmin(fmax(x + 3.0, 0.0), 6.0) / 6.0;
+    case OP_LEAKYRELU: return x < 0 ? x * l->slope : x;
+    default: unreachable();
+    }
+}
+
+/* Every int8 input's output, as TFLite's PopulateLookupTable computes it:
+ * dequantize, apply the function, requantize (in float). */
+static void lut_constants(Quant *q, Layer *l)
+{
+    QuantInfo *qi = l->quant;
+    QParams in = l->in[0]->quant->out;
+    float inv = 1.0f / qi->out.scale;
+    qi->lut = mem_array(q->m, 256, sizeof *qi->lut);
+    for (int32_t v = Q_MIN; v <= Q_MAX; v++) {
+        float x = in.scale * (float)(v - in.zero_point);
+        float y = (float)lut_function(l, x);
+        float r = roundf(y * inv);
+        int32_t out = to_int32((double)r + qi->out.zero_point);
+        qi->lut[v - Q_MIN] = (int8_t)clamp32(out, Q_MIN, Q_MAX);
+    }
+}
+
+/* Softmax's exp table: e^(-scale * d) for d = max - x in 0..255, in fixed
+ * point with as many fraction bits (up to 23) as a uint32 sum over all
+ * channels allows. */
+static void softmax_constants(Quant *q, Layer *l)
+{
+    QuantInfo *qi = l->quant;
+    double n = (double)l->shape.c;
+    int bits = 23;
+    while (bits > 0 && n * ldexp(1.0, bits) > 4294967295.0)
+        bits--;
+    if (bits < 8)
+        diag_error(q->d, l->name_loc, "int8 softmax '%s' over %lld channels does not fit its 32-bit sum", l->name,
+                   (long long)l->shape.c);
+    qi->exp_bits = bits;
+    qi->exp_lut = mem_array(q->m, 256, sizeof *qi->exp_lut);
+    double s = l->in[0]->quant->out.scale;
+    for (int dd = 0; dd < 256; dd++)
+        qi->exp_lut[dd] = (uint32_t)llround(exp(-s * dd) * ldexp(1.0, bits));
+}
+
+/* The constants of one layer's kernel, its input's params being known. */
+static void layer_constants(Quant *q, Layer *l)
+{
+    QuantInfo *qi = l->quant;
+    float *w, *b;
+    switch (qi->kind) {
+    case QK_CONV:
+        float_weights(q, l, &w, &b);
+        quantize_channels(q, l, w, b, l->out, weights_numel(l, 0) / l->out);
+        return;
+    case QK_LINEAR:
+        float_weights(q, l, &w, &b);
+        quantize_channels(q, l, w, b, l->out, l->in[0]->shape.c);
+        return;
+    case QK_AFFINE:
+        affine_weights(q, l, &w, &b);
+        quantize_channels(q, l, w, b, l->shape.c, 1);
+        return;
+    case QK_SUMPOOL:
+        multiplier(q, l, (double)l->in[0]->quant->out.scale / (double)qi->out.scale, &qi->out_mult, &qi->out_shift);
+        return;
+    case QK_ADD: add_constants(q, l); return;
+    case QK_CONCAT: concat_constants(q, l); return;
+    case QK_LUT: lut_constants(q, l); return;
+    case QK_SOFTMAX: softmax_constants(q, l); return;
+    default: return;
+    }
+}
+
+/* Kernels, params and constants for every layer from the calibrated ranges. */
+static void quantize_net(Quant *q)
+{
+    Net *net = q->net;
+    for (int i = 0; i < net->nlayers; i++) {
+        Layer *l = net->layers[i];
+        l->quant->kind = kind_of(l);
+        if (l->quant->kind == QK_FUSED) {
+            l->quant->fused_into = l->fold_into;
+            l->fold_into->quant->fused_bn = l;
+        }
+    }
+    for (int i = 0; i < net->nlayers; i++) {
+        Layer *l = net->layers[i];
+        if (l->quant->kind == QK_CLAMP)
+            fuse_activation(l);
+    }
+    for (int i = 0; i < net->nlayers; i++)
+        choose_params(net->layers[i]);
+    for (int i = 0; i < net->nlayers; i++)
+        layer_constants(q, net->layers[i]);
+}
+
+/* ---- calibration ---- */
+
+/* Calibration runs the interpreter, so it needs a whole, analysed net. */
+static bool ready(Quant *q)
+{
+    Net *net = q->net;
+    if (!net || !net->input || q->d->errors)
+        return false;
+    for (int i = 0; i < net->nlayers; i++) {
+        const Layer *l = net->layers[i];
+        if (!l->ok)
+            return false;
+        for (int k = 0; k < weights_count(l); k++)
+            if (!l->tensor[k])
+                die("internal error: quantizing '%s' before its weights are bound", l->name);
+    }
+    return true;
+}
+
+bool quant_calibrate_data(Mem *m, Diag *d, Net *net, const float *inputs, int64_t count)
+{
+    Quant q = {m, d, net};
+    if (!ready(&q))
+        return false;
+    int errors = d->errors;
+    int64_t n = numel(net->input->shape);
+    int64_t *bad = mem_array(m, (size_t)net->nlayers, sizeof *bad); /* first bad input + 1 */
+    for (int i = 0; i < net->nlayers; i++) {
+        QuantInfo *qi = net->layers[i]->quant = mem_alloc(m, sizeof *qi);
+        qi->min = INFINITY;
+        qi->max = -INFINITY;
+    }
+    for (int64_t k = 0; k < count; k++) {
+        Mem scratch = {0};
+        float **t = interp_run(&scratch, net, inputs + k * n);
+        for (int i = 0; i < net->nlayers; i++) {
+            QuantInfo *qi = net->layers[i]->quant;
+            for (int64_t j = 0; j < numel(net->layers[i]->shape); j++) {
+                float v = t[i][j];
+                if (!isfinite(v)) {
+                    bad[i] = bad[i] ? bad[i] : k + 1;
+                    continue;
+                }
+                qi->min = v < qi->min ? v : qi->min;
+                qi->max = v > qi->max ? v : qi->max;
+            }
+        }
+        mem_free(&scratch);
+    }
+    for (int i = 0; i < net->nlayers; i++) {
+        Layer *l = net->layers[i];
+        if (bad[i] && (i == 0 || !bad[l->in[0]->index]))
+            diag_error(d, l->name_loc,
+                       "calibration input %lld makes '%s' NaN or infinite; int8 needs finite ranges",
+                       (long long)bad[i], l->name);
+    }
+    if (d->errors != errors)
+        return false;
+    quantize_net(&q);
+    return d->errors == errors;
+}
+
+/* A raw float32 little-endian value, whatever the host's byte order. */
+static float f32le(const unsigned char *p)
+{
+    uint32_t bits = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* The whole file, or NULL after reporting why not. */
+static unsigned char *read_all(Diag *d, const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        diag_file_error(d, path, "cannot open calibration data: %s", strerror(errno));
+        return NULL;
+    }
+    unsigned char *buf = NULL;
+    size_t cap = 0, n = 0, got;
+    do {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 1 << 16;
+            buf = realloc(buf, cap);
+            if (!buf)
+                die("out of memory");
+        }
+        got = fread(buf + n, 1, cap - n, f);
+        n += got;
+    } while (got > 0);
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        diag_file_error(d, path, "cannot read calibration data");
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+bool quant_calibrate(Mem *m, Diag *d, Net *net, const char *path)
+{
+    Quant q = {m, d, net};
+    if (!ready(&q))
+        return false;
+    Shape s = net->input->shape;
+    size_t len, one = (size_t)numel(s) * sizeof(float);
+    unsigned char *bytes = read_all(d, path, &len);
+    if (!bytes)
+        return false;
+    bool ok = false;
+    if (len == 0) {
+        diag_file_error(d, path, "calibration data is empty; it needs at least one %lldx%lldx%lld float32 input",
+                        (long long)s.c, (long long)s.h, (long long)s.w);
+    } else if (len % one) {
+        diag_file_error(d, path,
+                        "calibration data holds %zu bytes, not a whole number of %lldx%lldx%lld float32 inputs "
+                        "(%zu bytes each, raw CHW, concatenated)",
+                        len, (long long)s.c, (long long)s.h, (long long)s.w, one);
+    } else {
+        float *inputs = mem_array(m, len / sizeof(float), sizeof *inputs);
+        for (size_t i = 0; i < len / sizeof(float); i++)
+            inputs[i] = f32le(bytes + 4 * i);
+        ok = quant_calibrate_data(m, d, net, inputs, (int64_t)(len / one));
+    }
+    free(bytes);
+    return ok;
+}
+
+/* ---- report ---- */
+
+static const char *const kind_names[] = {
+    [QK_QUANTIZE] = "quantize", [QK_CONV] = "conv",        [QK_LINEAR] = "linear",   [QK_AFFINE] = "affine",
+    [QK_MAXPOOL] = "maxpool",   [QK_MINPOOL] = "minpool",  [QK_AVGPOOL] = "avgpool", [QK_SUMPOOL] = "sumpool",
+    [QK_ADD] = "add",           [QK_CONCAT] = "concat",    [QK_CLAMP] = "clamp",     [QK_LUT] = "lut",
+    [QK_SOFTMAX] = "softmax",   [QK_IDENTITY] = "identity", [QK_FUSED] = "fused",
+};
+
+/* Per-channel weight scales as their smallest and largest. */
+static void weight_note(const QuantInfo *qi, char *buf, size_t len)
+{
+    float lo = qi->weight_scale[0], hi = lo;
+    for (int64_t c = 1; c < qi->nchan; c++) {
+        lo = fminf(lo, qi->weight_scale[c]);
+        hi = fmaxf(hi, qi->weight_scale[c]);
+    }
+    snprintf(buf, len, "w %.3g..%.3g", lo, hi);
+}
+
+void quant_report(Net *net, FILE *out)
+{
+    fprintf(out, "%-12s %-10s %-9s %-14s %5s  %-25s %-9s %s\n", "layer", "op", "int8", "scale", "zp", "range",
+            "clamp", "note");
+    for (int i = 0; i < net->nlayers; i++) {
+        const Layer *l = net->layers[i];
+        const QuantInfo *qi = l->quant;
+        if (!qi)
+            continue;
+        char range[64], clamp[24], note[160] = "";
+        snprintf(range, sizeof range, "[%.6g, %.6g]", qi->min, qi->max);
+        snprintf(clamp, sizeof clamp, "%d..%d", (int)qi->act_min, (int)qi->act_max);
+        if (qi->kind == QK_FUSED)
+            snprintf(note, sizeof note, "in %s", qi->fused_into->name);
+        else if (qi->nchan)
+            weight_note(qi, note, sizeof note);
+        if (qi->fused_bn || qi->fused_act) {
+            size_t o = strlen(note);
+            snprintf(note + o, sizeof note - o, "%s+%s%s%s", o ? " " : "", qi->fused_bn ? qi->fused_bn->name : "",
+                     qi->fused_bn && qi->fused_act ? "+" : "", qi->fused_act ? qi->fused_act->name : "");
+        }
+        fprintf(out, "%-12s %-10s %-9s %-14.8g %5d  %-25s %-9s %s\n", l->name, ir_op_name(l->op),
+                kind_names[qi->kind], qi->out.scale, (int)qi->out.zero_point, range, clamp, note);
+    }
+}

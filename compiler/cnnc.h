@@ -315,6 +315,10 @@ typedef struct EmitOptions {
     int64_t unroll_budget;    /* kernel-window taps to unroll in all (--unroll) */
 } EmitOptions;
 
+/* Whether every tensor fits what the generated C indexes with an int;
+ * reports the first that does not. Checked before weights are made, so a
+ * model too large to generate fails at once rather than after gigabytes. */
+bool emit_fits(Diag *d, const Net *net);
 /* Writes the C file and its header; errors (sizes C cannot index) go to d. */
 void emit_c(Mem *m, Diag *d, Net *net, const EmitOptions *opt, FILE *c_out, FILE *h_out);
 
@@ -365,7 +369,7 @@ typedef struct QParams {
     int32_t zero_point;
 } QParams;
 
-/* How a layer's int8 output is computed (docs/quant.md gives each formula). */
+/* How a layer's int8 output is computed (runtime/cnnc_q8.h gives each kernel). */
 typedef enum {
     QK_QUANTIZE, /* the input: q = clamp(round(x / scale) + zp) */
     QK_CONV,     /* conv2d (any groups), a folded batchnorm included */
@@ -384,6 +388,7 @@ typedef enum {
     QK_FUSED,    /* folded batchnorm, fused relu/relu6: computed by fused_into */
 } QKind;
 
+/* A layer's int8 form: its tensor's params and its kernel's constants. */
 typedef struct QuantInfo {
     QKind kind;
     float min, max;           /* calibrated range of the layer's float output */
@@ -424,8 +429,7 @@ bool quant_calibrate_data(Mem *m, Diag *d, Net *net, const float *inputs, int64_
 /* Prints each tensor's scale, zero point, range and clamp as a text table. */
 void quant_report(Net *net, FILE *out);
 
-/* TFLite's rules, exported for the tests and the code generator. */
-/* Activation params from a calibrated range (0 included, as TFLite). */
+/* Activation params from a calibrated range, widened to include 0 (TFLite's). */
 QParams quant_params(float min, float max);
 /* TFLite's QuantizeMultiplier: m = mult * 2^(shift - 31), mult in [2^30, 2^31). */
 void quant_multiplier(double m, int32_t *mult, int32_t *shift);

@@ -112,9 +112,9 @@ static const char *diag_line(Diag *d, int line, size_t *len)
         diag_index_lines(d);
     const char *end = d->src + d->srclen;
     const char *p = line <= d->nlines ? d->src + d->line_start[line - 1] : end;
-    const char *e = p;
-    while (e < end && *e != '\n' && *e != '\r')
-        e++;
+    const char *e = line < d->nlines ? d->src + d->line_start[line] - 1 : end;
+    if (e > p && e[-1] == '\r')
+        e--; /* CRLF */
     *len = (size_t)(e - p);
     return p;
 }

@@ -92,11 +92,69 @@ static bool in_place(const Layer *h)
     return h->op != OP_INPUT && h->tail->buf == h->in[0]->buf && h->tail->buf != BUF_NONE;
 }
 
+/* Text built piece by piece: parameter and argument lists grow with the
+ * inputs and outputs, and rebuilding a string for each item would be
+ * quadratic (a 100,000-wide add, 10,000 outputs). */
+typedef struct Text {
+    FILE *f;
+    char *buf;
+    size_t len;
+} Text;
+
+static FILE *text_open(Text *t)
+{
+    t->buf = NULL;
+    t->len = 0;
+    t->f = open_memstream(&t->buf, &t->len);
+    if (!t->f)
+        die("out of memory");
+    return t->f;
+}
+
+/* The text, now owned by the emission's Mem. */
+static const char *text_done(Emitter *e, Text *t)
+{
+    fclose(t->f);
+    const char *s = mem_strndup(e->mem, t->buf, t->len);
+    free(t->buf);
+    return s;
+}
+
 /* ---- names ---- */
+
+/* C names given so far, by open addressing: each remembers the next
+ * suffix to try, so even 100,000 names that share their first 240
+ * characters get theirs in linear time. */
+typedef struct NameSlot {
+    const char *name;
+    int next; /* the suffix the next clash with this name tries */
+} NameSlot;
+
+typedef struct NameSet {
+    NameSlot *slots;
+    size_t mask;
+} NameSet;
+
+static NameSlot *name_find(NameSet *set, const char *name)
+{
+    uint64_t h = 1469598103934665603u; /* FNV-1a */
+    for (const char *c = name; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211u;
+    size_t i = (size_t)h & set->mask;
+    while (set->slots[i].name && strcmp(set->slots[i].name, name) != 0)
+        i = (i + 1) & set->mask;
+    return &set->slots[i];
+}
 
 static void make_names(Emitter *e)
 {
     Net *net = e->net;
+    NameSet set = {0};
+    size_t cap = 16;
+    while (cap < 4 * (size_t)net->nlayers)
+        cap *= 2;
+    set.slots = mem_array(e->mem, cap, sizeof *set.slots);
+    set.mask = cap - 1;
     for (int i = 0; i < net->nlayers; i++) {
         char buf[256];
         size_t n = 0;
@@ -105,16 +163,20 @@ static void make_names(Emitter *e)
                                                                                                            : '_');
         buf[n] = '\0';
         /* 'features.0' and 'features_0' must not meet as one C name */
-        char *name = mem_strdup(e->mem, buf);
-        for (int k = 2;; k++) {
-            bool clash = false;
-            for (int j = 0; j < i && !clash; j++)
-                clash = strcmp(e->cname[j], name) == 0;
-            if (!clash)
-                break;
-            name = mem_printf(e->mem, "%s_%d", buf, k);
+        NameSlot *base = name_find(&set, buf);
+        const char *name = buf;
+        if (base->name) {
+            for (int k = base->next ? base->next : 2;; k++) {
+                name = mem_printf(e->mem, "%s_%d", buf, k);
+                if (!name_find(&set, name)->name) {
+                    base->next = k + 1;
+                    break;
+                }
+            }
         }
-        e->cname[i] = name;
+        NameSlot *slot = name_find(&set, name);
+        slot->name = e->cname[i] = name == buf ? mem_strdup(e->mem, buf) : name;
+        slot->next = 2;
     }
 }
 
@@ -164,11 +226,29 @@ static Blocking blocking_for(const Layer *l, bool unrolled)
     if (l->op == OP_LINEAR)
         return (Blocking){divisor_upto(ocg, 8), 1};
     const Layer *pool = l->pool;
-    int64_t p = pool ? pool->kernel[0] * pool->kernel[1] : 0;
-    int64_t ocb = divisor_upto(ocg, p ? (24 / p > 0 ? 24 / p : 1) : 8);
-    if (!p)
-        p = 24 / ocb > 6 ? 6 : 24 / ocb;
-    return (Blocking){ocb, p};
+    if (pool) {
+        int64_t p = pool->kernel[0] * pool->kernel[1];
+        return (Blocking){divisor_upto(ocg, 24 / p > 0 ? 24 / p : 1), p};
+    }
+    /* Each MAC costs one FMA, a weight load shared by P positions, and an
+     * input load shared by OCB channels and, along a kernel row, by
+     * neighbouring positions. Accumulators, a row's inputs and a weight
+     * must fit the 32 float registers of a Cortex-M4F. */
+    int64_t kw = l->kernel[1], reach = (l->kernel[1] - 1) * l->dilation[1];
+    Blocking best = {1, 1};
+    double best_cost = 3;
+    for (int64_t ocb = 1; ocb <= 8; ocb++)
+        for (int64_t p = 1; p <= 6; p++) {
+            int64_t row = l->stride[1] == 1 ? p + reach : p * kw;
+            if (ocg % ocb || ocb * p + row + 1 > 31)
+                continue;
+            double cost = 1.0 / (double)p + (double)row / (double)(kw * p * ocb);
+            if (cost < best_cost - 1e-9) {
+                best = (Blocking){ocb, p};
+                best_cost = cost;
+            }
+        }
+    return best;
 }
 
 static Blocking blocking(const Emitter *e, const Layer *l)
@@ -212,7 +292,9 @@ static float *pack(Emitter *e, const float *w, int64_t out, int64_t per, int64_t
 /* The batchnorm folded into conv l, if any. */
 static const Layer *folded_bn(const Layer *l)
 {
-    return l->nusers == 1 && l->users[0]->fold_into == l ? l->users[0] : NULL;
+    /* by index: a pointwise conv is emitted through a reshaped copy */
+    const Layer *u = l->nusers == 1 ? l->users[0] : NULL;
+    return u && u->fold_into && u->fold_into->index == l->index ? u : NULL;
 }
 
 static void emit_weights(Emitter *e)
@@ -404,15 +486,6 @@ static void unrolled_region(const Emitter *e, const Layer *h, int64_t r[4])
         r[0] = r[1] = r[2] = r[3] = 0;
 }
 
-/* Whether some output is left to the checked helper. */
-static bool has_border(const Emitter *e, const Layer *h)
-{
-    int64_t r[4];
-    unrolled_region(e, h, r);
-    Shape out = h->pool ? h->pool->shape : h->shape;
-    return r[0] > 0 || r[1] < out.h || r[2] > 0 || r[3] < out.w;
-}
-
 /* The conv's per-position helper: OCB channels of one output position,
  * with every padding rule checked. It serves the border, and the whole
  * layer when nothing is unrolled (the smallest code). */
@@ -449,10 +522,42 @@ static void conv_helper(Emitter *e, const Layer *h, Blocking bk)
     emit(e, "%s", "");
 }
 
-/* The unrolled kernel: OCB channels at npix output positions whose
- * windows start at xb + off[p], all inside the input. Each input value a
- * kernel row needs is loaded once and feeds every accumulator using it. */
-static void micro(Emitter *e, const Layer *h, Blocking bk, int npix, const int64_t *off)
+/* One axis of a region of outputs: a loop over interior coordinates,
+ * or a single border coordinate known here, whose taps are resolved now
+ * (mapped per padding mode, or dropped in zero padding). */
+typedef struct Axis {
+    bool fixed;
+    int64_t at; /* fixed: the conv coordinate of pixel 0 */
+} Axis;
+
+enum { MAX_BORDER = 8 }; /* border rows plus columns given their own kernels */
+#define NO_TAP INT64_MIN
+
+/* Where tap k of the pixel `delta` positions on along axis a reads:
+ * relative to the strip's base when ranged, absolute when fixed. */
+static int64_t tap_index(const Layer *h, int a, Axis ax, int64_t delta, int64_t k, int64_t n)
+{
+    int64_t s = h->stride[a], d = h->dilation[a], pad = h->pad[2 * a];
+    if (!ax.fixed)
+        return delta * s + k * d;
+    int64_t i = (ax.at + delta) * s - pad + k * d;
+    if (i >= 0 && i < n)
+        return i;
+    switch (h->pad_mode) {
+    case PM_ZEROS: return NO_TAP;
+    case PM_REFLECT: return i < 0 ? -i : 2 * n - 2 - i;
+    case PM_REPLICATE: return i < 0 ? 0 : n - 1;
+    case PM_CIRCULAR: return i < 0 ? i + n : i - n;
+    }
+    unreachable();
+}
+
+/* The unrolled kernel: OCB channels at npix output positions, pixel p
+ * being dy[p], dx[p] conv positions from the region's pixel 0. Each input
+ * value a kernel row needs is loaded once and feeds every accumulator
+ * that uses it; taps in zero padding are left out. */
+static void micro(Emitter *e, const Layer *h, Blocking bk, int npix, const int64_t *dy, const int64_t *dx, Axis ay,
+                  Axis ax)
 {
     Shape in = h->in[0]->shape;
     int64_t icg = in.c / h->groups, kh = h->kernel[0], kw = h->kernel[1];
@@ -460,8 +565,11 @@ static void micro(Emitter *e, const Layer *h, Blocking bk, int npix, const int64
     for (int p = 0; p < npix; p++)
         for (int64_t o = 0; o < bk.ocb; o++)
             emit(e, "float a%d_%lld = %s;", p, (long long)o, bias ? mem_printf(e->mem, "bb[%lld]", (long long)o) : "0.0f");
+    /* a 1x1 kernel's body is short: unroll input channels so the loop's
+     * own instructions are spread over more multiply-adds */
+    int64_t unroll = 1;
     if (icg > 1) {
-        emit(e, "for (int ic = 0; ic < %lld; ic++) {", (long long)icg);
+        emit(e, "for (int ic = 0; ic < %lld; ic += %lld) {", (long long)icg, (long long)unroll);
         emit(e, "const float *xc = xb + ic * %lld;", (long long)(in.h * in.w));
         emit(e, "const float *wc = wb + ic * %lld;", (long long)(kh * kw * bk.ocb));
     } else {
@@ -471,12 +579,19 @@ static void micro(Emitter *e, const Layer *h, Blocking bk, int npix, const int64
     }
     int64_t *row = mem_array(e->mem, (size_t)(npix * kw), sizeof *row);
     int *slot = mem_array(e->mem, (size_t)(npix * kw), sizeof *slot);
-    for (int64_t ky = 0; ky < kh; ky++) {
+    bool any = false;
+    for (int64_t ky = 0; ky < kh * unroll; ky++) {
+        /* pass ky of kernel row ky % kh, of input channel ic + ky / kh */
+        int64_t xo = ky / kh * in.h * in.w, wo = ky / kh * kh * kw * bk.ocb;
         /* the distinct input offsets of this kernel row, each loaded once */
         int nv = 0;
         for (int p = 0; p < npix; p++)
             for (int64_t kx = 0; kx < kw; kx++) {
-                int64_t o = off[p] + ky * h->dilation[0] * in.w + kx * h->dilation[1];
+                int64_t r = tap_index(h, 0, ay, dy[p], ky % kh, in.h), c = tap_index(h, 1, ax, dx[p], kx, in.w);
+                slot[p * kw + kx] = -1;
+                if (r == NO_TAP || c == NO_TAP)
+                    continue;
+                int64_t o = xo + r * in.w + c;
                 int j = 0;
                 while (j < nv && row[j] != o)
                     j++;
@@ -484,29 +599,55 @@ static void micro(Emitter *e, const Layer *h, Blocking bk, int npix, const int64
                     row[nv++] = o;
                 slot[p * kw + kx] = j;
             }
+        if (nv == 0)
+            continue;
+        any = true;
         emit(e, "{");
         for (int j = 0; j < nv; j++)
             emit(e, "const float v%d = xc[%lld];", j, (long long)row[j]);
         for (int64_t kx = 0; kx < kw; kx++)
             for (int64_t o = 0; o < bk.ocb; o++) {
-                const char *line = mem_printf(e->mem, "const float w = wc[%lld];", (long long)((ky * kw + kx) * bk.ocb + o));
+                const char *fmas = "";
                 for (int p = 0; p < npix; p++)
-                    line = mem_printf(e->mem, "%s a%d_%lld = CNNC_FMA(v%d, w, a%d_%lld);", line, p, (long long)o,
-                                      slot[p * kw + kx], p, (long long)o);
-                emit(e, "{ %s }", line);
+                    if (slot[p * kw + kx] >= 0)
+                        fmas = mem_printf(e->mem, "%s a%d_%lld = CNNC_FMA(v%d, w, a%d_%lld);", fmas, p, (long long)o,
+                                          slot[p * kw + kx], p, (long long)o);
+                if (*fmas)
+                    emit(e, "{ const float w = wc[%lld];%s }", (long long)(wo + ((ky % kh) * kw + kx) * bk.ocb + o), fmas);
             }
         emit(e, "}");
     }
+    if (!any)
+        emit(e, "(void)xc, (void)wc; /* every tap of these positions is padding */");
     emit(e, "}");
 }
 
-/* Stores the micro kernel's accumulators: position p at y[idx + step*p]
- * of channel oc + o. */
-static void store_strip(Emitter *e, const Layer *h, Blocking bk, int npix, int64_t plane, const char *idx)
+/* The conv coordinate expression of pixel 0 along an axis, and the
+ * pointer to the strip's input base. */
+static const char *coord(Emitter *e, Axis ax, const char *var)
 {
+    return ax.fixed ? mem_printf(e->mem, "%lld", (long long)ax.at) : var;
+}
+
+static void strip_base(Emitter *e, const Layer *h, Axis ay, Axis ax, const char *oy, const char *ox)
+{
+    int64_t w = h->in[0]->shape.w;
+    const char *r = ay.fixed ? NULL : mem_printf(e->mem, "(%s) * %lld", affine(e, oy, h->stride[0], h->pad[0]), (long long)w);
+    const char *c = ax.fixed ? NULL : affine(e, ox, h->stride[1], h->pad[2]);
+    emit(e, "const float *xb = xg%s%s%s%s;", r ? " + " : "", r ? r : "", c ? " + " : "", c ? c : "");
+}
+
+/* Stores the micro kernel's accumulators: pixel p at conv position
+ * (oy + dy[p], ox + dx[p]) of channel oc + o. */
+static void store_strip(Emitter *e, const Layer *h, Blocking bk, int npix, const int64_t *dy, const int64_t *dx,
+                        const char *oy, const char *ox)
+{
+    Shape out = h->shape;
     for (int64_t o = 0; o < bk.ocb; o++)
         for (int p = 0; p < npix; p++)
-            store(e, h, mem_printf(e->mem, "(oc + %lld) * %lld + %s + %d", (long long)o, (long long)plane, idx, p),
+            store(e, h,
+                  mem_printf(e->mem, "(oc + %lld) * %lld + (%s + %lld) * %lld + %s + %lld", (long long)o,
+                             (long long)(out.h * out.w), oy, (long long)dy[p], (long long)out.w, ox, (long long)dx[p]),
                   mem_printf(e->mem, "a%d_%lld", p, (long long)o), mem_printf(e->mem, "oc + %lld", (long long)o));
 }
 
@@ -527,52 +668,103 @@ static void conv_point(Emitter *e, const Layer *h, Blocking bk, const char *oy, 
     emit(e, "}");
 }
 
-/* The conv's output positions: border ones one at a time through the
- * helper, interior rows in strips of P through the unrolled kernel. */
+/* The parts of one output axis: each border coordinate on its own, and
+ * the interior range [lo, hi) as one loop. */
+typedef struct Part {
+    Axis axis;
+    int64_t lo, hi;
+} Part;
+
+static int axis_parts(Part *parts, int64_t lo, int64_t hi, int64_t n)
+{
+    int np = 0;
+    for (int64_t i = 0; i < lo; i++)
+        parts[np++] = (Part){{true, i}, i, i + 1};
+    if (lo < hi)
+        parts[np++] = (Part){{false, 0}, lo, hi};
+    for (int64_t i = hi; i < n; i++)
+        parts[np++] = (Part){{true, i}, i, i + 1};
+    return np;
+}
+
+/* How many regions get a kernel of their own; 0 when the border is too
+ * wide for that and goes through the checked helper instead. */
+static int regions(const Emitter *e, const Layer *h)
+{
+    int64_t r[4];
+    unrolled_region(e, h, r);
+    Shape out = h->pool ? h->pool->shape : h->shape;
+    int64_t border_rows = r[0] + out.h - r[1], border_cols = r[2] + out.w - r[3];
+    if (!e->unroll[h->index] || border_rows + border_cols > MAX_BORDER)
+        return 0;
+    return (int)((border_rows + 1) * (border_cols + 1));
+}
+
+/* The conv's output positions, region by region: strips of P along a
+ * ranged axis through the unrolled kernel, or, when the border is not
+ * unrolled, one position at a time through the checked helper. */
 static void conv_positions(Emitter *e, const Layer *h, Blocking bk)
 {
-    Shape in = h->in[0]->shape, out = h->shape;
+    Shape out = h->shape;
     int64_t r4[4];
     unrolled_region(e, h, r4);
-    int64_t y0 = r4[0], y1 = r4[1], x0 = r4[2], x1 = r4[3];
-    int64_t rows[4] = {0, y0, y1, out.h};
-    for (int r = 0; r < 3; r++) {
-        if (rows[r] == rows[r + 1])
-            continue;
-        emit(e, "for (int oy = %lld; oy < %lld; oy++) {", (long long)rows[r], (long long)rows[r + 1]);
-        int64_t cols[2][2] = {{0, r == 1 ? x0 : out.w}, {r == 1 ? x1 : out.w, out.w}};
-        for (int c = 0; c < 2; c++) {
-            if (c == 1 && r == 1) {
-                /* interior: full strips of P, then one strip of what is left */
-                int64_t n = (x1 - x0) / bk.p, left = (x1 - x0) % bk.p;
-                int64_t *off = mem_array(e->mem, (size_t)bk.p, sizeof *off);
-                for (int64_t p = 0; p < bk.p; p++)
-                    off[p] = p * h->stride[1];
-                int64_t strips[2][2] = {{x0, n}, {x0 + n * bk.p, left ? 1 : 0}};
-                for (int k = 0; k < 2; k++) {
-                    if (!strips[k][1])
-                        continue;
-                    int npix = (int)(k ? left : bk.p);
-                    if (k == 0)
-                        emit(e, "for (int ox = %lld; ox < %lld; ox += %lld) {", (long long)strips[k][0],
-                             (long long)(strips[k][0] + n * bk.p), (long long)bk.p);
-                    else
-                        emit(e, "{ const int ox = %lld;", (long long)strips[k][0]);
-                    emit(e, "const float *xb = xg + (%s) * %lld + %s;", affine(e, "oy", h->stride[0], h->pad[0]),
-                         (long long)in.w, affine(e, "ox", h->stride[1], h->pad[2]));
-                    micro(e, h, bk, npix, off);
-                    store_strip(e, h, bk, npix, out.h * out.w, mem_printf(e->mem, "oy * %lld + ox", (long long)out.w));
-                    emit(e, "}");
-                }
-            }
-            if (cols[c][0] == cols[c][1])
-                continue;
-            emit(e, "for (int ox = %lld; ox < %lld; ox++) {", (long long)cols[c][0], (long long)cols[c][1]);
-            conv_point(e, h, bk, "oy", "ox");
-            emit(e, "}");
-        }
+    if (!regions(e, h)) {
+        emit(e, "for (int oy = 0; oy < %lld; oy++) {", (long long)out.h);
+        emit(e, "for (int ox = 0; ox < %lld; ox++) {", (long long)out.w);
+        conv_point(e, h, bk, "oy", "ox");
         emit(e, "}");
+        emit(e, "}");
+        return;
     }
+    Part rows[MAX_BORDER + 1], cols[MAX_BORDER + 1];
+    int nr = axis_parts(rows, r4[0], r4[1], out.h), nc = axis_parts(cols, r4[2], r4[3], out.w);
+    int64_t *dy = mem_array(e->mem, (size_t)bk.p, sizeof *dy), *dx = mem_array(e->mem, (size_t)bk.p, sizeof *dx);
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nc; j++) {
+            Part pr = rows[i], pc = cols[j];
+            /* strips run along a ranged axis: columns first, else rows */
+            bool along_x = !pc.axis.fixed, along_y = !along_x && !pr.axis.fixed;
+            /* a corner is one strip of one position */
+            int64_t step = along_x || along_y ? bk.p : 1;
+            int64_t len = along_x ? pc.hi - pc.lo : along_y ? pr.hi - pr.lo : 1;
+            int64_t full = len / step, left = len % step;
+            for (int k = 0; k < 2; k++) {
+                int64_t npix = k ? left : step, count = k ? (left ? 1 : 0) : full;
+                if (!count)
+                    continue;
+                for (int64_t p = 0; p < npix; p++) {
+                    dy[p] = along_y ? p : 0;
+                    dx[p] = along_x ? p : 0;
+                }
+                int64_t start = (along_x ? pc.lo : pr.lo) + (k ? full * step : 0);
+                const char *var = along_x ? "ox" : "oy";
+                emit(e, "{");
+                if (along_x || along_y) {
+                    if (count > 1)
+                        emit(e, "for (int %s = %lld; %s < %lld; %s += %lld) {", var, (long long)start, var,
+                             (long long)(start + count * npix), var, (long long)npix);
+                    else {
+                        emit(e, "{");
+                        emit(e, "const int %s = %lld;", var, (long long)start);
+                    }
+                }
+                /* the other axis: its loop when ranged */
+                Part other = along_x ? pr : pc;
+                const char *ovar = along_x ? "oy" : "ox";
+                if ((along_x || along_y) && !other.axis.fixed)
+                    emit(e, "for (int %s = %lld; %s < %lld; %s++) {", ovar, (long long)other.lo, ovar,
+                         (long long)other.hi, ovar);
+                else
+                    emit(e, "{");
+                strip_base(e, h, pr.axis, pc.axis, "oy", "ox");
+                micro(e, h, bk, (int)npix, dy, dx, pr.axis, pc.axis);
+                store_strip(e, h, bk, (int)npix, dy, dx, coord(e, pr.axis, "oy"), coord(e, pc.axis, "ox"));
+                emit(e, "}");
+                if (along_x || along_y)
+                    emit(e, "}");
+                emit(e, "}");
+            }
+        }
 }
 
 /* The pool's reduction of P epilogued conv values, per channel. */
@@ -609,50 +801,60 @@ static void reduce_window(Emitter *e, const Layer *h, Blocking bk, int npix, boo
 static void pool_positions(Emitter *e, const Layer *h, Blocking bk)
 {
     const Layer *pool = h->pool;
-    Shape in = h->in[0]->shape, pout = pool->shape;
+    Shape pout = pool->shape;
     int64_t kph = pool->kernel[0], kpw = pool->kernel[1], npix = kph * kpw;
-    /* pooled outputs whose whole window of conv positions is interior */
     int64_t r4[4];
     unrolled_region(e, h, r4);
-    int64_t py0 = r4[0], py1 = r4[1], px0 = r4[2], px1 = r4[3];
-    int64_t *off = mem_array(e->mem, (size_t)npix, sizeof *off);
-    for (int64_t wy = 0; wy < kph; wy++)
-        for (int64_t wx = 0; wx < kpw; wx++)
-            off[wy * kpw + wx] = wy * h->stride[0] * in.w + wx * h->stride[1];
     const char *idx = mem_printf(e->mem, "py * %lld + px", (long long)pout.w);
-    int64_t rows[4] = {0, py0, py1, pout.h};
-    for (int r = 0; r < 3; r++) {
-        if (rows[r] == rows[r + 1])
-            continue;
-        emit(e, "for (int py = %lld; py < %lld; py++) {", (long long)rows[r], (long long)rows[r + 1]);
-        int64_t cols[4] = {0, r == 1 ? px0 : pout.w, r == 1 ? px1 : pout.w, pout.w};
-        for (int c = 0; c < 3; c++) {
-            if (cols[c] == cols[c + 1])
-                continue;
-            emit(e, "for (int px = %lld; px < %lld; px++) {", (long long)cols[c], (long long)cols[c + 1]);
-            if (r == 1 && c == 1) {
-                emit(e, "const int oy = py * %lld, ox = px * %lld;", (long long)kph, (long long)kpw);
-                emit(e, "const float *xb = xg + (%s) * %lld + %s;", affine(e, "oy", h->stride[0], h->pad[0]),
-                     (long long)in.w, affine(e, "ox", h->stride[1], h->pad[2]));
-                micro(e, h, bk, (int)npix, off);
-                reduce_window(e, h, bk, (int)npix, false, idx);
-            } else {
-                /* border: each conv position of the window through the helper */
-                bool bias = h->bias || folded_bn(h);
-                emit(e, "float acc[%lld][%lld];", (long long)npix, (long long)bk.ocb);
-                emit(e, "for (int p = 0; p < %lld; p++) {", (long long)npix);
-                emit(e, "for (int o = 0; o < %lld; o++) {", (long long)bk.ocb);
-                emit(e, "acc[p][o] = %s;", bias ? "bb[o]" : "0.0f");
-                emit(e, "}");
-                emit(e, "%s_at(xg, wb, py * %lld + p / %lld, px * %lld + p %% %lld, acc[p]);", e->cname[h->index],
-                     (long long)kph, (long long)kpw, (long long)kpw, (long long)kpw);
-                emit(e, "}");
-                reduce_window(e, h, bk, (int)npix, true, idx);
-            }
+    if (!regions(e, h)) {
+        /* each conv position of each window through the checked helper */
+        bool bias = h->bias || folded_bn(h);
+        emit(e, "for (int py = 0; py < %lld; py++) {", (long long)pout.h);
+        emit(e, "for (int px = 0; px < %lld; px++) {", (long long)pout.w);
+        emit(e, "float acc[%lld][%lld];", (long long)npix, (long long)bk.ocb);
+        emit(e, "for (int p = 0; p < %lld; p++) {", (long long)npix);
+        emit(e, "for (int o = 0; o < %lld; o++) {", (long long)bk.ocb);
+        emit(e, "acc[p][o] = %s;", bias ? "bb[o]" : "0.0f");
+        emit(e, "}");
+        emit(e, "%s_at(xg, wb, py * %lld + p / %lld, px * %lld + p %% %lld, acc[p]);", e->cname[h->index],
+             (long long)kph, (long long)kpw, (long long)kpw, (long long)kpw);
+        emit(e, "}");
+        reduce_window(e, h, bk, (int)npix, true, idx);
+        emit(e, "}");
+        emit(e, "}");
+        return;
+    }
+    int64_t *dy = mem_array(e->mem, (size_t)npix, sizeof *dy), *dx = mem_array(e->mem, (size_t)npix, sizeof *dx);
+    for (int64_t wy = 0; wy < kph; wy++)
+        for (int64_t wx = 0; wx < kpw; wx++) {
+            dy[wy * kpw + wx] = wy;
+            dx[wy * kpw + wx] = wx;
+        }
+    Part rows[MAX_BORDER + 1], cols[MAX_BORDER + 1];
+    int nr = axis_parts(rows, r4[0], r4[1], pout.h), nc = axis_parts(cols, r4[2], r4[3], pout.w);
+    for (int i = 0; i < nr; i++)
+        for (int j = 0; j < nc; j++) {
+            Part pr = rows[i], pc = cols[j];
+            emit(e, "for (int py = %lld; py < %lld; py++) {", (long long)pr.lo, (long long)pr.hi);
+            emit(e, "for (int px = %lld; px < %lld; px++) {", (long long)pc.lo, (long long)pc.hi);
+            Axis ay = {pr.axis.fixed, pr.lo * kph}, ax = {pc.axis.fixed, pc.lo * kpw};
+            if (!ay.fixed)
+                emit(e, "const int oy = py * %lld;", (long long)kph);
+            if (!ax.fixed)
+                emit(e, "const int ox = px * %lld;", (long long)kpw);
+            strip_base(e, h, ay, ax, "oy", "ox");
+            micro(e, h, bk, (int)npix, dy, dx, ay, ax);
+            reduce_window(e, h, bk, (int)npix, false, idx);
+            emit(e, "}");
             emit(e, "}");
         }
-        emit(e, "}");
-    }
+}
+
+/* A 1x1 conv that reads exactly the pixel it writes. */
+static bool pointwise(const Layer *h)
+{
+    return h->kernel[0] == 1 && h->kernel[1] == 1 && h->stride[0] == 1 && h->stride[1] == 1 && !h->pad[0] &&
+           !h->pad[1] && !h->pad[2] && !h->pad[3];
 }
 
 /* A conv group: blocks of output channels, then positions. */
@@ -672,7 +874,16 @@ static void emit_conv(Emitter *e, const Layer *h)
         emit(e, "const float *bb = %s_b + oc;", n);
     if (h->pool)
         pool_positions(e, h, bk);
-    else
+    else if (pointwise(h) && e->unroll[h->index]) {
+        /* no window: the positions are one long row, so strips never
+         * break at the end of an image row */
+        Layer flat = *h, src = *h->in[0];
+        Layer *flat_in[1] = {&src};
+        src.shape = (Shape){in.c, 1, in.h * in.w};
+        flat.shape = (Shape){h->shape.c, 1, h->shape.h * h->shape.w};
+        flat.in = flat_in;
+        conv_positions(e, &flat, bk);
+    } else
         conv_positions(e, h, bk);
     emit(e, "}");
 }
@@ -821,11 +1032,13 @@ static void emit_softmax(Emitter *e, const Layer *l)
 static void emit_add(Emitter *e, const Layer *l)
 {
     Shape s = l->shape;
-    char sum[512] = "x0[i]";
-    for (int k = 1; k < l->nin; k++) {
-        size_t o = strlen(sum);
-        snprintf(sum + o, sizeof sum - o, " + x%d[i]", k);
-    }
+    /* as long as the inputs are many: a fixed buffer cut the sum short */
+    Text t;
+    FILE *f = text_open(&t);
+    fputs("x0[i]", f);
+    for (int k = 1; k < l->nin; k++)
+        fprintf(f, " + x%d[i]", k);
+    const char *sum = text_done(e, &t);
     emit(e, "for (int c = 0; c < %lld; c++) {", (long long)s.c);
     emit(e, "for (int i = c * %lld; i < (c + 1) * %lld; i++) {", (long long)(s.h * s.w), (long long)(s.h * s.w));
     store(e, l, "i", sum, "c");
@@ -889,7 +1102,7 @@ static void emit_layer(Emitter *e, const Layer *h)
                              m->name);
     if (h->op == OP_CONV2D && h->pool)
         members = mem_printf(e->mem, "%s (reduces into %s as it goes)", members, h->pool->name);
-    if (h->op == OP_CONV2D && has_border(e, h))
+    if (h->op == OP_CONV2D && !regions(e, h))
         conv_helper(e, h, blocking(e, h));
     emit(e, "/* %s: %s %s -> %s, %s:%d%s */", h->name, ir_op_name(h->op), shape_text(e->mem, h->in[0]->shape),
          shape_text(e->mem, h->tail->shape), e->path, h->loc.line, members);
@@ -900,10 +1113,11 @@ static void emit_layer(Emitter *e, const Layer *h)
     else if (h->nin == 1)
         emit(e, "static void layer_%s(const float *restrict x, float *restrict y)", n);
     else {
-        const char *params = "";
+        Text t;
+        FILE *f = text_open(&t);
         for (int k = 0; k < h->nin; k++)
-            params = mem_printf(e->mem, "%sconst float *restrict x%d, ", params, k);
-        emit(e, "static void layer_%s(%sfloat *restrict y)", n, params);
+            fprintf(f, "const float *restrict x%d, ", k);
+        emit(e, "static void layer_%s(%sfloat *restrict y)", n, text_done(e, &t));
     }
     emit(e, "{");
     kinds[h->op](e, h);
@@ -940,10 +1154,11 @@ static const char *where(Emitter *e, const Layer *l)
 
 static const char *output_params(Emitter *e)
 {
-    char *p = "";
+    Text t;
+    FILE *f = text_open(&t);
     for (int k = 0; k < e->net->noutputs; k++)
-        p = mem_printf(e->mem, "%s, float *%s", p, output_name(e, k));
-    return p;
+        fprintf(f, ", float *%s", output_name(e, k));
+    return text_done(e, &t);
 }
 
 static void emit_entry(Emitter *e)
@@ -959,13 +1174,14 @@ static void emit_entry(Emitter *e)
         Layer *l = net->layers[i], *h = l->host;
         if (h->tail != l || is_alias(h))
             continue; /* a group runs when its last layer's inputs are all there */
-        const char *args = "";
+        Text t;
+        FILE *f = text_open(&t);
         if (!in_place(h))
             for (int k = 0; k < h->nin; k++)
-                args = mem_printf(e->mem, "%s%s, ", args, where(e, h->in[k]));
+                fprintf(f, "%s, ", where(e, h->in[k]));
         if (h->residual && !h->residual_in_place)
-            args = mem_printf(e->mem, "%s%s, ", args, where(e, h->residual));
-        emit(e, "layer_%s(%s%s);", e->cname[h->index], args, where(e, l));
+            fprintf(f, "%s, ", where(e, h->residual));
+        emit(e, "layer_%s(%s%s);", e->cname[h->index], text_done(e, &t), where(e, l));
     }
     emit(e, "}");
     emit(e, "%s", "");
@@ -975,10 +1191,12 @@ static void emit_entry(Emitter *e)
     emit(e, "%s", "");
     emit(e, "void %s_run(const float *input%s)", net->name, outs);
     emit(e, "{");
-    const char *call = mem_printf(e->mem, "%s_run_arena(input", net->name);
+    Text t;
+    FILE *f = text_open(&t);
+    fprintf(f, "%s_run_arena(input", net->name);
     for (int k = 0; k < net->noutputs; k++)
-        call = mem_printf(e->mem, "%s, %s", call, output_name(e, k));
-    emit(e, "%s, %s_arena);", call, net->name);
+        fprintf(f, ", %s", output_name(e, k));
+    emit(e, "%s, %s_arena);", text_done(e, &t), net->name);
     emit(e, "}");
 }
 
@@ -1097,13 +1315,13 @@ static void choose_unroll(Emitter *e)
 }
 
 /* Everything the generated C may take for granted must fit an int. */
-static bool fits_int(Emitter *e)
+bool emit_fits(Diag *d, const Net *net)
 {
-    for (int i = 0; i < e->net->nlayers; i++) {
-        const Layer *l = e->net->layers[i];
+    for (int i = 0; i < net->nlayers; i++) {
+        const Layer *l = net->layers[i];
         if (l->shape.c * l->shape.h * l->shape.w > INT32_MAX / 4 ||
             (weights_count(l) > 0 && weights_numel(l, 0) > INT32_MAX / 4)) {
-            diag_error(e->diag, l->name_loc, "'%s' is too large for generated code (more than 2^29 values)", l->name);
+            diag_error(d, l->name_loc, "'%s' is too large for generated code (more than 2^29 values)", l->name);
             return false;
         }
     }
@@ -1117,7 +1335,7 @@ void emit_c(Mem *m, Diag *d, Net *net, const EmitOptions *opt, FILE *c_out, FILE
     e.cname = mem_array(m, (size_t)n, sizeof *e.cname);
     e.unroll = mem_array(m, (size_t)n, sizeof *e.unroll);
     e.path = comment_safe(m, d->path);
-    if (!fits_int(&e))
+    if (!emit_fits(d, net))
         return;
     make_names(&e);
     choose_unroll(&e);

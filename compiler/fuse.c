@@ -16,11 +16,26 @@ static bool per_value(const Layer *l)
     return (ir_ops[l->op].flags & OPF_ELEMENTWISE) && l->op != OP_SOFTMAX;
 }
 
+/* Members a group may have: each nests one more call in the store's
+ * expression, and a chain of 10,000 relus must not become one expression
+ * (quadratic to build, deeper than C compilers nest). Real groups have
+ * about five. */
+enum { FUSE_MAX_MEMBERS = 16 };
+
+/* Whether the group hosted by g has room for one more member. */
+static bool has_room(const Layer *g)
+{
+    int n = 1;
+    for (const Layer *m = g->next_fused; m && n < FUSE_MAX_MEMBERS; m = m->next_fused)
+        n++;
+    return n < FUSE_MAX_MEMBERS;
+}
+
 /* The group whose stored value is src, if nothing else reads it. */
 static Layer *open_group(const Layer *src)
 {
     Layer *g = src->host;
-    if (!g || g->tail != src || src->nusers != 1 || src->is_output || !can_host(g))
+    if (!g || g->tail != src || src->nusers != 1 || src->is_output || !can_host(g) || !has_room(g))
         return NULL;
     return g;
 }

@@ -37,6 +37,7 @@ static int64_t fold(PadMode mode, int64_t i, int64_t n)
     unreachable();
 }
 
+/* PyTorch's Conv2d: groups, dilation and every padding mode, cell by cell. */
 static void conv2d(const Layer *l, Tensor x, float *y)
 {
     const float *w = l->tensor[0], *b = l->bias ? l->tensor[1] : NULL;
@@ -102,6 +103,7 @@ static void pool2d(const Layer *l, Tensor x, float *y)
             }
 }
 
+/* Mean or max of each channel's whole plane. */
 static void global_pool(const Layer *l, Tensor x, float *y)
 {
     int64_t hw = x.s.h * x.s.w;
@@ -114,6 +116,7 @@ static void global_pool(const Layer *l, Tensor x, float *y)
     }
 }
 
+/* y = W x + b over the flattened input (weights [out][in] as PyTorch). */
 static void linear(const Layer *l, Tensor x, float *y)
 {
     const float *w = l->tensor[0], *b = l->bias ? l->tensor[1] : NULL;
@@ -166,6 +169,7 @@ static void softmax(Tensor x, float *y)
     }
 }
 
+/* Values in a tensor of that shape (analyze() keeps it from overflowing). */
 static int64_t numel(Shape s)
 {
     return s.c * s.h * s.w;

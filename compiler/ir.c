@@ -670,6 +670,9 @@ static void ir_users(Builder *b)
 Net *ir_build(Mem *m, Diag *d, Stmt *stmts)
 {
     Builder b = {.mem = m, .diag = d};
+    /* After a syntax error the missing statement is probably the broken
+     * line: saying it is missing too would come first and mislead. */
+    bool syntax_ok = d->errors == 0;
     Net *net = b.net = mem_alloc(m, sizeof *net);
     size_t n = 0;
     for (Stmt *s = stmts; s; s = s->next)
@@ -696,14 +699,16 @@ Net *ir_build(Mem *m, Diag *d, Stmt *stmts)
     }
     Loc start = stmts ? stmts->loc : (Loc){1, 1, 1};
     if (!net->name) {
-        diag_error(d, start, "missing 'network NAME' as the first statement");
+        if (syntax_ok)
+            diag_error(d, start, "missing 'network NAME' as the first statement");
         net->name = "net";
     }
     if (!net->input) {
-        diag_error(d, start, "missing 'input [NAME] CxHxW', as in 'input x 1x32x32'");
+        if (syntax_ok)
+            diag_error(d, start, "missing 'input [NAME] CxHxW', as in 'input x 1x32x32'");
         return net;
     }
-    if (net->nlayers < 2)
+    if (net->nlayers < 2 && syntax_ok)
         diag_error(d, net->input->loc, "the network has no layers after its input");
     ir_outputs(&b);
     ir_users(&b);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Multiply-adds unrolled across the model when --unroll is not given:
@@ -138,12 +139,12 @@ static int parse_options(Options *o, int argc, char **argv)
     }
     if (!o->model)
         return usage_error("%s", "no model given");
+    if (!st_check_options(&o->test, o->output != NULL))
+        return usage_error("%s", o->test.error);
     if (!o->output && !o->report && !o->check)
         return usage_error("nothing to do for '%s': give -o FILE.c, --report or --check", o->model);
     if (o->weights && o->init)
         return usage_error("%s", "give either -w or --init, not both");
-    if (!st_check_options(&o->test, o->output != NULL))
-        return usage_error("%s", o->test.error);
     if (o->make_deps && !o->output)
         return usage_error("%s", "-MD and -MF need -o");
     if (o->output && !o->weights && !o->init)
@@ -171,13 +172,13 @@ static char *read_file(const char *path, size_t *len)
             free(buf);
         buf = bigger;
     }
-    int failed = ferror(f);
+    int failed = ferror(f) ? (errno ? errno : EIO) : 0; /* EISDIR for a directory */
     fclose(f);
     if (!buf)
         die("out of memory reading '%s'", path);
     if (failed) {
         free(buf);
-        errno = EIO;
+        errno = failed;
         return NULL;
     }
     *len = n;
@@ -204,8 +205,21 @@ typedef struct Pending {
 static bool pending_open(Mem *m, Diag *d, Pending *p, const char *path)
 {
     p->path = path;
+    /* rename() would fail on a directory after the other files were
+     * already replaced: refuse before anything is written */
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        diag_file_error(d, path, "cannot write: %s", strerror(EISDIR));
+        return false;
+    }
     p->tmp = mem_printf(m, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(p->tmp);
+    /* mkstemp makes the file private; a generated file is as readable as
+     * any other the user creates */
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fd >= 0)
+        fchmod(fd, 0666 & ~mask);
     if (fd < 0 || !(p->f = fdopen(fd, "w"))) {
         diag_file_error(d, path, "cannot write: %s", strerror(errno));
         if (fd >= 0)
@@ -287,6 +301,8 @@ static void write_depfile(FILE *f, const Options *o, const char *header)
  * dependency file, all or nothing. */
 static bool generate(Mem *m, Diag *d, Net *net, const Options *o)
 {
+    if (!emit_fits(d, net))
+        return false;
     if (o->weights ? !weights_load(m, d, net, o->weights) : !weights_init(m, net, o->init)) {
         if (!o->weights)
             diag_file_error(d, o->init, "bad --init value; use zeros, random or random:SEED");
@@ -320,9 +336,44 @@ static bool generate(Mem *m, Diag *d, Net *net, const Options *o)
     return pending_commit(d, files, 4, ok);
 }
 
+/* Beyond these a model fits no microcontroller: the largest have a few
+ * MiB of RAM (16 with external PSRAM) and 64 MiB of (external) flash. */
+#define MCU_ARENA_BYTES (16 << 20)
+#define MCU_WEIGHT_BYTES (64 << 20)
+
+/* Says so when the model is far too large for what cnnc targets; it may
+ * still be generated, for a larger machine or to compare. */
+static void warn_size(Diag *d, const Net *net)
+{
+    if (net->arena_bytes > MCU_ARENA_BYTES)
+        diag_warning(d, net->name_loc, "arena of %.1f MiB will not fit a microcontroller (more than %d MiB of RAM)",
+                     net->arena_bytes / 1048576.0, MCU_ARENA_BYTES >> 20);
+    if (net->weight_bytes > MCU_WEIGHT_BYTES)
+        diag_warning(d, net->name_loc,
+                     "weights of %.1f MiB will not fit a microcontroller (more than %d MiB of flash)",
+                     net->weight_bytes / 1048576.0, MCU_WEIGHT_BYTES >> 20);
+}
+
 /* Runs the front end and analysis; false when the model has errors. */
 static bool compile_model(Mem *m, Diag *d, bool fusion, Net **out)
 {
+    /* A weights file or any other binary given as the model would get an
+     * error per byte; one that says what it is helps more. */
+    const char *nul = memchr(d->src, '\0', d->srclen);
+    if (nul) {
+        Loc at = {1, 1, 2};
+        for (const char *p = d->src; p < nul; p++, at.col++)
+            if (*p == '\n')
+                at = (Loc){at.line + 1, 0, 0};
+        at.end_col = at.col + 1;
+        diag_error(d, at, "a NUL byte: this is a binary file, not a .net model (weights are given with -w)");
+        return false;
+    }
+    /* Classic Mac line ends: to the scanner the whole file is one line. */
+    if (!memchr(d->src, '\n', d->srclen) && memchr(d->src, '\r', d->srclen)) {
+        diag_error(d, (Loc){1, 1, 1}, "lines end in CR alone; save the file with LF (or CRLF) line ends");
+        return false;
+    }
     Stmt *stmts = parse_source(m, d, d->src, d->srclen);
     if (!stmts && d->errors == 0) {
         diag_error(d, (Loc){1, 1, 1}, "the file is empty; a model starts with 'network NAME'");
@@ -334,14 +385,50 @@ static bool compile_model(Mem *m, Diag *d, bool fusion, Net **out)
         return false;
     fuse(net, fusion);
     plan(m, net);
+    warn_size(d, net);
     *out = net;
     return true;
+}
+
+/* Whether two paths name one existing file. */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* The files -o writes must be distinct and must not be an input: '-o
+ * net.h' would write the C over its own header, '-o model.net' the model.
+ * Returns -1 to go on, or the usage error's status. */
+static int check_outputs(const Options *o)
+{
+    if (!o->output)
+        return -1;
+    Mem m = {0};
+    const char *outs[4] = {o->output, swap_extension(&m, o->output, ".h"),
+                           o->make_deps ? (o->depfile ? o->depfile : swap_extension(&m, o->output, ".d")) : NULL,
+                           o->test.path};
+    const char *ins[4] = {o->model, o->weights, o->test.input, o->test.expected};
+    int status = -1;
+    for (int i = 0; i < 4 && status < 0; i++) {
+        for (int j = 0; j < i && outs[i] && status < 0; j++)
+            if (outs[j] && strcmp(outs[i], outs[j]) == 0)
+                status = usage_error("'%s' would be written twice; -o FILE.c also writes FILE.h, so give distinct names",
+                                     outs[i]);
+        for (int j = 0; j < 4 && outs[i] && status < 0; j++)
+            if (same_file(outs[i], ins[j]))
+                status = usage_error("writing '%s' would overwrite an input; choose another -o", outs[i]);
+    }
+    mem_free(&m);
+    return status;
 }
 
 int main(int argc, char **argv)
 {
     Options o = {.unroll_budget = DEFAULT_UNROLL};
     int status = parse_options(&o, argc, argv);
+    if (status < 0)
+        status = check_outputs(&o);
     if (status >= 0)
         return status;
     size_t len = 0;

@@ -49,10 +49,37 @@ Stmt *parse_input(ParseCtx *ctx, Tok kw, const Tok *name, Value *dims)
     return s;
 }
 
+/* The _append constructors prepend, so a statement with 100,000 names
+ * or keys costs linear time; the statement's constructor puts its lists
+ * back in source order. */
+static Value *parse_reverse_values(Value *v)
+{
+    Value *prev = NULL;
+    while (v) {
+        Value *next = v->next;
+        v->next = prev;
+        prev = v;
+        v = next;
+    }
+    return prev;
+}
+
+static Attr *parse_reverse_attrs(Attr *a)
+{
+    Attr *prev = NULL;
+    while (a) {
+        Attr *next = a->next;
+        a->next = prev;
+        prev = a;
+        a = next;
+    }
+    return prev;
+}
+
 Stmt *parse_output(ParseCtx *ctx, Tok kw, Value *names)
 {
     Stmt *s = parse_new_stmt(ctx, STMT_OUTPUT, kw.loc);
-    s->names = names;
+    s->names = parse_reverse_values(names);
     return s;
 }
 
@@ -64,7 +91,7 @@ Stmt *parse_layer(ParseCtx *ctx, Tok op, const Tok *name, Attr *attrs)
         s->name = name->text;
         s->name_loc = name->loc;
     }
-    s->attrs = attrs;
+    s->attrs = parse_reverse_attrs(attrs);
     return s;
 }
 
@@ -73,19 +100,16 @@ Attr *parse_attr(ParseCtx *ctx, Tok key, Value *value)
     Attr *a = mem_alloc(ctx->mem, sizeof *a);
     a->key = key.text;
     a->loc = key.loc;
+    if (value->kind == VAL_LIST)
+        value->items = parse_reverse_values(value->items);
     a->value = value;
     return a;
 }
 
 Attr *parse_attrs_append(Attr *list, Attr *a)
 {
-    if (!list)
-        return a;
-    Attr *p = list;
-    while (p->next)
-        p = p->next;
-    p->next = a;
-    return list;
+    a->next = list;
+    return a;
 }
 
 Value *parse_scalar(ParseCtx *ctx, ValKind kind, Tok tok)
@@ -108,10 +132,8 @@ Value *parse_list_append(ParseCtx *ctx, Value *list, Value *item)
         l->nitems = 1;
         list = l;
     }
-    Value *p = list->items;
-    while (p->next)
-        p = p->next;
-    p->next = item;
+    item->next = list->items;
+    list->items = item;
     list->nitems++;
     list->loc.end_col = item->loc.end_col;
     return list;
@@ -119,11 +141,8 @@ Value *parse_list_append(ParseCtx *ctx, Value *list, Value *item)
 
 Value *parse_names_append(Value *list, Value *item)
 {
-    Value *p = list;
-    while (p->next)
-        p = p->next;
-    p->next = item;
-    return list;
+    item->next = list;
+    return item;
 }
 
 void parse_lex_error(ParseCtx *ctx, Loc loc, const char *fmt, ...)

@@ -25,7 +25,9 @@ typedef struct Tok {
     Loc loc;
 } Tok;
 
-/* Constructors the grammar's actions call. */
+/* Constructors the grammar's actions call. The _append ones build lists
+ * newest first; the statement (or attribute) that owns a list puts it in
+ * source order. */
 void parse_stmt(ParseCtx *ctx, Stmt *s);
 Stmt *parse_network(ParseCtx *ctx, Tok kw, Tok name);
 Stmt *parse_input(ParseCtx *ctx, Tok kw, const Tok *name, Value *dims);

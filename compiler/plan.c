@@ -19,6 +19,7 @@ typedef struct Planner {
     int nbufs;
     int64_t *bytes;
     int *first, *last;
+    int *last_use;   /* per layer: the last step reading its tensor */
 } Planner;
 
 /* The step at which layer l's computation runs. */
@@ -27,8 +28,10 @@ static int step_of(const Planner *p, const Layer *l)
     return p->fused && l->host ? l->host->tail->index : l->index;
 }
 
-/* The last step that reads l's tensor (its own step if none does). */
-static int last_use(const Planner *p, const Layer *l)
+/* The last step that reads l's tensor (its own step if none does).
+ * Computed once per layer: a tensor with 100,000 readers is asked about
+ * by each of them. */
+static int compute_last_use(const Planner *p, const Layer *l)
 {
     int last = step_of(p, l);
     for (int i = 0; i < l->nusers; i++) {
@@ -44,7 +47,7 @@ static int last_use(const Planner *p, const Layer *l)
  * reads src later. */
 static bool reusable(const Planner *p, const Layer *src, int at)
 {
-    return p->buf[src->index] >= 0 && !src->is_output && last_use(p, src) == at;
+    return p->buf[src->index] >= 0 && !src->is_output && p->last_use[src->index] == at;
 }
 
 /* The buffer l's stored tensor shares, or -1 for a new one. */
@@ -74,6 +77,9 @@ static void assign_buffers(Planner *p)
     p->bytes = mem_array(p->mem, (size_t)n, sizeof *p->bytes);
     p->first = mem_array(p->mem, (size_t)n, sizeof *p->first);
     p->last = mem_array(p->mem, (size_t)n, sizeof *p->last);
+    p->last_use = mem_array(p->mem, (size_t)n, sizeof *p->last_use);
+    for (int i = 0; i < n; i++)
+        p->last_use[i] = compute_last_use(p, net->layers[i]);
     int *output_index = mem_array(p->mem, (size_t)n, sizeof *output_index);
     for (int i = 0; i < n; i++)
         output_index[i] = -1;
@@ -95,7 +101,7 @@ static void assign_buffers(Planner *p)
         }
         if (output_index[i] >= 0)
             p->output_of[b] = output_index[i];
-        int last = last_use(p, l);
+        int last = p->last_use[i];
         if (last > p->last[b])
             p->last[b] = last;
         p->buf[i] = b;
@@ -174,9 +180,16 @@ static int span_order(const void *a, const void *b)
     return x->lo < y->lo ? -1 : x->lo > y->lo;
 }
 
+/* Steps and neighbours place_buffers may visit while searching for gaps.
+ * With thousands of tensors live at once (a 100,000-wide add) the search
+ * grows quadratic; past this, the remaining buffers are stacked above all
+ * others, which is optimal when everything is live at once anyway. Real
+ * models use a few thousand. */
+enum { PLACE_BUDGET = 1 << 24 };
+
 /* Places each buffer at the lowest offset free throughout its lifetime.
  * Only buffers live at the same steps are compared, so a long chain of
- * layers costs linear time. */
+ * layers costs linear time, and PLACE_BUDGET bounds any other graph. */
 static int64_t place_buffers(Planner *p)
 {
     Net *net = p->net;
@@ -192,10 +205,17 @@ static int64_t place_buffers(Planner *p)
         if (p->output_of[b] < 0)
             order[n++] = (Placing){p->bytes[b], p->first[b], b};
     qsort(order, (size_t)n, sizeof *order, placing_order);
-    int64_t top = 0;
+    int64_t top = 0, work = 0;
     for (int i = 0; i < n; i++) {
         int b = order[i].id, nnear = 0;
-        for (int t = p->first[b]; t <= p->last[b]; t++)
+        if (work > PLACE_BUDGET) {
+            net->buf_offset[b] = top;
+            top += p->bytes[b];
+            continue;
+        }
+        work += 2 * ((int64_t)p->last[b] - p->first[b] + 1); /* this walk and the pushes */
+        for (int t = p->first[b]; t <= p->last[b]; t++) {
+            work += steps[t].n;
             for (int j = 0; j < steps[t].n; j++) {
                 int o = steps[t].ids[j];
                 if (seen[o] != i + 1) {
@@ -203,6 +223,7 @@ static int64_t place_buffers(Planner *p)
                     near[nnear++] = (Span){net->buf_offset[o], net->buf_offset[o] + p->bytes[o]};
                 }
             }
+        }
         qsort(near, (size_t)nnear, sizeof *near, span_order);
         int64_t at = 0;
         for (int j = 0; j < nnear && near[j].lo < at + p->bytes[b]; j++)

@@ -14,7 +14,7 @@
  *
  * Float arithmetic follows TFLite's expression by expression (float where
  * it computes in float, double where it does) so the parameters match.
- * docs/quant.md describes each kernel. */
+ * runtime/cnnc_q8.h opens with the formula of each kernel. */
 #include "cnnc.h"
 
 #include <errno.h>
@@ -31,6 +31,7 @@ typedef struct Quant {
     Net *net;
 } Quant;
 
+/* Values in a tensor of that shape (analyze() keeps it from overflowing). */
 static int64_t numel(Shape s)
 {
     return s.c * s.h * s.w;
@@ -93,6 +94,7 @@ static int32_t to_int32(double v)
     return (int32_t)v;
 }
 
+/* v within [lo, hi], as TFLite's std::min(std::max()). */
 static int32_t clamp32(int32_t v, int32_t lo, int32_t hi)
 {
     return v < lo ? lo : v > hi ? hi : v;
@@ -131,6 +133,7 @@ static bool takes_activation(const QuantInfo *qi)
            qi->kind == QK_SUMPOOL;
 }
 
+/* The kernel of each op before fusion; folded batchnorms have none. */
 static QKind kind_of(const Layer *l)
 {
     switch (l->op) {
@@ -484,116 +487,144 @@ static bool ready(Quant *q)
     return true;
 }
 
-bool quant_calibrate_data(Mem *m, Diag *d, Net *net, const float *inputs, int64_t count)
+/* Ranges gathered so far, one input at a time, so that a large calibration
+ * set never has to be in memory at once. */
+typedef struct Calib {
+    Quant q;
+    QuantInfo *info; /* per layer: min and max so far */
+    int64_t *bad;    /* per layer: the first input (from 1) that made it non-finite */
+    int64_t count;
+} Calib;
+
+/* Empty ranges (min above max) for every layer, so any value widens them. */
+static void calib_begin(Calib *c)
 {
-    Quant q = {m, d, net};
-    if (!ready(&q))
-        return false;
-    int errors = d->errors;
-    int64_t n = numel(net->input->shape);
-    int64_t *bad = mem_array(m, (size_t)net->nlayers, sizeof *bad); /* first bad input + 1 */
+    Net *net = c->q.net;
+    c->info = mem_array(c->q.m, (size_t)net->nlayers, sizeof *c->info);
+    c->bad = mem_array(c->q.m, (size_t)net->nlayers, sizeof *c->bad);
     for (int i = 0; i < net->nlayers; i++) {
-        QuantInfo *qi = net->layers[i]->quant = mem_alloc(m, sizeof *qi);
-        qi->min = INFINITY;
-        qi->max = -INFINITY;
+        c->info[i].min = INFINITY;
+        c->info[i].max = -INFINITY;
     }
-    for (int64_t k = 0; k < count; k++) {
-        Mem scratch = {0};
-        float **t = interp_run(&scratch, net, inputs + k * n);
-        for (int i = 0; i < net->nlayers; i++) {
-            QuantInfo *qi = net->layers[i]->quant;
-            for (int64_t j = 0; j < numel(net->layers[i]->shape); j++) {
-                float v = t[i][j];
-                if (!isfinite(v)) {
-                    bad[i] = bad[i] ? bad[i] : k + 1;
-                    continue;
-                }
-                qi->min = v < qi->min ? v : qi->min;
-                qi->max = v > qi->max ? v : qi->max;
+}
+
+/* Runs one input through the float interpreter and widens every range. */
+static void calib_add(Calib *c, const float *input)
+{
+    Net *net = c->q.net;
+    Mem scratch = {0};
+    float **t = interp_run(&scratch, net, input);
+    c->count++;
+    for (int i = 0; i < net->nlayers; i++) {
+        QuantInfo *qi = &c->info[i];
+        for (int64_t j = 0; j < numel(net->layers[i]->shape); j++) {
+            float v = t[i][j];
+            if (!isfinite(v)) {
+                c->bad[i] = c->bad[i] ? c->bad[i] : c->count;
+                continue;
             }
+            qi->min = v < qi->min ? v : qi->min;
+            qi->max = v > qi->max ? v : qi->max;
         }
-        mem_free(&scratch);
     }
+    mem_free(&scratch);
+}
+
+/* Hangs the ranges on the layers and quantizes, unless a tensor went
+ * non-finite (reported where it first did, not downstream). */
+static bool calib_end(Calib *c)
+{
+    Net *net = c->q.net;
+    int errors = c->q.d->errors;
     for (int i = 0; i < net->nlayers; i++) {
         Layer *l = net->layers[i];
-        if (bad[i] && (i == 0 || !bad[l->in[0]->index]))
-            diag_error(d, l->name_loc,
+        if (c->bad[i] && (i == 0 || !c->bad[l->in[0]->index]))
+            diag_error(c->q.d, l->name_loc,
                        "calibration input %lld makes '%s' NaN or infinite; int8 needs finite ranges",
-                       (long long)bad[i], l->name);
+                       (long long)c->bad[i], l->name);
     }
-    if (d->errors != errors)
+    if (c->q.d->errors != errors)
         return false;
-    quantize_net(&q);
-    return d->errors == errors;
+    for (int i = 0; i < net->nlayers; i++)
+        net->layers[i]->quant = &c->info[i];
+    quantize_net(&c->q);
+    return c->q.d->errors == errors;
 }
 
-/* A raw float32 little-endian value, whatever the host's byte order. */
-static float f32le(const unsigned char *p)
+bool quant_calibrate_data(Mem *m, Diag *d, Net *net, const float *inputs, int64_t count)
 {
-    uint32_t bits = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
+    Calib c = {.q = {m, d, net}};
+    if (!ready(&c.q))
+        return false;
+    if (count < 1) {
+        diag_error(d, net->input->loc, "int8 calibration needs at least one input");
+        return false;
+    }
+    int64_t n = numel(net->input->shape);
+    calib_begin(&c);
+    for (int64_t k = 0; k < count; k++)
+        calib_add(&c, inputs + k * n);
+    return calib_end(&c);
 }
 
-/* The whole file, or NULL after reporting why not. */
-static unsigned char *read_all(Diag *d, const char *path, size_t *len)
+/* Decodes one input of raw float32 little-endian values, whatever the
+ * host's byte order. */
+static void decode_f32le(const unsigned char *p, float *v, int64_t n)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        diag_file_error(d, path, "cannot open calibration data: %s", strerror(errno));
-        return NULL;
+    for (int64_t i = 0; i < n; i++, p += 4) {
+        uint32_t bits = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+        memcpy(&v[i], &bits, sizeof bits);
     }
-    unsigned char *buf = NULL;
-    size_t cap = 0, n = 0, got;
-    do {
-        if (n == cap) {
-            cap = cap ? 2 * cap : 1 << 16;
-            buf = realloc(buf, cap);
-            if (!buf)
-                die("out of memory");
-        }
-        got = fread(buf + n, 1, cap - n, f);
-        n += got;
-    } while (got > 0);
-    bool failed = ferror(f);
-    fclose(f);
-    if (failed) {
-        diag_file_error(d, path, "cannot read calibration data");
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
 }
 
 bool quant_calibrate(Mem *m, Diag *d, Net *net, const char *path)
 {
-    Quant q = {m, d, net};
-    if (!ready(&q))
+    Calib c = {.q = {m, d, net}};
+    if (!ready(&c.q))
         return false;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        diag_file_error(d, path, "cannot open calibration data: %s", strerror(errno));
+        return false;
+    }
     Shape s = net->input->shape;
-    size_t len, one = (size_t)numel(s) * sizeof(float);
-    unsigned char *bytes = read_all(d, path, &len);
-    if (!bytes)
+    int64_t n = numel(s);
+    size_t one = (size_t)n * sizeof(float), got, total = 0;
+    unsigned char *bytes = malloc(one);
+    float *input = malloc(one);
+    if (!bytes || !input)
+        die("out of memory");
+    calib_begin(&c);
+    /* whole inputs, then whatever trails them, counted for the message */
+    while ((got = fread(bytes, 1, one, f)) == one) {
+        total += got;
+        decode_f32le(bytes, input, n);
+        calib_add(&c, input);
+    }
+    total += got;
+    while ((got = fread(bytes, 1, one, f)) > 0)
+        total += got;
+    bool failed = ferror(f);
+    fclose(f);
+    free(bytes);
+    free(input);
+    if (failed) {
+        diag_file_error(d, path, "cannot read calibration data");
         return false;
-    bool ok = false;
-    if (len == 0) {
+    }
+    if (total == 0) {
         diag_file_error(d, path, "calibration data is empty; it needs at least one %lldx%lldx%lld float32 input",
                         (long long)s.c, (long long)s.h, (long long)s.w);
-    } else if (len % one) {
+        return false;
+    }
+    if (total % one) {
         diag_file_error(d, path,
                         "calibration data holds %zu bytes, not a whole number of %lldx%lldx%lld float32 inputs "
                         "(%zu bytes each, raw CHW, concatenated)",
-                        len, (long long)s.c, (long long)s.h, (long long)s.w, one);
-    } else {
-        float *inputs = mem_array(m, len / sizeof(float), sizeof *inputs);
-        for (size_t i = 0; i < len / sizeof(float); i++)
-            inputs[i] = f32le(bytes + 4 * i);
-        ok = quant_calibrate_data(m, d, net, inputs, (int64_t)(len / one));
+                        total, (long long)s.c, (long long)s.h, (long long)s.w, one);
+        return false;
     }
-    free(bytes);
-    return ok;
+    return calib_end(&c);
 }
 
 /* ---- report ---- */
@@ -616,10 +647,27 @@ static void weight_note(const QuantInfo *qi, char *buf, size_t len)
     snprintf(buf, len, "w %.3g..%.3g", lo, hi);
 }
 
+/* Flash the int8 constants of a layer take: weights, bias, multipliers, tables. */
+static int64_t constant_bytes(const Layer *l)
+{
+    const QuantInfo *qi = l->quant;
+    int64_t per = qi->kind == QK_CONV ? weights_numel(l, 0) / l->out : qi->kind == QK_LINEAR ? l->in[0]->shape.c : 1;
+    int64_t bytes = qi->nchan * (per + 4 * 3); /* weights, and bias, mult, shift per channel */
+    if (qi->lut)
+        bytes += 256;
+    if (qi->exp_lut)
+        bytes += 256 * 4;
+    return bytes;
+}
+
 void quant_report(Net *net, FILE *out)
 {
-    fprintf(out, "%-12s %-10s %-9s %-14s %5s  %-25s %-9s %s\n", "layer", "op", "int8", "scale", "zp", "range",
-            "clamp", "note");
+    int width = 5;
+    for (int i = 0; i < net->nlayers; i++)
+        width = (int)strlen(net->layers[i]->name) > width ? (int)strlen(net->layers[i]->name) : width;
+    fprintf(out, "%-*s  %-15s %-9s %-14s %5s  %-25s %-9s %s\n", width, "layer", "op", "int8", "scale", "zp",
+            "range", "clamp", "note");
+    int64_t bytes = 0;
     for (int i = 0; i < net->nlayers; i++) {
         const Layer *l = net->layers[i];
         const QuantInfo *qi = l->quant;
@@ -637,7 +685,17 @@ void quant_report(Net *net, FILE *out)
             snprintf(note + o, sizeof note - o, "%s+%s%s%s", o ? " " : "", qi->fused_bn ? qi->fused_bn->name : "",
                      qi->fused_bn && qi->fused_act ? "+" : "", qi->fused_act ? qi->fused_act->name : "");
         }
-        fprintf(out, "%-12s %-10s %-9s %-14.8g %5d  %-25s %-9s %s\n", l->name, ir_op_name(l->op),
-                kind_names[qi->kind], qi->out.scale, (int)qi->out.zero_point, range, clamp, note);
+        char line[512];
+        int n = snprintf(line, sizeof line, "%-*s  %-15s %-9s %-14.8g %5d  %-25s %-9s %s", width, l->name,
+                         ir_op_name(l->op), kind_names[qi->kind], qi->out.scale, (int)qi->out.zero_point, range,
+                         clamp, note);
+        n = n < (int)sizeof line ? n : (int)sizeof line - 1;
+        while (n > 0 && line[n - 1] == ' ')
+            line[--n] = '\0'; /* no trailing blanks when there is no note */
+        fprintf(out, "%s\n", line);
+        bytes += constant_bytes(l);
     }
+    char buf[32];
+    fprintf(out, "int8 constants %s B (weights, int32 bias, multipliers, tables)\n",
+            report_thousands(bytes, buf, sizeof buf));
 }

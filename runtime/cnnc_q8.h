@@ -1,0 +1,282 @@
+/*
+ * cnnc runtime, int8: the integer primitives of quantized inference, as static inline
+ * functions so that generated code pays only for what it uses.
+ *
+ * The arithmetic is TensorFlow Lite's (gemmlowp's) and CMSIS-NN's, so results match theirs
+ * bit for bit for the same parameters:
+ *
+ *   real value        = scale * (q - zero_point)
+ *   requantization    = RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(
+ *                           acc * 2^max(shift, 0), mult), max(-shift, 0))
+ *                       with (mult, shift) from TFLite's QuantizeMultiplier:
+ *                       real multiplier = mult * 2^(shift - 31)
+ *
+ * Rounding: cnnc_q_srdhm rounds half up (towards +infinity: gemmlowp's nudge), cnnc_q_rdbpot
+ * rounds half away from zero. Both are exactly gemmlowp's (TFLite's default double rounding,
+ * not its optional TFLITE_SINGLE_ROUNDING).
+ *
+ * Plain C99, freestanding: only <stdint.h>. No signed overflow and no shift of a negative
+ * number (the arithmetic shifts are written so that they are defined). Converting an
+ * out-of-range uint32_t to int32_t wraps on every compiler cnnc targets (gcc and clang
+ * define it); SMLAD wraps the same way.
+ *
+ * With __ARM_FEATURE_DSP (Cortex-M4, M7, M33 with DSP...), cnnc_q_smlad, cnnc_q_sxtb16 and
+ * cnnc_q_sadd16 are the single instructions SMLAD, SXTB16 and SADD16 (ACLE intrinsics, or
+ * inline asm where <arm_acle.h> lacks them); elsewhere, portable C that gives the same bits.
+ *
+ * The kernels (parameters from compiler/quant.c's QuantInfo; x is the input's int8 value and
+ * zx its zero point, zy the output's, [lo, hi] the output clamp act_min..act_max; every sum
+ * in int32):
+ *
+ *   input      y = cnnc_q_quantize(x, scale, zy)                  (float x)
+ *   output     f = cnnc_q_dequantize(y, scale, zy)                (float f)
+ *   conv       acc = bias[c] + sum over the window's taps of w * (x - zx), a zeros-padded tap
+ *              adding nothing (reflect/replicate/circular taps read the folded cell);
+ *              y = cnnc_q_output(acc, mult[c], shift[c], zy, lo, hi). Where every tap is
+ *              inside, acc = (bias[c] - zx * wsum[c]) + sum of w * x.
+ *   linear     the same over [out][in] weights.
+ *   affine     (batchnorm not folded) acc = bias[c] + weight[c] * (x - zx), then as conv.
+ *   max/min    y = the largest/smallest x of the window's cells inside the input (the params
+ *              are the input's), zy if there is none. Global: the whole plane.
+ *   avg        s = sum of the window's x inside the input, plus zx for each padded cell of
+ *              the window clipped to the padded input when count_include_pad; d = that
+ *              clipped window size, else the cells inside; y = cnnc_q_div_round(s, d)
+ *              (params are the input's). Global: d = H * W.
+ *   sum pool   acc = sum of (x - zx) inside; y = cnnc_q_output(acc, out_mult, out_shift,...)
+ *   add        acc = sum over inputs i of cnnc_q_add_term(x_i, z_i, 20, in_mult[i],
+ *              in_shift[i]); y = cnnc_q_output(acc, out_mult, out_shift, zy, lo, hi)
+ *   concat     input i copied if its params are the output's, else
+ *              y = cnnc_q_output(x - z_i, in_mult[i], in_shift[i], zy, -128, 127)
+ *   relu(6)    y = cnnc_q_clamp(x, lo, hi) where not fused into the producer's clamp
+ *   sigmoid, tanh, hardswish, leakyrelu
+ *              y = lut[x + 128]: quantize(f(dequantize(x))) for each of the 256 inputs
+ *   softmax    cnnc_q_softmax below; output scale 1/256, zero point -128
+ */
+#ifndef CNNC_Q8_H
+#define CNNC_Q8_H
+
+#include <stdint.h>
+
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_SIMD32)
+#include <arm_acle.h>
+#define CNNC_Q_ACLE 1
+#elif defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
+#define CNNC_Q_ASM 1
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* x >> n, rounding towards minus infinity also for negative x (what every compiler does for
+ * >>, but which C leaves to the implementation). n in 0..31. */
+static inline int32_t cnnc_q_asr(int32_t x, int n)
+{
+    return x >= 0 ? x >> n : ~(~x >> n);
+}
+
+/* gemmlowp's SaturatingRoundingDoublingHighMul: the high 32 bits of 2*a*b, rounded half up;
+ * the one overflowing case, INT32_MIN * INT32_MIN, saturates to INT32_MAX. */
+static inline int32_t cnnc_q_srdhm(int32_t a, int32_t b)
+{
+    int64_t ab, nudge;
+    if (a == INT32_MIN && b == INT32_MIN)
+        return INT32_MAX;
+    ab = (int64_t)a * (int64_t)b;
+    nudge = ab >= 0 ? (int64_t)1 << 30 : 1 - ((int64_t)1 << 30);
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+/* gemmlowp's RoundingDivideByPOT: x / 2^exponent rounded to nearest, half away from zero.
+ * exponent in 0..31. */
+static inline int32_t cnnc_q_rdbpot(int32_t x, int exponent)
+{
+    int32_t mask = (int32_t)(((uint32_t)1 << exponent) - 1u);
+    int32_t remainder = x & mask;
+    int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return cnnc_q_asr(x, exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* TFLite's MultiplyByQuantizedMultiplier: acc * mult * 2^(shift - 31), rounded twice as TFLite
+ * does. shift in -31..30 (what QuantizeMultiplier gives for the multipliers cnnc makes). */
+static inline int32_t cnnc_q_requant(int32_t acc, int32_t mult, int32_t shift)
+{
+    int left = shift > 0 ? (int)shift : 0;
+    int right = shift > 0 ? 0 : (int)-shift;
+    return cnnc_q_rdbpot(cnnc_q_srdhm((int32_t)((uint32_t)acc << left), mult), right);
+}
+
+/* min(max(v, lo), hi). */
+static inline int32_t cnnc_q_clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* The int8 nearest v: saturation to -128..127. */
+static inline int8_t cnnc_q_sat8(int32_t v)
+{
+    return (int8_t)cnnc_q_clamp(v, -128, 127);
+}
+
+/* The end of every requantizing kernel: rescale, add the output zero point, clamp to the
+ * (activation-narrowed) output range, which lies within -128..127. */
+static inline int8_t cnnc_q_output(int32_t acc, int32_t mult, int32_t shift, int32_t zero_point,
+                                   int32_t act_min, int32_t act_max)
+{
+    return (int8_t)cnnc_q_clamp(cnnc_q_requant(acc, mult, shift) + zero_point, act_min, act_max);
+}
+
+/* TFLite's average pooling division: sum / count rounded half away from zero. count > 0. */
+static inline int32_t cnnc_q_div_round(int32_t sum, int32_t count)
+{
+    return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+}
+
+/* One input of TFLite's Add: (x - zero_point) * 2^left_shift brought to the common scale. */
+static inline int32_t cnnc_q_add_term(int8_t x, int32_t zero_point, int left_shift, int32_t mult, int32_t shift)
+{
+    return cnnc_q_requant(((int32_t)x - zero_point) * ((int32_t)1 << left_shift), mult, shift);
+}
+
+/* Softmax of n int8 values x[0], x[stride], ... (channels of a CHW pixel: stride = H*W)
+ * into y (may be x): e_i = exp_lut[max - x_i] = e^(-scale * (max - x_i)) in fixed point,
+ * y_i = round(256 * e_i / sum e) - 128, saturated to 127; within one step of the exact
+ * softmax of the dequantized inputs. exp_lut's fraction bits keep the sum within 32 bits. */
+static inline void cnnc_q_softmax(const int8_t *x, int8_t *y, int n, int stride, const uint32_t *exp_lut)
+{
+    int32_t top = -128, q;
+    uint32_t sum = 0;
+    int i;
+    for (i = 0; i < n; i++)
+        top = x[i * stride] > top ? x[i * stride] : top;
+    for (i = 0; i < n; i++)
+        sum += exp_lut[top - x[i * stride]];
+    for (i = 0; i < n; i++) {
+        q = (int32_t)(((exp_lut[top - x[i * stride]] << 8) + sum / 2u) / sum) - 128;
+        y[i * stride] = (int8_t)(q > 127 ? 127 : q);
+    }
+}
+
+/* TFLite's float-to-int8 quantization: round(x / scale) + zero_point (half away from zero),
+ * saturated. NaN gives -128. No libm. */
+static inline int8_t cnnc_q_quantize(float x, float scale, int32_t zero_point)
+{
+    float r = x / scale;
+    int32_t t;
+    float frac;
+    if (!(r >= -256.0f))
+        r = -256.0f; /* also NaN */
+    if (r > 256.0f)
+        r = 256.0f;
+    t = (int32_t)r; /* towards zero; exact below 2^23 */
+    frac = r - (float)t;
+    t += frac >= 0.5f ? 1 : (frac <= -0.5f ? -1 : 0);
+    return cnnc_q_sat8(t + zero_point);
+}
+
+/* TFLite's dequantization, scale * (q - zero_point): one rounding, as in TFLite's double
+ * product rounded to float. */
+static inline float cnnc_q_dequantize(int8_t q, float scale, int32_t zero_point)
+{
+    return scale * (float)((int32_t)q - zero_point);
+}
+
+/* ---- packed pairs: two int16 in one word, low half first ---- */
+
+/* The signed 16-bit half of a word: 0 low, 1 high. */
+static inline int32_t cnnc_q_half(uint32_t x, int which)
+{
+    uint32_t h = which ? x >> 16 : x & 0xffffu;
+    return (int32_t)h - (h >= 0x8000u ? 0x10000 : 0);
+}
+
+/* Two int16 values as one word, lo in the low half. */
+static inline uint32_t cnnc_q_pack16(int32_t lo, int32_t hi)
+{
+    return ((uint32_t)lo & 0xffffu) | ((uint32_t)hi & 0xffffu) << 16;
+}
+
+/* Four int8 from memory (any alignment) as one word, p[0] in the low byte. gcc and clang
+ * merge the byte loads into one load where unaligned loads are allowed (Cortex-M3 and up). */
+static inline uint32_t cnnc_q_read4(const int8_t *p)
+{
+    return (uint32_t)(uint8_t)p[0] | (uint32_t)(uint8_t)p[1] << 8 | (uint32_t)(uint8_t)p[2] << 16 |
+           (uint32_t)(uint8_t)p[3] << 24;
+}
+
+/* SXTB16: bytes 0 and 2 of x, sign-extended into the two halves. */
+static inline uint32_t cnnc_q_sxtb16(uint32_t x)
+{
+#if defined(CNNC_Q_ACLE)
+    return (uint32_t)__sxtb16((int32_t)x);
+#elif defined(CNNC_Q_ASM)
+    uint32_t r;
+    __asm__("sxtb16 %0, %1" : "=r"(r) : "r"(x));
+    return r;
+#else
+    uint32_t b0 = x & 0xffu, b2 = (x >> 16) & 0xffu;
+    return (b0 | (b0 & 0x80u ? 0xff00u : 0u)) | (b2 | (b2 & 0x80u ? 0xff00u : 0u)) << 16;
+#endif
+}
+
+/* SXTB16 with ROR #8: bytes 1 and 3 of x, sign-extended into the two halves. With
+ * cnnc_q_sxtb16 this unpacks four int8 into two pairs: (b0, b2) and (b1, b3). */
+static inline uint32_t cnnc_q_sxtb16_ror8(uint32_t x)
+{
+    return cnnc_q_sxtb16(x >> 8 | x << 24);
+}
+
+/* SADD16: the two halves added independently, each wrapping in 16 bits. */
+static inline uint32_t cnnc_q_sadd16(uint32_t a, uint32_t b)
+{
+#if defined(CNNC_Q_ACLE)
+    return (uint32_t)__sadd16((int32_t)a, (int32_t)b);
+#elif defined(CNNC_Q_ASM)
+    uint32_t r;
+    __asm__("sadd16 %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return ((a + b) & 0xffffu) | (((a >> 16) + (b >> 16)) & 0xffffu) << 16;
+#endif
+}
+
+/* SMLAD: acc + lo(x)*lo(y) + hi(x)*hi(y) over signed 16-bit halves, wrapping in 32 bits:
+ * two multiply-accumulates in one instruction on a DSP core. */
+static inline int32_t cnnc_q_smlad(uint32_t x, uint32_t y, int32_t acc)
+{
+#if defined(CNNC_Q_ACLE)
+    return __smlad((int32_t)x, (int32_t)y, acc);
+#elif defined(CNNC_Q_ASM)
+    int32_t r;
+    __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+    return r;
+#else
+    uint32_t lo = (uint32_t)(cnnc_q_half(x, 0) * cnnc_q_half(y, 0));
+    uint32_t hi = (uint32_t)(cnnc_q_half(x, 1) * cnnc_q_half(y, 1));
+    return (int32_t)((uint32_t)acc + lo + hi);
+#endif
+}
+
+/* acc + sum of a[i] * b[i] for i in 0..3: four int8 products in two SMLADs. */
+static inline int32_t cnnc_q_dot4(int32_t acc, const int8_t *a, const int8_t *b)
+{
+    uint32_t x = cnnc_q_read4(a), y = cnnc_q_read4(b);
+    acc = cnnc_q_smlad(cnnc_q_sxtb16(x), cnnc_q_sxtb16(y), acc);
+    return cnnc_q_smlad(cnnc_q_sxtb16_ror8(x), cnnc_q_sxtb16_ror8(y), acc);
+}
+
+/* acc + sum of w[i] * (x[i] + offset) for i in 0..3, offset = -input zero point (in
+ * -127..128, so x + offset fits a half): CMSIS-NN's inner step, the offset added to both
+ * halves with one SADD16. */
+static inline int32_t cnnc_q_dot4_offset(int32_t acc, const int8_t *w, const int8_t *x, int32_t offset)
+{
+    uint32_t wv = cnnc_q_read4(w), xv = cnnc_q_read4(x), off = cnnc_q_pack16(offset, offset);
+    acc = cnnc_q_smlad(cnnc_q_sxtb16(wv), cnnc_q_sadd16(cnnc_q_sxtb16(xv), off), acc);
+    return cnnc_q_smlad(cnnc_q_sxtb16_ror8(wv), cnnc_q_sadd16(cnnc_q_sxtb16_ror8(xv), off), acc);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CNNC_Q8_H */

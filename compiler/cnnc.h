@@ -304,6 +304,9 @@ int weights_count(const Layer *l);
 const char *weights_suffix(const Layer *l, int i);
 /* Elements of tensor i of the layer. */
 int64_t weights_numel(const Layer *l, int i);
+/* A conv's or linear's weights and bias, with batchnorm bn (or NULL)
+ * folded in; *b is NULL for a layer without bias and no batchnorm. */
+void weights_folded(Mem *m, const Layer *l, const Layer *bn, float **w, float **b);
 
 /* ---- emit.c ---- */
 
@@ -340,8 +343,9 @@ extern const char st_usage[];
 bool st_is_option(const char *arg);
 /* Takes argv[*i] and its value; false with so->error set on a usage error. */
 bool st_parse_option(SelftestOptions *so, int argc, char **argv, int *i);
-/* Checks the options fit together; false with so->error set if not. */
-bool st_check_options(SelftestOptions *so, bool have_output);
+/* Checks the options fit together and with -o (output, or NULL); false
+ * with so->error set if not. */
+bool st_check_options(SelftestOptions *so, const char *output);
 /* Writes the self-test C file, which includes header_name; problems
  * with the golden data go to d. */
 void st_emit(Mem *m, Diag *d, Net *net, const SelftestOptions *so, const char *header_name, FILE *out);

@@ -256,29 +256,6 @@ static Blocking blocking(const Emitter *e, const Layer *l)
     return blocking_for(l, e->unroll[l->index]);
 }
 
-/* A conv's weights and bias with a following batchnorm folded in:
- * w' = w * g / sqrt(var + eps), b' = (b - mean) * g / sqrt(var + eps) + beta,
- * computed in double so the only rounding is the final one. */
-static void conv_weights(Emitter *e, const Layer *l, const Layer *bn, float **w, float **b)
-{
-    int64_t nw = weights_numel(l, 0), per = nw / l->out;
-    *w = l->tensor[0];
-    *b = l->bias ? l->tensor[1] : NULL;
-    if (!bn)
-        return;
-    float *fw = mem_array(e->mem, (size_t)nw, sizeof *fw);
-    float *fb = mem_array(e->mem, (size_t)l->out, sizeof *fb);
-    for (int64_t oc = 0; oc < l->out; oc++) {
-        double scale = (double)bn->tensor[0][oc] / sqrt((double)bn->tensor[3][oc] + bn->eps);
-        for (int64_t k = 0; k < per; k++)
-            fw[oc * per + k] = (float)((double)l->tensor[0][oc * per + k] * scale);
-        double bias = l->bias ? (double)l->tensor[1][oc] : 0.0;
-        fb[oc] = (float)((bias - (double)bn->tensor[2][oc]) * scale + (double)bn->tensor[1][oc]);
-    }
-    *w = fw;
-    *b = fb;
-}
-
 /* Reorders [out][per] weights into blocks of ocb outputs: [out/ocb][per][ocb]. */
 static float *pack(Emitter *e, const float *w, int64_t out, int64_t per, int64_t ocb)
 {
@@ -307,7 +284,7 @@ static void emit_weights(Emitter *e)
         if (l->op == OP_CONV2D || l->op == OP_LINEAR) {
             float *w, *b;
             const Layer *bn = l->op == OP_CONV2D ? folded_bn(l) : NULL;
-            conv_weights(e, l, bn, &w, &b);
+            weights_folded(e->mem, l, bn, &w, &b);
             Blocking bk = blocking(e, l);
             snprintf(what, sizeof what, "%s.weight, line %d%s%s, in blocks of %lld outputs", l->name, l->loc.line,
                      bn ? ", folded with " : "", bn ? bn->name : "", (long long)bk.ocb);

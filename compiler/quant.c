@@ -247,23 +247,7 @@ static void choose_params(Layer *l)
  * from the same floats as the float build. */
 static void float_weights(Quant *q, const Layer *l, float **w, float **b)
 {
-    const Layer *bn = l->quant->fused_bn;
-    int64_t nw = weights_numel(l, 0), per = nw / l->out;
-    *w = l->tensor[0];
-    *b = l->bias ? l->tensor[1] : NULL;
-    if (!bn)
-        return;
-    float *fw = mem_array(q->m, (size_t)nw, sizeof *fw);
-    float *fb = mem_array(q->m, (size_t)l->out, sizeof *fb);
-    for (int64_t oc = 0; oc < l->out; oc++) {
-        double scale = (double)bn->tensor[0][oc] / sqrt((double)bn->tensor[3][oc] + bn->eps);
-        for (int64_t k = 0; k < per; k++)
-            fw[oc * per + k] = (float)((double)l->tensor[0][oc * per + k] * scale);
-        double bias = l->bias ? (double)l->tensor[1][oc] : 0.0;
-        fb[oc] = (float)((bias - (double)bn->tensor[2][oc]) * scale + (double)bn->tensor[1][oc]);
-    }
-    *w = fw;
-    *b = fb;
+    weights_folded(q->m, l, l->quant->fused_bn, w, b);
 }
 
 /* An unfolded batchnorm as one weight and one bias per channel:

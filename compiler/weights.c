@@ -190,3 +190,27 @@ bool weights_init(Mem *m, Net *net, const char *spec)
     }
     return true;
 }
+
+/* The conv's weights and bias with a batchnorm after it folded in:
+ * w' = w * g / sqrt(var + eps), b' = (b - mean) * g / sqrt(var + eps) + beta,
+ * computed in double so the only rounding is the final one. Both back
+ * ends start from these, so float and int8 agree on the folded values. */
+void weights_folded(Mem *m, const Layer *l, const Layer *bn, float **w, float **b)
+{
+    int64_t nw = weights_numel(l, 0), per = nw / l->out;
+    *w = l->tensor[0];
+    *b = l->bias ? l->tensor[1] : NULL;
+    if (!bn)
+        return;
+    float *fw = mem_array(m, (size_t)nw, sizeof *fw);
+    float *fb = mem_array(m, (size_t)l->out, sizeof *fb);
+    for (int64_t oc = 0; oc < l->out; oc++) {
+        double scale = (double)bn->tensor[0][oc] / sqrt((double)bn->tensor[3][oc] + bn->eps);
+        for (int64_t k = 0; k < per; k++)
+            fw[oc * per + k] = (float)((double)l->tensor[0][oc * per + k] * scale);
+        double bias = l->bias ? (double)l->tensor[1][oc] : 0.0;
+        fb[oc] = (float)((bias - (double)bn->tensor[2][oc]) * scale + (double)bn->tensor[1][oc]);
+    }
+    *w = fw;
+    *b = fb;
+}

@@ -239,7 +239,7 @@ static Blocking blocking_for(const Layer *l, bool unrolled)
     double best_cost = 3;
     for (int64_t ocb = 1; ocb <= 8; ocb++)
         for (int64_t p = 1; p <= 6; p++) {
-            int64_t row = l->stride[1] == 1 ? p + reach : p * kw;
+            int64_t span = (p - 1) * l->stride[1] + reach + 1, row = span < p * kw ? span : p * kw;
             if (ocg % ocb || ocb * p + row + 1 > 31)
                 continue;
             double cost = 1.0 / (double)p + (double)row / (double)(kw * p * ocb);

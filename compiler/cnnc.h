@@ -10,6 +10,7 @@
  *   report.c    text and JSON reports                           report_
  *   weights.c   binding safetensors tensors to layers           weights_
  *   emit.c      the C back end                                  emit_
+ *   emit_q8.c   the int8 back end                               emit_q8_
  *   selftest.c  a golden self-test to run on the board          st_
  *   main.c      the command line
  */
@@ -439,5 +440,15 @@ QParams quant_params(float min, float max);
 void quant_multiplier(double m, int32_t *mult, int32_t *shift);
 /* zp + round(f / scale), clamped to int8: where real value f lands. */
 int32_t quant_value(QParams p, float f);
+
+/* ---- emit_q8.c: the int8 back end ---- */
+
+/* Writes the C file and its header for a calibrated net (quant_calibrate
+ * done): the float API of emit_c, the input quantized and the outputs
+ * dequantized at the edges, int8 kernels inside; with int8_io the input
+ * and outputs are int8 instead (params in the header). calibration names
+ * the calibration data for the banner. Errors go to d. */
+void emit_q8_c(Mem *m, Diag *d, Net *net, const EmitOptions *opt, const char *calibration, bool int8_io,
+               FILE *c_out, FILE *h_out);
 
 #endif

@@ -23,6 +23,9 @@ typedef struct Options {
     const char *init;    /* --init= */
     const char *unroll;  /* --unroll= */
     const char *depfile; /* -MF */
+    const char *quantize;  /* --quantize=: "int8", or NULL for float */
+    const char *calibrate; /* --calibrate FILE: raw float32 inputs for int8 ranges */
+    bool int8_io;          /* --int8-io: int8 input and outputs instead of float */
     bool make_deps;      /* -MD */
     bool check;
     bool no_fuse;
@@ -47,6 +50,10 @@ static const char usage_text[] =
     "  --check                   parse and analyse only; the exit status tells\n"
     "  --unroll=N|none|full      multiply-adds to unroll in all (default 4096)\n"
     "  --no-fuse                 keep every layer's output (more arena, for comparison)\n"
+    "  --quantize=int8           generate int8 inference (float input and outputs kept)\n"
+    "  --calibrate FILE          raw float32 inputs (CHW, one after another) that set\n"
+    "                            the int8 ranges; required by --quantize\n"
+    "  --int8-io                 with --quantize: int8 input and outputs, no conversion\n"
     "  -MD                       also write a make dependency file (FILE.d beside -o)\n"
     "  -MF FILE                  name the dependency file (implies -MD)\n"
     "  --version                 print the version and exit\n"
@@ -99,6 +106,17 @@ static int parse_options(Options *o, int argc, char **argv)
             o->report = REPORT_JSON;
         } else if (strncmp(a, "--report=", 9) == 0) {
             return usage_error("unknown report format '%s'; use --report=text or --report=json", a + 9);
+        } else if (strncmp(a, "--quantize=", 11) == 0) {
+            if (strcmp(a + 11, "int8") != 0)
+                return usage_error("unknown --quantize value '%s'; use --quantize=int8", a + 11);
+            o->quantize = a + 11;
+        } else if (strcmp(a, "--calibrate") == 0) {
+            if (!(o->calibrate = option_value(argc, argv, &i, "--calibrate")))
+                return usage_error("%s needs a file name", "--calibrate");
+        } else if (strncmp(a, "--calibrate=", 12) == 0) {
+            o->calibrate = a + 12;
+        } else if (strcmp(a, "--int8-io") == 0) {
+            o->int8_io = true;
         } else if (strncmp(a, "--init=", 7) == 0) {
             o->init = a + 7;
         } else if (strncmp(a, "--unroll=", 9) == 0) {
@@ -139,10 +157,20 @@ static int parse_options(Options *o, int argc, char **argv)
     }
     if (!o->model)
         return usage_error("%s", "no model given");
-    if (!st_check_options(&o->test, o->output != NULL))
+    if (!st_check_options(&o->test, o->output))
         return usage_error("%s", o->test.error);
     if (!o->output && !o->report && !o->check)
         return usage_error("nothing to do for '%s': give -o FILE.c, --report or --check", o->model);
+    if (o->quantize && !o->calibrate)
+        return usage_error("%s", "--quantize=int8 needs --calibrate FILE (raw float32 inputs)");
+    if (o->calibrate && !o->quantize)
+        return usage_error("%s", "--calibrate needs --quantize=int8");
+    if (o->quantize && !o->output)
+        return usage_error("%s", "--quantize=int8 needs -o FILE.c");
+    if (o->int8_io && !o->quantize)
+        return usage_error("%s", "--int8-io needs --quantize=int8");
+    if (o->int8_io && o->test.path)
+        return usage_error("%s", "--emit-test checks float outputs; it does not work with --int8-io");
     if (o->weights && o->init)
         return usage_error("%s", "give either -w or --init, not both");
     if (o->make_deps && !o->output)
@@ -280,15 +308,15 @@ static void write_depfile(FILE *f, const Options *o, const char *header)
         make_path(f, o->test.path);
     }
     fputs(":", f);
-    const char *inputs[4] = {o->model, o->weights, o->test.input, o->test.expected};
-    for (int i = 0; i < 4; i++) {
+    const char *inputs[5] = {o->model, o->weights, o->test.input, o->test.expected, o->calibrate};
+    for (int i = 0; i < 5; i++) {
         if (!inputs[i])
             continue;
         fputc(' ', f);
         make_path(f, inputs[i]);
     }
     fputs("\n", f);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         if (!inputs[i])
             continue;
         fputs("\n", f);
@@ -324,9 +352,14 @@ static bool generate(Mem *m, Diag *d, Net *net, const Options *o)
         ok = pending_open(m, d, &files[2], o->depfile ? o->depfile : swap_extension(m, o->output, ".d"));
     if (ok && o->test.path)
         ok = pending_open(m, d, &files[3], o->test.path);
+    if (ok && o->quantize)
+        ok = quant_calibrate(m, d, net, o->calibrate);
     if (ok) {
         int errors = d->errors;
-        emit_c(m, d, net, &eo, files[0].f, files[1].f);
+        if (o->quantize)
+            emit_q8_c(m, d, net, &eo, o->calibrate, o->int8_io, files[0].f, files[1].f);
+        else
+            emit_c(m, d, net, &eo, files[0].f, files[1].f);
         if (o->test.path)
             st_emit(m, d, net, &o->test, eo.header_name, files[3].f);
         if (o->make_deps)
@@ -408,14 +441,14 @@ static int check_outputs(const Options *o)
     const char *outs[4] = {o->output, swap_extension(&m, o->output, ".h"),
                            o->make_deps ? (o->depfile ? o->depfile : swap_extension(&m, o->output, ".d")) : NULL,
                            o->test.path};
-    const char *ins[4] = {o->model, o->weights, o->test.input, o->test.expected};
+    const char *ins[5] = {o->model, o->weights, o->test.input, o->test.expected, o->calibrate};
     int status = -1;
     for (int i = 0; i < 4 && status < 0; i++) {
         for (int j = 0; j < i && outs[i] && status < 0; j++)
             if (outs[j] && strcmp(outs[i], outs[j]) == 0)
                 status = usage_error("'%s' would be written twice; -o FILE.c also writes FILE.h, so give distinct names",
                                      outs[i]);
-        for (int j = 0; j < 4 && outs[i] && status < 0; j++)
+        for (int j = 0; j < 5 && outs[i] && status < 0; j++)
             if (same_file(outs[i], ins[j]))
                 status = usage_error("writing '%s' would overwrite an input; choose another -o", outs[i]);
     }
@@ -445,8 +478,11 @@ int main(int argc, char **argv)
     if (ok && o.output)
         ok = generate(&mem, &diag, net, &o);
     diag_flush(&diag);
-    if (ok && o.report == REPORT_TEXT)
+    if (ok && o.report == REPORT_TEXT) {
         report_text(net, stdout);
+        if (o.quantize)
+            quant_report(net, stdout);
+    }
     else if (ok && o.report == REPORT_JSON)
         report_json(net, stdout);
     mem_free(&mem);

@@ -83,14 +83,20 @@ bool st_parse_option(SelftestOptions *so, int argc, char **argv, int *i)
     return true;
 }
 
-bool st_check_options(SelftestOptions *so, bool have_output)
+bool st_check_options(SelftestOptions *so, const char *output)
 {
     if (!so->path && (so->input || so->expected || so->tolerance > 0))
         return usage(so, "%s", "--test-input, --test-expected and --test-tolerance need --emit-test FILE.c");
     if (!so->path)
         return true;
-    if (!have_output)
+    if (!output)
         return usage(so, "%s", "--emit-test needs -o: the self-test includes the generated header");
+    /* a .c name cannot be the header or the dependency file it would overwrite */
+    size_t n = strlen(so->path);
+    if (n < 3 || strcmp(so->path + n - 2, ".c") != 0)
+        return usage(so, "--emit-test needs a file name ending in .c, not '%s'", so->path);
+    if (strcmp(so->path, output) == 0)
+        return usage(so, "--emit-test and -o both name '%s'", so->path);
     if (!so->input || !so->expected)
         return usage(so, "%s", "--emit-test needs --test-input FILE and --test-expected FILE");
     return true;

@@ -1,0 +1,557 @@
+/* test_q8.c: the int8 back end (compiler/emit_q8.c). Each test takes a
+ * case of tests/ref, calibrates it on the case's input and a few
+ * perturbed copies, generates int8 C, builds it with the strict flags of
+ * generated code, runs it on the input and requires every output to equal
+ * the int8 reference (tests/quantref) bit for bit: the outputs are
+ * dequantized by both, and dequantization is one-to-one, so equal floats
+ * mean equal int8 values. The digits demo set checks accuracy against
+ * PyTorch's, and the command line's new options their usage errors.
+ *
+ * The reference is included whole, as test_quant.c does, so every build
+ * of the suites links it without rules of its own. */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../quantref/quantref.c"
+
+#define STRICT "-std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wcast-qual -Werror"
+
+/* ---- helpers ---- */
+
+/* A directory of this process's own under build/q8, so that two runs of
+ * the suite never share files. */
+static const char *scratch(void)
+{
+    static char dir[64];
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "build/q8/%ld", (long)getpid());
+        mkdir("build", 0777);
+        mkdir("build/q8", 0777);
+        mkdir(dir, 0777);
+    }
+    return dir;
+}
+
+/* Generated files are large; a passing run leaves none behind. */
+static void scratch_remove(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", scratch());
+    tu_run(cmd, NULL);
+}
+
+/* Values in a tensor: its int8 bytes, a quarter of its float bytes. */
+static int64_t numel(Shape s)
+{
+    return s.c * s.h * s.w;
+}
+
+/* Calibration and input files for the generated programs. */
+static void write_bytes(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A model of tests/ref (or models/) with its weights bound, and its own
+ * diagnostics stream for the phases after analysis. */
+typedef struct Case {
+    const char *name; /* the C files' stem */
+    bool int8_io;
+    Compiled *c;
+    Diag d;
+    FILE *dout;
+    char *msgs;
+    size_t len;
+} Case;
+
+/* What calibration or emission reported, for a failure message. */
+static const char *case_messages(Case *k)
+{
+    diag_flush(&k->d);
+    fflush(k->dout);
+    return k->msgs ? k->msgs : "";
+}
+
+/* Compiles a model and binds its weights; any error fails the test. */
+static void case_open(Case *k, const char *name, const char *model, const char *weights)
+{
+    k->name = name;
+    char *src = tu_read_file(model, NULL);
+    k->c = tu_compile(src);
+    if (k->c->errors)
+        fail_msg("%s does not compile:\n%s", model, k->c->messages);
+    k->dout = open_memstream(&k->msgs, &k->len);
+    diag_init(&k->d, model, src, strlen(src), k->dout);
+    free(src); /* the diagnostics only quote the source on errors, which fail the test first */
+    k->d.src = "";
+    k->d.srclen = 0;
+    if (!weights_load(&k->c->mem, &k->d, k->c->net, weights))
+        fail_msg("%s: %s", weights, case_messages(k));
+}
+
+/* Everything case_open made, so suites stay clean under ASan. */
+static void case_close(Case *k)
+{
+    fclose(k->dout);
+    free(k->msgs);
+    tu_free(k->c);
+}
+
+/* Calibration data: the input, then copies scaled by 1.1 and 0.8 and one
+ * with a small deterministic ripple, so the ranges are not the one
+ * input's exactly. Written as raw float32 (the host is little-endian). */
+static const char *write_calibration(Case *k, const float *input)
+{
+    int64_t n = numel(k->c->net->input->shape);
+    float *cal = malloc((size_t)(4 * n) * sizeof *cal);
+    assert_non_null(cal);
+    for (int64_t i = 0; i < n; i++) {
+        cal[i] = input[i];
+        cal[n + i] = input[i] * 1.1f;
+        cal[2 * n + i] = input[i] * 0.8f;
+        cal[3 * n + i] = input[i] + 0.05f * (float)((i * 7919) % 13 - 6) / 6.0f;
+    }
+    char *path = mem_printf(&k->c->mem, "%s/%s_cal.bin", scratch(), k->name);
+    write_bytes(path, cal, (size_t)(4 * n) * sizeof *cal);
+    free(cal);
+    return path;
+}
+
+/* Calibrates from the file and writes NAME.c and NAME.h into the scratch directory. */
+static void generate(Case *k, const char *calibration)
+{
+    if (!quant_calibrate(&k->c->mem, &k->d, k->c->net, calibration))
+        fail_msg("%s: calibration failed: %s", k->name, case_messages(k));
+    char cpath[256], hpath[256], header[128];
+    snprintf(cpath, sizeof cpath, "%s/%s.c", scratch(), k->name);
+    snprintf(hpath, sizeof hpath, "%s/%s.h", scratch(), k->name);
+    snprintf(header, sizeof header, "%s.h", k->name);
+    char *argv[] = {"cnnc", "--quantize=int8"};
+    EmitOptions eo = {.argc = 2, .argv = argv, .weights_note = "test", .header_name = header};
+    FILE *c = fopen(cpath, "w"), *h = fopen(hpath, "w");
+    assert_non_null(c);
+    assert_non_null(h);
+    emit_q8_c(&k->c->mem, &k->d, k->c->net, &eo, calibration, k->int8_io, c, h);
+    fclose(c);
+    fclose(h);
+    if (k->d.errors)
+        fail_msg("%s: emission failed: %s", k->name, case_messages(k));
+}
+
+/* A driver for the generated code: reads count inputs from argv[1] and
+ * writes each one's outputs, in order, to argv[2] (float, or int8 with
+ * --int8-io). */
+static void write_driver(Case *k)
+{
+    Net *net = k->c->net;
+    const char *type = k->int8_io ? "int8_t" : "float";
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s_main.c", scratch(), k->name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "#include <stdio.h>\n#include \"%s.h\"\n\n", k->name);
+    fprintf(f, "static %s in[%lld];\n", type, (long long)numel(net->input->shape));
+    for (int i = 0; i < net->noutputs; i++)
+        fprintf(f, "static %s out%d[%lld];\n", type, i, (long long)numel(net->outputs[i]->shape));
+    fprintf(f, "\nint main(int argc, char **argv)\n{\n    FILE *fi, *fo;\n    if (argc != 3)\n        return 2;\n"
+               "    fi = fopen(argv[1], \"rb\");\n    fo = fopen(argv[2], \"wb\");\n    if (!fi || !fo)\n"
+               "        return 2;\n    while (fread(in, sizeof in, 1, fi) == 1) {\n        %s_run(in",
+            net->name);
+    for (int i = 0; i < net->noutputs; i++)
+        fprintf(f, ", out%d", i);
+    fprintf(f, ");\n");
+    for (int i = 0; i < net->noutputs; i++)
+        fprintf(f, "        fwrite(out%d, sizeof out%d, 1, fo);\n", i, i);
+    fprintf(f, "    }\n    fclose(fi);\n    return fclose(fo) != 0;\n}\n");
+    fclose(f);
+}
+
+/* Builds the generated code and its driver with the strict flags. */
+static void build(Case *k)
+{
+    write_driver(k);
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd,
+             "cc " STRICT " -O2 -Iruntime -I%1$s %1$s/%2$s.c %1$s/%2$s_main.c -o %1$s/%2$s 2>&1", scratch(),
+             k->name);
+    if (tu_run(cmd, &out) != 0)
+        fail_msg("%s: build failed:\n%s", k->name, out);
+    free(out);
+}
+
+/* Runs the built program on a file of inputs; returns the outputs (malloc'd). */
+static float *run(Case *k, const char *inputs, size_t *nbytes)
+{
+    char cmd[1024], outpath[256];
+    snprintf(outpath, sizeof outpath, "%s/%s_out.bin", scratch(), k->name);
+    snprintf(cmd, sizeof cmd, "%s/%s %s %s", scratch(), k->name, inputs, outpath);
+    assert_int_equal(tu_run(cmd, NULL), 0);
+    return (float *)tu_read_file(outpath, nbytes);
+}
+
+/* The whole check on tests/ref/<name>: generated int8 outputs equal the
+ * reference's bit for bit. */
+static void check_ref(const char *name)
+{
+    char model[256], weights[256], inpath[256];
+    snprintf(model, sizeof model, "tests/ref/%s/model.net", name);
+    snprintf(weights, sizeof weights, "tests/ref/%s/weights.safetensors", name);
+    snprintf(inpath, sizeof inpath, "tests/ref/%s/input.bin", name);
+    Case k = {0};
+    case_open(&k, name, model, weights);
+    Net *net = k.c->net;
+    float *input = (float *)tu_read_file(inpath, NULL);
+    generate(&k, write_calibration(&k, input));
+    build(&k);
+    size_t nbytes;
+    float *got = run(&k, inpath, &nbytes);
+    int8_t **want = qr_run(net, input);
+    size_t off = 0;
+    for (int i = 0; i < net->noutputs; i++) {
+        const Layer *l = net->outputs[i];
+        int64_t n = numel(l->shape);
+        assert_true(off + (size_t)n * sizeof(float) <= nbytes);
+        float *ref = malloc((size_t)n * sizeof *ref);
+        assert_non_null(ref);
+        qr_dequantize_tensor(l, want[l->index], ref);
+        for (int64_t j = 0; j < n; j++)
+            if (memcmp(&got[off / sizeof(float) + (size_t)j], &ref[j], sizeof(float)) != 0)
+                fail_msg("%s: output '%s'[%lld] is %.9g, reference %.9g (int8 %d)", name, l->name, (long long)j,
+                         (double)got[off / sizeof(float) + (size_t)j], (double)ref[j], want[l->index][j]);
+        off += (size_t)n * sizeof(float);
+        free(ref);
+    }
+    assert_int_equal(off, nbytes);
+    qr_free(net, want);
+    free(got);
+    free(input);
+    case_close(&k);
+}
+
+/* ---- bit-exact against the reference, one family of kernels at a time ---- */
+
+/* Strides, dilation, padding rules, folded batchnorm, fused relu. */
+static void test_q8_conv_matches_reference(void **state)
+{
+    (void)state;
+    const char *cases[] = {"conv_basic", "conv_stride2", "conv_dilation", "conv_pad_asym", "conv_same_s2",
+                           "conv_nobias", "conv_kernel_rect", "bn_after_conv", "act_after_conv"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        check_ref(cases[i]);
+}
+
+/* Reflect, replicate and circular taps read the folded cell. */
+static void test_q8_padding_modes_match_reference(void **state)
+{
+    (void)state;
+    const char *cases[] = {"conv_mode_reflect", "conv_mode_replicate", "conv_mode_circular", "conv_mode_reflect_asym",
+                           "conv_mode_circular_asym"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        check_ref(cases[i]);
+}
+
+/* Grouped weights index the right slice of the input. */
+static void test_q8_depthwise_and_groups_match_reference(void **state)
+{
+    (void)state;
+    const char *cases[] = {"conv_depthwise", "conv_depthwise_mult", "conv_groups", "bn_after_depthwise"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        check_ref(cases[i]);
+}
+
+/* The dual-MAC loop and its tail, with and without bias. */
+static void test_q8_linear_matches_reference(void **state)
+{
+    (void)state;
+    const char *cases[] = {"linear_flatten", "linear_nobias", "linear_input", "linear_gap", "bn_after_linear"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        check_ref(cases[i]);
+}
+
+/* Padding counted or not, ceil mode, dilation, sum requantized, global. */
+static void test_q8_pools_match_reference(void **state)
+{
+    (void)state;
+    const char *cases[] = {"pool_max_basic",     "pool_max_pad",      "pool_max_ceil",      "pool_max_dilation",
+                           "pool_min_pad",       "pool_avg_basic",    "pool_avg_pad_incl",  "pool_avg_pad_excl",
+                           "pool_avg_ceil_incl", "pool_avg_ceil_excl", "pool_sum_basic",    "pool_sum_pad_ceil",
+                           "pool_global_avg",    "pool_global_max",   "bn_after_pool"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        check_ref(cases[i]);
+}
+
+/* Inputs with different params: rescaled (add) or requantized (concat). */
+static void test_q8_add_and_concat_match_reference(void **state)
+{
+    (void)state;
+    const char *cases[] = {"add_two", "add_three", "concat_two", "concat_three", "residual_block", "bn_after_add"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        check_ref(cases[i]);
+}
+
+/* Relu clamps, lookup tables, softmax, and ops that only rename buffers. */
+static void test_q8_activations_match_reference(void **state)
+{
+    (void)state;
+    const char *cases[] = {"act_relu", "act_relu6", "act_sigmoid", "act_tanh", "act_hardswish", "act_leakyrelu",
+                           "softmax_chw", "softmax_linear", "dropout", "flatten_out"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        check_ref(cases[i]);
+}
+
+/* Whole networks: branches, residuals, several outputs, dotted names. */
+static void test_q8_models_match_reference(void **state)
+{
+    (void)state;
+    const char *cases[] = {"digits", "lenet5", "mixed_small_cnn", "mixed_inception", "mixed_mobilenet_block",
+                           "mixed_resnet_down", "outputs_two", "outputs_order", "names_dotted", "dscnn"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        check_ref(cases[i]);
+}
+
+/* With --int8-io the caller's int8 input is read in place and the int8
+ * outputs are the reference's bytes. */
+static void check_int8_io(const char *name)
+{
+    char model[256], weights[256], inpath[256], qpath[256];
+    snprintf(model, sizeof model, "tests/ref/%s/model.net", name);
+    snprintf(weights, sizeof weights, "tests/ref/%s/weights.safetensors", name);
+    snprintf(inpath, sizeof inpath, "tests/ref/%s/input.bin", name);
+    char stem[128];
+    snprintf(stem, sizeof stem, "io_%s", name);
+    Case k = {.int8_io = true};
+    case_open(&k, stem, model, weights);
+    Net *net = k.c->net;
+    float *input = (float *)tu_read_file(inpath, NULL);
+    generate(&k, write_calibration(&k, input));
+    build(&k);
+    int8_t **want = qr_run(net, input);
+    snprintf(qpath, sizeof qpath, "%s/%s_q.bin", scratch(), k.name);
+    write_bytes(qpath, want[0], (size_t)numel(net->input->shape));
+    size_t nbytes, off = 0;
+    int8_t *got = (int8_t *)run(&k, qpath, &nbytes);
+    for (int i = 0; i < net->noutputs; i++) {
+        const Layer *l = net->outputs[i];
+        size_t n = (size_t)numel(l->shape);
+        assert_true(off + n <= nbytes);
+        assert_memory_equal(got + off, want[l->index], n);
+        off += n;
+    }
+    assert_int_equal(off, nbytes);
+    qr_free(net, want);
+    free(got);
+    free(input);
+    case_close(&k);
+}
+
+/* Cases whose output is fused, multiple, softmax, or a 1x1 input. */
+static void test_q8_int8_io_matches_reference(void **state)
+{
+    (void)state;
+    const char *cases[] = {"digits", "mixed_resnet_down", "outputs_two", "softmax_chw", "input_1x1"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        check_int8_io(cases[i]);
+}
+
+/* Every case of tests/ref, whatever it exercises. */
+static void test_q8_every_ref_case_matches_reference(void **state)
+{
+    (void)state;
+    struct dirent **names;
+    int n = scandir("tests/ref", &names, NULL, alphasort);
+    assert_true(n > 0);
+    int done = 0;
+    for (int i = 0; i < n; i++) {
+        char path[400];
+        struct stat st;
+        snprintf(path, sizeof path, "tests/ref/%s/expected.bin", names[i]->d_name);
+        if (names[i]->d_name[0] != '.' && stat(path, &st) == 0) {
+            check_ref(names[i]->d_name);
+            done++;
+        }
+        free(names[i]);
+    }
+    free(names);
+    print_message("%d cases of tests/ref bit-exact\n", done);
+    assert_true(done > 100);
+}
+
+/* ---- the arena ---- */
+
+/* NAME_ARENA_BYTES is what the code touches: run_arena on a buffer of
+ * exactly that size, fenced by guard bytes, leaves the guards alone and
+ * gives what run gives. */
+static void test_q8_arena_bytes_suffice(void **state)
+{
+    (void)state;
+    Case k = {0};
+    case_open(&k, "arena", "tests/ref/mixed_inception/model.net", "tests/ref/mixed_inception/weights.safetensors");
+    float *input = (float *)tu_read_file("tests/ref/mixed_inception/input.bin", NULL);
+    generate(&k, write_calibration(&k, input));
+    char path[256];
+    snprintf(path, sizeof path, "%s/arena_guard.c", scratch());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    const char *n = k.c->net->name;
+    char up[128];
+    size_t i;
+    for (i = 0; n[i] && i + 1 < sizeof up; i++)
+        up[i] = (char)(n[i] >= 'a' && n[i] <= 'z' ? n[i] - 'a' + 'A' : n[i]);
+    up[i] = '\0';
+    fprintf(f,
+            "#include <stdio.h>\n#include <string.h>\n#include \"arena.h\"\n\n"
+            "static float in[%1$s_INPUT_SIZE], a[%1$s_OUTPUT_SIZE], b[%1$s_OUTPUT_SIZE];\n"
+            "static unsigned char mem[%1$s_ARENA_BYTES + 64];\n\n"
+            "int main(void)\n{\n    int i;\n    for (i = 0; i < %1$s_INPUT_SIZE; i++)\n"
+            "        in[i] = (float)((i * 37) %% 11) / 5.0f - 1.0f;\n"
+            "    memset(mem, 0x5a, sizeof mem);\n    %2$s_run(in, a);\n"
+            "    %2$s_run_arena(in, b, mem + 32);\n"
+            "    for (i = 0; i < 32; i++)\n"
+            "        if (mem[i] != 0x5a || mem[sizeof mem - 1 - i] != 0x5a)\n            return 1;\n"
+            "    return memcmp(a, b, sizeof a) != 0;\n}\n",
+            up, n);
+    fclose(f);
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "cc " STRICT " -O2 -Iruntime -I%1$s %1$s/arena.c %1$s/arena_guard.c -o %1$s/arena_guard "
+             "2>&1 && %1$s/arena_guard", scratch());
+    if (tu_run(cmd, &out) != 0)
+        fail_msg("arena guard failed: %s", out);
+    free(out);
+    free(input);
+    case_close(&k);
+}
+
+/* ---- the digits demo set: accuracy next to PyTorch's ---- */
+
+/* The demo file's counts are little-endian whatever the host. */
+static uint32_t u32le(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The argmax of n values, the first on ties. */
+static int argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best])
+            best = i;
+    return best;
+}
+
+/* Calibrated on the first 100 test images (the demo set is all there is),
+ * the int8 build classifies the 360 within a point of PyTorch's float. */
+static void test_q8_digits_accuracy_within_one_point(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *set = (unsigned char *)tu_read_file("demo/digits_test.bin", &len);
+    assert_true(len >= 16 && memcmp(set, "CNNCDIG1", 8) == 0);
+    uint32_t count = u32le(set + 8), pixels = u32le(set + 12);
+    assert_int_equal(len, 16 + (size_t)count * pixels * 4 + 2 * (size_t)count);
+    const unsigned char *labels = set + 16 + (size_t)count * pixels * 4, *torch = labels + count;
+    char inputs[256], calib[256];
+    snprintf(inputs, sizeof inputs, "%s/digits_inputs.bin", scratch());
+    snprintf(calib, sizeof calib, "%s/digits_calib.bin", scratch());
+    write_bytes(inputs, set + 16, (size_t)count * pixels * 4);
+    write_bytes(calib, set + 16, (size_t)(count < 100 ? count : 100) * pixels * 4);
+
+    Case k = {0};
+    case_open(&k, "digits_q8", "models/digits.net", "models/digits.safetensors");
+    assert_int_equal(numel(k.c->net->input->shape), pixels);
+    generate(&k, calib);
+    build(&k);
+    size_t nbytes;
+    float *out = run(&k, inputs, &nbytes);
+    assert_int_equal(nbytes, (size_t)count * 10 * sizeof(float));
+    int q8_right = 0, torch_right = 0, agree = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        int p = argmax(out + 10 * (size_t)i, 10);
+        q8_right += p == labels[i];
+        torch_right += torch[i] == labels[i];
+        agree += p == torch[i];
+    }
+    double q8_acc = 100.0 * q8_right / count, torch_acc = 100.0 * torch_right / count;
+    print_message("digits: int8 %d/%u = %.2f%%, pytorch float %d/%u = %.2f%%, agree %d/%u\n", q8_right, count, q8_acc,
+                  torch_right, count, torch_acc, agree, count);
+    assert_true(fabs(q8_acc - torch_acc) <= 1.0);
+    free(out);
+    free(set);
+    case_close(&k);
+}
+
+/* ---- the command line ---- */
+
+/* --quantize needs --calibrate, takes only int8, and the pair generates
+ * code whose report lists the int8 params. */
+static void test_q8_cli_options(void **state)
+{
+    (void)state;
+    char *out = NULL, cmd[1024];
+    const char *base = "build/cnnc models/digits.net -w models/digits.safetensors";
+    snprintf(cmd, sizeof cmd, "%s --quantize=int8 -o %s/cli.c 2>&1", base, scratch());
+    assert_int_equal(tu_run(cmd, &out), 2);
+    assert_non_null(strstr(out, "--calibrate"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s --quantize=int4 --calibrate tests/ref/digits/input.bin -o %s/cli.c 2>&1", base,
+             scratch());
+    assert_int_equal(tu_run(cmd, &out), 2);
+    assert_non_null(strstr(out, "int4"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s --calibrate tests/ref/digits/input.bin -o %s/cli.c 2>&1", base, scratch());
+    assert_int_equal(tu_run(cmd, &out), 2);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s --int8-io -o %s/cli.c 2>&1", base, scratch());
+    assert_int_equal(tu_run(cmd, &out), 2);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s --quantize=int8 --calibrate %s/missing.bin -o %s/cli.c 2>&1", base, scratch(),
+             scratch());
+    assert_int_equal(tu_run(cmd, &out), 1);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s --quantize=int8 --calibrate tests/ref/digits/input.bin -o %s/cli.c --report", base,
+             scratch());
+    assert_int_equal(tu_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "zp"));
+    assert_non_null(strstr(out, "int8 constants"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "grep -c 'static const int8_t w_' %s/cli.c", scratch());
+    assert_int_equal(tu_run(cmd, &out), 0);
+    assert_int_equal(atoi(out), 3);
+    free(out);
+}
+
+/* Runs once after the suite, pass or fail. */
+static int teardown(void **state)
+{
+    (void)state;
+    scratch_remove();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_q8_conv_matches_reference),
+        cmocka_unit_test(test_q8_padding_modes_match_reference),
+        cmocka_unit_test(test_q8_depthwise_and_groups_match_reference),
+        cmocka_unit_test(test_q8_linear_matches_reference),
+        cmocka_unit_test(test_q8_pools_match_reference),
+        cmocka_unit_test(test_q8_add_and_concat_match_reference),
+        cmocka_unit_test(test_q8_activations_match_reference),
+        cmocka_unit_test(test_q8_models_match_reference),
+        cmocka_unit_test(test_q8_every_ref_case_matches_reference),
+        cmocka_unit_test(test_q8_int8_io_matches_reference),
+        cmocka_unit_test(test_q8_arena_bytes_suffice),
+        cmocka_unit_test(test_q8_digits_accuracy_within_one_point),
+        cmocka_unit_test(test_q8_cli_options),
+    };
+    return cmocka_run_group_tests(tests, NULL, teardown);
+}

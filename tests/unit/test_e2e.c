@@ -32,7 +32,7 @@ static void write_harness(const char *path, const Net *net)
     fprintf(f, "#include <math.h>\n#include <stdio.h>\n#include \"model.h\"\n\n");
     fprintf(f, "static float input[%s_INPUT_SIZE];\n", up);
     for (int k = 0; k < net->noutputs; k++)
-        fprintf(f, "static float out%d[%s_OUTPUT%d_SIZE], exp%d[%s_OUTPUT%d_SIZE];\n", k, up, k, k, up, k);
+        fprintf(f, "static float out%d[%s_OUTPUT%d_SIZE], want%d[%s_OUTPUT%d_SIZE];\n", k, up, k, k, up, k);
     fprintf(f, "\n/* Reads n floats; 0 when the file is short. */\n"
                "static int load(FILE *f, float *v, size_t n)\n{\n    return fread(v, sizeof *v, n, f) == n;\n}\n\n");
     fprintf(f, "/* Worst |got - exp| as a fraction of the tolerance. */\n"
@@ -53,9 +53,9 @@ static void write_harness(const char *path, const Net *net)
         fprintf(f, ", out%d", k);
     fprintf(f, ");\n    int bad = 0;\n");
     for (int k = 0; k < net->noutputs; k++) {
-        fprintf(f, "    if (!load(ex, exp%d, %s_OUTPUT%d_SIZE)) {\n        puts(\"short expected.bin\");\n"
+        fprintf(f, "    if (!load(ex, want%d, %s_OUTPUT%d_SIZE)) {\n        puts(\"short expected.bin\");\n"
                    "        return 2;\n    }\n", k, up, k);
-        fprintf(f, "    double w%d = worst(out%d, exp%d, %s_OUTPUT%d_SIZE);\n", k, k, k, up, k);
+        fprintf(f, "    double w%d = worst(out%d, want%d, %s_OUTPUT%d_SIZE);\n", k, k, k, up, k);
         fprintf(f, "    printf(\"output %d: worst %%.3g of tolerance\\n\", w%d);\n    bad |= !(w%d <= 1.0);\n", k, k, k);
     }
     fprintf(f, "    fclose(in);\n    fclose(ex);\n    return bad;\n}\n");

@@ -175,6 +175,13 @@ def bench_model(build, name, ref_exe, have_m4):
             r["m4_code_%s" % level] = code_bytes(d, os.path.join(d, "model.c"), level, tot["weight_bytes"])
             r["m4_code_%s_unroll_none" % level] = code_bytes(dn, os.path.join(dn, "model.c"), level,
                                                               tot["weight_bytes"])
+        # int8 (--quantize=int8, calibrated on the same input): speed and flash with its weights
+        d8 = os.path.join(d, "int8")
+        os.makedirs(d8, exist_ok=True)
+        cnnc_gen(build, name, d8, ["--quantize=int8", "--calibrate", inp])
+        r["m4_int8_instructions"] = m4_instructions(d8, name)
+        r["m4_int8_instructions_per_mac"] = r["m4_int8_instructions"] / r["macs"]
+        r["m4_int8_flash_O2"] = code_bytes(d8, os.path.join(d8, "model.c"), "O2", 0)
     return r
 
 
@@ -199,6 +206,8 @@ COLUMNS = [
     ("MACs", "macs", "s"),
     ("M4 Minstr", "m4_instructions", "M"),
     ("instr/MAC", "m4_instructions_per_mac", "x"),
+    ("int8 instr/MAC", "m4_int8_instructions_per_mac", "x"),
+    ("int8 flash", "m4_int8_flash_O2", "s"),
     ("O2 us", "host_O2_ns", "us"),
     ("O3n us", "host_O3_native_ns", "us"),
     ("torch us", "torch_ns", "us"),
@@ -263,6 +272,7 @@ def main():
     print("us: microseconds per inference on this host (best of 3, each >= 0.3 s); x torch, x ref:")
     print("PyTorch eager (batch 1, 1 thread) and the reference implementation over cnnc's best of O2/O3n.")
     print("M4: qemu mps2-an386 -icount shift=0, -O2. code: Cortex-M4 text+data minus weights, bytes.")
+    print("int8: --quantize=int8 calibrated on input.bin; flash: its -O2 text+data with the weights, bytes.")
     if not have_m4:
         print("note: Cortex-M4 columns skipped (arm-none-eabi-gcc, arm-none-eabi-size or qemu-system-arm missing)")
     for n in notes:

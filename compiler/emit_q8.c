@@ -274,6 +274,90 @@ static bool folded_bias(const Layer *l, int64_t *v)
     return true;
 }
 
+static bool dw_conv(const Layer *l);
+
+/* Whether every channel's shift is a right shift (multipliers below one,
+ * the usual case): the kernels then call the requantization without the
+ * left-shift branch, with a table of right shifts. */
+static bool right_shifts(const Layer *l)
+{
+    for (int64_t c = 0; c < l->quant->nchan; c++)
+        if (l->quant->shift[c] > 0)
+            return false;
+    return true;
+}
+
+/* The per-channel shift table: s_ as QuantInfo has it, or r_ = -shift
+ * when every shift is to the right. */
+static void emit_shifts(Q8 *e, const Layer *l)
+{
+    const QuantInfo *qi = l->quant;
+    const char *c = e->cname[l->index];
+    if (!right_shifts(l)) {
+        emit_shifts(e, l);
+        return;
+    }
+    int64_t *r = mem_array(e->mem, (size_t)qi->nchan, sizeof *r);
+    for (int64_t k = 0; k < qi->nchan; k++)
+        r[k] = -(int64_t)qi->shift[k];
+    emit_ints(e, "int32_t", mem_printf(e->mem, "r_%s", c), r, qi->nchan);
+}
+
+/* ---- convs as dual-MAC matrix products ---- */
+
+/* Output channels per block of the packed kernel: each loaded pair of
+ * window values is reused across them. */
+#define GEMM_OCB 2
+
+/* Convs without groups run as products of packed int16 pairs (SMLAD on
+ * DSP cores): the window of two output positions is gathered once, then
+ * reused across every output channel. */
+static bool gemm_conv(const Layer *l)
+{
+    return l->quant->kind == QK_CONV && l->groups == 1;
+}
+
+/* Taps of one window (the reduction length), and that rounded up to pairs. */
+static int64_t gemm_k(const Layer *l)
+{
+    return l->in[0]->shape.c * l->kernel[0] * l->kernel[1];
+}
+
+/* Whether the gathered window holds raw x (the input zero point then in
+ * the bias, padded taps holding zx) rather than x - zx. */
+static bool gemm_folded(Q8 *e, const Layer *l)
+{
+    return folded_bias(l, mem_array(e->mem, (size_t)l->quant->nchan, sizeof(int64_t)));
+}
+
+/* Weights as int16 pairs along the window, blocked GEMM_OCB channels at a
+ * time ([block][pair][channel], zero-padded), so that the kernel walks
+ * them with one pointer; the bias padded alike. */
+static void emit_gemm_constants(Q8 *e, const Layer *l)
+{
+    const QuantInfo *qi = l->quant;
+    const char *c = e->cname[l->index];
+    int64_t k = gemm_k(l), k2 = (k + 1) / 2, cout = qi->nchan, coutp = (cout + GEMM_OCB - 1) / GEMM_OCB * GEMM_OCB;
+    int64_t *wq = mem_array(e->mem, (size_t)(coutp * 2 * k2), sizeof *wq);
+    for (int64_t oc = 0; oc < coutp; oc++)
+        for (int64_t j = 0; j < k2; j++) {
+            int64_t at = (((oc / GEMM_OCB) * k2 + j) * (GEMM_OCB / 2) + oc % GEMM_OCB / 2) * 4 + oc % 2;
+            wq[at] = oc < cout ? qi->weight[oc * k + 2 * j] : 0;
+            wq[at + 2] = oc < cout && 2 * j + 1 < k ? qi->weight[oc * k + 2 * j + 1] : 0;
+        }
+    emit(e, "/* %s: int8 weights, bytes (c, c+1, c, c+1) of two taps so that SXTB16 splits them into pairs; "
+            "%d channels per block; per-channel scales in the multipliers */",
+         comment_safe(e->mem, l->name), GEMM_OCB);
+    emit_ints(e, "int8_t", mem_printf(e->mem, "w_%s", c), wq, coutp * 2 * k2);
+    int64_t *bq = mem_array(e->mem, (size_t)coutp, sizeof *bq);
+    bool folded = gemm_folded(e, l);
+    for (int64_t oc = 0; oc < coutp; oc++)
+        bq[oc] = oc >= cout ? 0 : folded ? (int64_t)qi->bias[oc] - (int64_t)in_zp(l, 0) * qi->wsum[oc] : qi->bias[oc];
+    emit_ints(e, "int32_t", mem_printf(e->mem, "bq_%s", c), bq, coutp);
+    emit_i32(e, mem_printf(e->mem, "m_%s", c), qi->mult, qi->nchan);
+    emit_shifts(e, l);
+}
+
 /* Each kernel's tables: int8 weights (1 byte each), int32 biases and the
  * per-channel multipliers and shifts; lookup tables for the others. */
 static void emit_constants(Q8 *e, const Layer *l)
@@ -284,6 +368,10 @@ static void emit_constants(Q8 *e, const Layer *l)
         int64_t nw = qi->kind == QK_AFFINE ? qi->nchan
                      : qi->kind == QK_LINEAR ? qi->nchan * l->in[0]->shape.c
                                              : weights_numel(l, 0);
+        if (gemm_conv(l)) {
+            emit_gemm_constants(e, l);
+            return;
+        }
         emit(e, "/* %s: int8 weights, per-channel scales folded into the multipliers */",
              comment_safe(e->mem, l->name));
         emit_i8(e, mem_printf(e->mem, "w_%s", c), qi->weight, nw);
@@ -291,12 +379,12 @@ static void emit_constants(Q8 *e, const Layer *l)
         bool all = false;
         int64_t *bz = mem_array(e->mem, (size_t)qi->nchan, sizeof *bz);
         bool folded = qi->kind == QK_CONV && has_interior(l, &all) && folded_bias(l, bz);
-        if (!(folded && all))
+        if (!(folded && (all || dw_conv(l)))) /* the depthwise fast path pads with zx: bz only */
             emit_i32(e, mem_printf(e->mem, "b_%s", c), qi->bias, qi->nchan);
         if (folded)
             emit_ints(e, "int32_t", mem_printf(e->mem, "bz_%s", c), bz, qi->nchan);
         emit_i32(e, mem_printf(e->mem, "m_%s", c), qi->mult, qi->nchan);
-        emit_i32(e, mem_printf(e->mem, "s_%s", c), qi->shift, qi->nchan);
+        emit_shifts(e, l);
     } else if (qi->kind == QK_LUT) {
         emit(e, "/* %s: y = lut[x + 128] */", comment_safe(e->mem, l->name));
         emit_i8(e, mem_printf(e->mem, "lut_%s", c), qi->lut, 256);
@@ -338,8 +426,9 @@ static const char *channel_out(Q8 *e, const Layer *l, const char *acc, const cha
 {
     const QuantInfo *qi = l->quant;
     const char *c = e->cname[l->index];
-    return mem_printf(e->mem, "cnnc_q_output(%s, m_%s[%s], s_%s[%s], %d, %d, %d)", acc, c, ch, c, ch,
-                      (int)qi->out.zero_point, (int)qi->act_min, (int)qi->act_max);
+    bool r = right_shifts(l);
+    return mem_printf(e->mem, "cnnc_q_output%s(%s, m_%s[%s], %s_%s[%s], %d, %d, %d)", r ? "_rs" : "", acc, c, ch,
+                      r ? "r" : "s", c, ch, (int)qi->out.zero_point, (int)qi->act_min, (int)qi->act_max);
 }
 
 /* The interior's sum: no checks, the input zero point in the bias. */
@@ -379,6 +468,216 @@ static void conv_border(Q8 *e, const Layer *l)
     emit_fold(e, l->pad_mode, "ix", in.w);
     emit(e, "acc += (int32_t)wc[(ic * %lld + ky) * %lld + kx] * ((int32_t)xg[(ic * %lld + iy) * %lld + ix]%s);", kh,
          kw, (long long)in.h, (long long)in.w, minus(e, in_zp(l, 0)));
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+}
+
+/* The gather of one output position's window into col, tap order
+ * [ic][ky][kx] as the weights: x (folded) or x - zx, padded taps zx or 0,
+ * the other padding modes reading the folded cell. Interior windows copy
+ * without checks. */
+static void emit_gather(Q8 *e, const Layer *l)
+{
+    Shape in = l->in[0]->shape;
+    const char *c = e->cname[l->index];
+    long long cin = in.c, kh = l->kernel[0], kw = l->kernel[1], H = in.h, W = in.w;
+    long long sy = l->stride[0], sx = l->stride[1], dy = l->dilation[0], dx = l->dilation[1];
+    long long pt = l->pad[0], pl = l->pad[2];
+    bool folded = gemm_folded(e, l), all, inner = has_interior(l, &all);
+    int32_t zx = in_zp(l, 0);
+    const char *sub = folded ? "" : minus(e, zx);
+    int64_t ylo, yhi, xlo, xhi;
+    interior(l, 0, &ylo, &yhi);
+    interior(l, 1, &xlo, &xhi);
+    emit(e, "/* %s: one window, gathered as int16 */", comment_safe(e->mem, l->name));
+    emit(e, "static void gather_%s(const int8_t *x, int oy, int ox, int16_t *col)", c);
+    emit(e, "{");
+    emit(e, "int ic, ky, kx%s;", all ? "" : ", iy, ix");
+    if (inner) {
+        if (!all)
+            emit(e, "if (oy >= %lld && oy < %lld && ox >= %lld && ox < %lld) {", (long long)ylo, (long long)yhi,
+                 (long long)xlo, (long long)xhi);
+        emit(e, "const int8_t *xp = x + (oy * %lld - %lld) * %lld + (ox * %lld - %lld);", sy, pt, W, sx, pl);
+        emit(e, "for (ic = 0; ic < %lld; ic++)", cin);
+        emit(e, "    for (ky = 0; ky < %lld; ky++)", kh);
+        emit(e, "        for (kx = 0; kx < %lld; kx++)", kw);
+        emit(e, "            col[(ic * %lld + ky) * %lld + kx] = (int16_t)((int32_t)xp[(ic * %lld + ky * %lld) * %lld + kx * %lld]%s);",
+             kh, kw, H, dy, W, dx, sub);
+        if (all) {
+            emit(e, "(void)oy;");
+            emit(e, "(void)ox;");
+        }
+        if (!all) {
+            emit(e, "return;");
+            emit(e, "}");
+        }
+    }
+    if (!all) {
+        emit(e, "for (ic = 0; ic < %lld; ic++) {", cin);
+        emit(e, "for (ky = 0; ky < %lld; ky++) {", kh);
+        emit(e, "iy = oy * %lld - %lld + ky * %lld;", sy, pt, dy);
+        emit(e, "for (kx = 0; kx < %lld; kx++) {", kw);
+        emit(e, "ix = ox * %lld - %lld + kx * %lld;", sx, pl, dx);
+        const char *dst = mem_printf(e->mem, "col[(ic * %lld + ky) * %lld + kx]", kh, kw);
+        const char *src = mem_printf(e->mem, "(int16_t)((int32_t)x[(ic * %lld + iy) * %lld + ix]%s)", H, W, sub);
+        if (l->pad_mode == PM_ZEROS) {
+            emit(e, "%s = iy < 0 || iy >= %lld || ix < 0 || ix >= %lld ? %d : %s;", dst, H, W, folded ? (int)zx : 0,
+                 src);
+        } else {
+            emit_fold(e, l->pad_mode, "iy", in.h);
+            emit_fold(e, l->pad_mode, "ix", in.w);
+            emit(e, "%s = %s;", dst, src);
+        }
+        emit(e, "}");
+        emit(e, "}");
+        emit(e, "}");
+    }
+    emit(e, "}");
+    emit(e, "%s", "");
+}
+
+/* Inner-loop unrolling of the packed product: the largest of 8, 4, 2, 1
+ * dividing the pairs. */
+static int64_t gemm_unroll(int64_t k2)
+{
+    for (int64_t u = 8; u > 1; u /= 2)
+        if (k2 % u == 0)
+            return u;
+    return 1;
+}
+
+/* Conv without groups: per pair of output positions, both windows
+ * gathered as int16, then GEMM_OCB channels at a time each loaded pair of
+ * window values meets one weight pair per channel in a dual MAC; one
+ * requantization per output. An odd last position repeats the one before. */
+static void emit_conv_gemm(Q8 *e, const Layer *l)
+{
+    Shape o = l->shape;
+    const char *c = e->cname[l->index];
+    int64_t k = gemm_k(l), k2 = (k + 1) / 2, kp = 2 * k2, cout = o.c,
+            coutp = (cout + GEMM_OCB - 1) / GEMM_OCB * GEMM_OCB, hw = o.h * o.w, u = gemm_unroll(k2);
+    emit(e, "int16_t col[%lld];", (long long)(2 * kp));
+    emit(e, "int p, p1, oc, j;");
+    emit(e, "uint32_t c0, c1, wb, wv;");
+    emit(e, "const int8_t *wr;");
+    char *decl = mem_strdup(e->mem, "int32_t ");
+    for (int i = 0; i < GEMM_OCB; i++)
+        decl = mem_printf(e->mem, "%sa%d0, a%d1%s", decl, i, i, i + 1 < GEMM_OCB ? ", " : ";");
+    emit(e, "%s", decl);
+    if (kp > k) {
+        emit(e, "col[%lld] = 0;", (long long)k);
+        emit(e, "col[%lld] = 0;", (long long)(kp + k));
+    }
+    emit(e, "for (p = 0; p < %lld; p += 2) {", (long long)hw);
+    emit(e, "p1 = p + 1 < %lld ? p + 1 : p;", (long long)hw);
+    emit(e, "gather_%s(x, p / %lld, p %% %lld, col);", c, (long long)o.w, (long long)o.w);
+    emit(e, "gather_%s(x, p1 / %lld, p1 %% %lld, col + %lld);", c, (long long)o.w, (long long)o.w, (long long)kp);
+    emit(e, "wr = w_%s;", c);
+    emit(e, "for (oc = 0; oc < %lld; oc += %d) {", (long long)coutp, GEMM_OCB);
+    for (int i = 0; i < GEMM_OCB; i++)
+        emit(e, "a%d0 = a%d1 = bq_%s[oc + %d];", i, i, c, i);
+    emit(e, "for (j = 0; j < %lld; j += %lld) {", (long long)kp, (long long)(2 * u));
+    for (int64_t t = 0; t < u; t++) {
+        emit(e, "c0 = cnnc_q_read2(col + j + %lld);", (long long)(2 * t));
+        emit(e, "c1 = cnnc_q_read2(col + %lld + j);", (long long)(kp + 2 * t));
+        for (int i = 0; i < GEMM_OCB; i++) {
+            if (i % 2 == 0) {
+                emit(e, "wb = cnnc_q_read4(wr + %lld);", (long long)(t * GEMM_OCB + i) * 2);
+                emit(e, "wv = cnnc_q_sxtb16(wb);");
+            } else
+                emit(e, "wv = cnnc_q_sxtb16_ror8(wb);");
+            emit(e, "a%d0 = cnnc_q_smlad(c0, wv, a%d0);", i, i);
+            emit(e, "a%d1 = cnnc_q_smlad(c1, wv, a%d1);", i, i);
+        }
+    }
+    emit(e, "wr += %lld;", (long long)(u * GEMM_OCB * 2));
+    emit(e, "}");
+    for (int i = 0; i < GEMM_OCB; i++) {
+        bool guard = i > 0 && coutp != cout;
+        const char *ch = i ? mem_printf(e->mem, "oc + %d", i) : "oc";
+        if (guard)
+            emit(e, "if (oc + %d < %lld) {", i, (long long)cout);
+        emit(e, "y[(%s) * %lld + p] = %s;", ch, (long long)hw, channel_out(e, l, mem_printf(e->mem, "a%d0", i), ch));
+        emit(e, "y[(%s) * %lld + p1] = %s;", ch, (long long)hw, channel_out(e, l, mem_printf(e->mem, "a%d1", i), ch));
+        if (guard)
+            emit(e, "}");
+    }
+    emit(e, "}");
+    emit(e, "}");
+}
+
+/* The depthwise fast path's padded plane, in int16 cells: bounded so that
+ * it stays a modest stack buffer on a microcontroller. */
+#define DW_PLANE_MAX 2048
+
+/* Rows and columns of the padded input plane a depthwise conv reads. */
+static void dw_plane(const Layer *l, int64_t *hp, int64_t *wp)
+{
+    *hp = (l->shape.h - 1) * l->stride[0] + l->kernel[0];
+    *wp = (l->shape.w - 1) * l->stride[1] + l->kernel[1];
+}
+
+/* Depthwise convs (one input channel per output channel) with zeros
+ * padding and no dilation take the fast path: the channel's plane copied
+ * once into a zero-point-padded int16 buffer, so every window is interior
+ * and each pair of adjacent taps is one dual MAC. */
+static bool dw_conv(const Layer *l)
+{
+    int64_t hp, wp;
+    dw_plane(l, &hp, &wp);
+    return l->quant->kind == QK_CONV && l->groups > 1 && l->groups == l->in[0]->shape.c && l->out == l->groups &&
+           l->pad_mode == PM_ZEROS && l->dilation[0] == 1 && l->dilation[1] == 1 && l->pad[0] >= 0 &&
+           l->pad[2] >= 0 && hp * wp + 1 <= DW_PLANE_MAX;
+}
+
+/* Depthwise: per channel, the plane into the padded buffer (its border,
+ * zx or 0, written once for all channels), the kernel's rows as int16
+ * pairs (an odd last tap paired with 0), then per output one SMLAD per
+ * pair and one requantization. */
+static void emit_conv_dw(Q8 *e, const Layer *l)
+{
+    Shape in = l->in[0]->shape, o = l->shape;
+    const char *c = e->cname[l->index];
+    int64_t hp, wp;
+    dw_plane(l, &hp, &wp);
+    long long kh = l->kernel[0], kw = l->kernel[1], kw2 = (kw + 1) / 2, pt = l->pad[0], pl = l->pad[2];
+    long long rows = in.h < hp - pt ? in.h : hp - pt, cols = in.w < wp - pl ? in.w : wp - pl;
+    bool all, folded = has_interior(l, &all) &&
+                       folded_bias(l, mem_array(e->mem, (size_t)l->quant->nchan, sizeof(int64_t)));
+    int32_t zx = in_zp(l, 0);
+    emit(e, "int16_t pl[%lld];", (long long)(hp * wp + 1));
+    emit(e, "uint32_t wv[%lld];", kh * kw2);
+    emit(e, "int c, i, iy, ix, oy, ox;");
+    emit(e, "int32_t acc;");
+    emit(e, "const int16_t *rp;");
+    emit(e, "const int8_t *xc, *wc;");
+    emit(e, "for (i = 0; i < %lld; i++)", (long long)(hp * wp + 1));
+    emit(e, "    pl[i] = %d;", folded ? (int)zx : 0);
+    emit(e, "for (c = 0; c < %lld; c++) {", (long long)o.c);
+    emit(e, "xc = x + c * %lld;", (long long)(in.h * in.w));
+    emit(e, "for (iy = 0; iy < %lld; iy++)", rows);
+    emit(e, "    for (ix = 0; ix < %lld; ix++)", cols);
+    emit(e, "        pl[(iy + %lld) * %lld + ix + %lld] = (int16_t)((int32_t)xc[iy * %lld + ix]%s);", pt, (long long)wp,
+         pl, (long long)in.w, folded ? "" : minus(e, zx));
+    emit(e, "wc = w_%s + c * %lld;", c, kh * kw);
+    for (long long ky = 0; ky < kh; ky++)
+        for (long long j = 0; j < kw2; j++) {
+            if (2 * j + 1 < kw)
+                emit(e, "wv[%lld] = cnnc_q_pack16(wc[%lld], wc[%lld]);", ky * kw2 + j, ky * kw + 2 * j,
+                     ky * kw + 2 * j + 1);
+            else
+                emit(e, "wv[%lld] = cnnc_q_pack16(wc[%lld], 0);", ky * kw2 + j, ky * kw + 2 * j);
+        }
+    emit(e, "for (oy = 0; oy < %lld; oy++) {", (long long)o.h);
+    emit(e, "for (ox = 0; ox < %lld; ox++) {", (long long)o.w);
+    emit(e, "rp = pl + oy * %lld + ox * %lld;", (long long)(l->stride[0] * wp), (long long)l->stride[1]);
+    emit(e, "acc = %s_%s[c];", folded ? "bz" : "b", c);
+    for (long long ky = 0; ky < kh; ky++)
+        for (long long j = 0; j < kw2; j++)
+            emit(e, "acc = cnnc_q_smlad(cnnc_q_read2(rp + %lld), wv[%lld], acc);", ky * (long long)wp + 2 * j,
+                 ky * kw2 + j);
+    emit(e, "y[(c * %lld + oy) * %lld + ox] = %s;", (long long)o.h, (long long)o.w, channel_out(e, l, "acc", "c"));
     emit(e, "}");
     emit(e, "}");
     emit(e, "}");
@@ -600,10 +899,19 @@ static void emit_layer(Q8 *e, const Layer *l)
     char *params = mem_strdup(e->mem, "");
     for (int k = 0; k < (multi ? l->nin : 1); k++)
         params = mem_printf(e->mem, "%sconst int8_t *x%s, ", params, multi ? mem_printf(e->mem, "%d", k) : "");
+    if (gemm_conv(l))
+        emit_gather(e, l);
     emit(e, "static void layer_%s(%sint8_t *y)", c, params);
     emit(e, "{");
     switch (qi->kind) {
-    case QK_CONV: emit_conv(e, l); break;
+    case QK_CONV:
+        if (gemm_conv(l))
+            emit_conv_gemm(e, l);
+        else if (dw_conv(l))
+            emit_conv_dw(e, l);
+        else
+            emit_conv(e, l);
+        break;
     case QK_LINEAR: emit_linear(e, l); break;
     case QK_AFFINE: emit_affine(e, l); break;
     case QK_MAXPOOL:

@@ -79,12 +79,14 @@ static inline int32_t cnnc_q_asr(int32_t x, int n)
  * the one overflowing case, INT32_MIN * INT32_MIN, saturates to INT32_MAX. */
 static inline int32_t cnnc_q_srdhm(int32_t a, int32_t b)
 {
-    int64_t ab, nudge;
+    int64_t n;
     if (a == INT32_MIN && b == INT32_MIN)
         return INT32_MAX;
-    ab = (int64_t)a * (int64_t)b;
-    nudge = ab >= 0 ? (int64_t)1 << 30 : 1 - ((int64_t)1 << 30);
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    /* gemmlowp's (ab + nudge) / 2^31 truncated, with nudge 2^30 or 1 - 2^30 by the sign of ab,
+     * is floor((ab + 2^30) / 2^31) either way: one add and one shift (SMULL, ADDS, ADC, and the
+     * extraction on Cortex-M) instead of a sign-dependent nudge and division. */
+    n = (int64_t)a * (int64_t)b + ((int64_t)1 << 30);
+    return (int32_t)(n >= 0 ? n >> 31 : ~(~n >> 31));
 }
 
 /* gemmlowp's RoundingDivideByPOT: x / 2^exponent rounded to nearest, half away from zero.
@@ -124,6 +126,14 @@ static inline int8_t cnnc_q_output(int32_t acc, int32_t mult, int32_t shift, int
                                    int32_t act_min, int32_t act_max)
 {
     return (int8_t)cnnc_q_clamp(cnnc_q_requant(acc, mult, shift) + zero_point, act_min, act_max);
+}
+
+/* cnnc_q_output for a shift known to be to the right, given as rshift = -shift in 0..31:
+ * the same bits without the left-shift branch. */
+static inline int8_t cnnc_q_output_rs(int32_t acc, int32_t mult, int32_t rshift, int32_t zero_point,
+                                      int32_t act_min, int32_t act_max)
+{
+    return (int8_t)cnnc_q_clamp(cnnc_q_rdbpot(cnnc_q_srdhm(acc, mult), (int)rshift) + zero_point, act_min, act_max);
 }
 
 /* TFLite's average pooling division: sum / count rounded half away from zero. count > 0. */
@@ -204,6 +214,13 @@ static inline uint32_t cnnc_q_read4(const int8_t *p)
            (uint32_t)(uint8_t)p[3] << 24;
 }
 
+/* Two int16 from memory (any alignment) as one word, p[0] in the low half: one load where
+ * unaligned loads are allowed, as cnnc_q_read4. */
+static inline uint32_t cnnc_q_read2(const int16_t *p)
+{
+    return (uint32_t)(uint16_t)p[0] | (uint32_t)(uint16_t)p[1] << 16;
+}
+
 /* SXTB16: bytes 0 and 2 of x, sign-extended into the two halves. */
 static inline uint32_t cnnc_q_sxtb16(uint32_t x)
 {
@@ -223,7 +240,13 @@ static inline uint32_t cnnc_q_sxtb16(uint32_t x)
  * cnnc_q_sxtb16 this unpacks four int8 into two pairs: (b0, b2) and (b1, b3). */
 static inline uint32_t cnnc_q_sxtb16_ror8(uint32_t x)
 {
+#if defined(CNNC_Q_ACLE) || defined(CNNC_Q_ASM)
+    uint32_t r; /* one instruction: gcc does not fold the rotate into the intrinsic */
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+#else
     return cnnc_q_sxtb16(x >> 8 | x << 24);
+#endif
 }
 
 /* SADD16: the two halves added independently, each wrapping in 16 bits. */

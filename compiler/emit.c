@@ -45,8 +45,8 @@ PRINTF(2, 3) static void emit(Emitter *e, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    if (n > 0)
-        fprintf(e->out, "%*s%s\n", 4 * e->indent, "", line);
+    if (n > 0) /* preprocessor lines stay in column 0, as people write them */
+        fprintf(e->out, "%*s%s\n", line[0] == '#' ? 0 : 4 * e->indent, "", line);
     else
         fputc('\n', e->out);
     if (n > 0 && line[n - 1] == '{')

@@ -119,6 +119,7 @@ struct Stmt {
     Value *dims;        /* STMT_INPUT */
     Value *names;       /* STMT_OUTPUT: words linked by next */
     Attr *attrs;        /* STMT_LAYER */
+    bool dropped;       /* STMT_LAYER whose line had a syntax error: holds its place */
     Stmt *next;
 };
 

@@ -475,6 +475,8 @@ static OpKind lookup_op(Builder *b, const Stmt *s)
         cands[op] = ir_ops[op].name;
     }
     cands[0] = NULL;
+    if (s->dropped) /* its line's syntax error is reported already */
+        return OP_COUNT;
     const char *hint = suggest(s->op, cands, OP_COUNT);
     if (hint)
         diag_error(b->diag, s->loc, "unknown op '%s'; did you mean '%s'?", s->op, hint);
@@ -582,7 +584,7 @@ static void ir_layer(Builder *b, const Stmt *s)
         l->stride[0] = l->kernel[0]; /* as in PyTorch */
         l->stride[1] = l->kernel[1];
     }
-    unsigned missing = known ? ir_ops[op].required & ~l->given : 0;
+    unsigned missing = known && !s->dropped ? ir_ops[op].required & ~l->given : 0;
     for (int k = 0; k < KEY_COUNT; k++)
         if (missing & K(k))
             diag_error(b->diag, l->name_loc, "%s '%s' needs %s=, as in '%s'", ir_ops[op].name, l->name, keys[k].name,
@@ -590,7 +592,7 @@ static void ir_layer(Builder *b, const Stmt *s)
     bool wired = wire(b, l, s, from);
     define(b, l);
     /* analyze() skips a layer with errors, and everything downstream. */
-    l->broken = !wired || b->diag->errors != errors;
+    l->broken = !wired || b->diag->errors != errors || s->dropped;
 }
 
 static void ir_network(Builder *b, const Stmt *s, bool first)

@@ -95,6 +95,16 @@ Stmt *parse_layer(ParseCtx *ctx, Tok op, const Tok *name, Attr *attrs)
     return s;
 }
 
+/* A layer line the parser gave up on still takes its place (and name),
+ * so the next layer does not read the one before it and report a
+ * mismatch that is not there. */
+Stmt *parse_dropped_layer(ParseCtx *ctx, Tok op, const Tok *name)
+{
+    Stmt *s = parse_layer(ctx, op, name, NULL);
+    s->dropped = true;
+    return s;
+}
+
 Attr *parse_attr(ParseCtx *ctx, Tok key, Value *value)
 {
     Attr *a = mem_alloc(ctx->mem, sizeof *a);
@@ -152,8 +162,12 @@ void parse_lex_error(ParseCtx *ctx, Loc loc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    diag_error(ctx->diag, loc, "%s", msg);
     ctx->lex_reported = true;
+    /* the rest of a broken line is noise: its first error says it */
+    bool line_reported = loc.line == ctx->error_line || (ctx->syntax_pending && ctx->pending_loc.line == loc.line);
+    if (!line_reported)
+        diag_error(ctx->diag, loc, "%s", msg);
+    ctx->error_line = loc.line;
 }
 
 void parse_syntax_error(ParseCtx *ctx, Loc loc, const char *msg)
@@ -177,6 +191,7 @@ void parse_explain(ParseCtx *ctx, const char *advice)
     if (!ctx->syntax_pending)
         return;
     ctx->syntax_pending = false;
+    ctx->error_line = ctx->pending_loc.line;
     if (!advice) {
         diag_error(ctx->diag, ctx->pending_loc, "%s", ctx->pending_msg);
         return;
@@ -185,6 +200,20 @@ void parse_explain(ParseCtx *ctx, const char *advice)
     if (comma)
         *comma = '\0';
     diag_error(ctx->diag, ctx->pending_loc, "%s; %s", ctx->pending_msg, advice);
+}
+
+/* `conv1 = conv2d(...)` and `out=6` alone: a statement that starts with
+ * key=, most often someone writing another framework's syntax. */
+void parse_misplaced_key(ParseCtx *ctx, Tok key)
+{
+    bool pending = ctx->syntax_pending;
+    ctx->lex_reported = ctx->syntax_pending = false;
+    if (!pending) /* the scanner has reported this line already */
+        return;
+    ctx->error_line = key.loc.line;
+    diag_error(ctx->diag, key.loc,
+               "a statement cannot start with '%s='; a layer is 'OP [NAME] key=value ...', as in 'conv2d c1 out=6 kernel=5'",
+               key.text);
 }
 
 Stmt *parse_source(Mem *m, Diag *d, const char *src, size_t len)

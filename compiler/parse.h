@@ -15,6 +15,7 @@ typedef struct ParseCtx {
     bool at_line_start;  /* no token since the last newline: EOF needs no NL */
     bool lex_reported;   /* the scanner already explained the coming error */
     bool syntax_pending; /* a syntax error awaits its explanation */
+    int error_line;      /* last line with a reported error: one per line */
     Loc pending_loc;
     char pending_msg[256];
 } ParseCtx;
@@ -38,11 +39,13 @@ Attr *parse_attrs_append(Attr *list, Attr *a);
 Value *parse_scalar(ParseCtx *ctx, ValKind kind, Tok tok);
 Value *parse_list_append(ParseCtx *ctx, Value *list, Value *item);
 Value *parse_names_append(Value *list, Value *item);
+Stmt *parse_dropped_layer(ParseCtx *ctx, Tok op, const Tok *name);
 
 /* Syntax errors: bison's message is held back until recovery says where
  * the statement went wrong, so a specific explanation can replace it. */
 void parse_syntax_error(ParseCtx *ctx, Loc loc, const char *msg);
 void parse_explain(ParseCtx *ctx, const char *msg);
+void parse_misplaced_key(ParseCtx *ctx, Tok key);
 void parse_lex_error(ParseCtx *ctx, Loc loc, const char *fmt, ...) PRINTF(3, 4);
 
 #endif

@@ -45,8 +45,11 @@ line:
 | NETWORK error NL          { parse_explain(ctx, "expected a network name, as in 'network lenet5'"); yyerrok; }
 | INPUT error NL            { parse_explain(ctx, "expected 'input [NAME] CxHxW', as in 'input x 1x32x32'"); yyerrok; }
 | OUTPUT error NL           { parse_explain(ctx, "expected the names of the tensors to return, as in 'output f7'"); yyerrok; }
-| IDENT name attrs error NL { parse_explain(ctx, "expected key=value after the layer's name, as in 'conv2d c1 out=6 kernel=5'"); yyerrok; }
-| IDENT attrs error NL      { parse_explain(ctx, "expected a layer name or key=value, as in 'conv2d c1 out=6 kernel=5'"); yyerrok; }
+| KEY error NL              { parse_misplaced_key(ctx, $1); yyerrok; }
+| IDENT name attrs error NL { parse_explain(ctx, "expected key=value after the layer's name, as in 'conv2d c1 out=6 kernel=5'");
+                              parse_stmt(ctx, parse_dropped_layer(ctx, $1, &$2)); yyerrok; }
+| IDENT attrs error NL      { parse_explain(ctx, "expected a layer name or key=value, as in 'conv2d c1 out=6 kernel=5'");
+                              parse_stmt(ctx, parse_dropped_layer(ctx, $1, NULL)); yyerrok; }
 ;
 
 stmt:

@@ -360,18 +360,55 @@ static void test_parse_output_statement(void **state)
 static void test_parse_recovers_after_syntax_errors(void **state)
 {
     (void)state;
-    /* a broken line is reported and dropped; the lines after it parse */
+    /* a broken line is reported once; a broken layer line keeps its
+     * place and name (dropped), and the lines after it parse */
     const char src[] = "network n\n"
                        "conv2d c1 c2 out=4\n"
                        "input x 1x4x4\n"
-                       "relu r @\n"
+                       "relu r @ # $\n"
                        "relu s\n";
     Parsed *p = parse(src);
     assert_int_equal(p->diag.errors, 2);
-    assert_int_equal(count_stmts(p->stmts), 3);
-    assert_string_equal(nth(p, 2)->name, "s");
+    assert_int_equal(count_stmts(p->stmts), 5);
+    assert_true(nth(p, 1)->dropped);
+    assert_string_equal(nth(p, 1)->name, "c1");
+    assert_true(nth(p, 3)->dropped);
+    assert_string_equal(nth(p, 3)->name, "r");
+    assert_false(nth(p, 4)->dropped);
+    assert_string_equal(nth(p, 4)->name, "s");
     assert_contains(p->messages, "t.net:2:11: error: unexpected name; expected key=value after the layer's name");
     assert_contains(p->messages, "t.net:4:8: error: unexpected character '@'");
+    parsed_free(p);
+}
+
+static void test_parse_one_error_per_line(void **state)
+{
+    (void)state;
+    /* the first error of a line says it; what follows on it is noise */
+    const char src[] = "relu a=1.2.3 b=3n c=@\n"
+                       "conv2d c1 c2 @ ( )\n"
+                       "relu d=( ) e=1.2.3\n";
+    Parsed *p = parse(src);
+    assert_int_equal(p->diag.errors, 3);
+    assert_contains(p->messages, "t.net:1:8: error: malformed number '1.2.3'");
+    assert_contains(p->messages, "t.net:2:11: error: unexpected name");
+    assert_contains(p->messages, "t.net:3:8: error: unexpected character '('");
+    parsed_free(p);
+}
+
+static void test_parse_misplaced_key(void **state)
+{
+    (void)state;
+    /* other frameworks' syntax, and a key= left on a line of its own */
+    const char src[] = "c1 = conv2d(x, out=16, kernel=3)\n"
+                       "out=3\n"
+                       "x = (\n";
+    Parsed *p = parse(src);
+    assert_int_equal(p->diag.errors, 3);
+    assert_contains(p->messages, "t.net:1:1: error: a statement cannot start with 'c1='; a layer is 'OP [NAME] key=value ...'");
+    assert_contains(p->messages, "t.net:2:1: error: a statement cannot start with 'out='");
+    assert_contains(p->messages, "t.net:3:5: error: unexpected character '('");
+    assert_int_equal(count_stmts(p->stmts), 0);
     parsed_free(p);
 }
 
@@ -688,6 +725,8 @@ int main(void)
         cmocka_unit_test(test_parse_key_spacing),
         cmocka_unit_test(test_parse_output_statement),
         cmocka_unit_test(test_parse_recovers_after_syntax_errors),
+        cmocka_unit_test(test_parse_one_error_per_line),
+        cmocka_unit_test(test_parse_misplaced_key),
         cmocka_unit_test(test_parse_lexical_errors),
         cmocka_unit_test(test_parse_every_op),
         cmocka_unit_test(test_parse_conv_keys),

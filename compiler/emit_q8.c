@@ -4,13 +4,29 @@
  * runtime/cnnc_q8.h's kernels on int8 tensors with the constants of
  * Layer.quant (compiler/quant.c), and the outputs are dequantized.
  *
- * The kernels are plain loops with constant bounds, one static function
- * per stored tensor, so that the generated code is easy to check against
- * the formulas at the top of cnnc_q8.h (tests/quantref is the oracle).
- * Folded batchnorms and fused relus cost nothing (their layer's clamp);
- * flatten and dropout rename their input's buffer. Tensors share one
- * arena of int8 buffers placed by liveness. */
+ * The kernels are loops with constant bounds, one static function per
+ * stored tensor, checked against the formulas at the top of cnnc_q8.h
+ * (tests/quantref is the oracle). Folded batchnorms and fused relus cost
+ * nothing (their layer's clamp); flatten and dropout rename their input's
+ * buffer. Tensors share one arena of int8 buffers placed by liveness.
+ *
+ * Where the instructions go on a Cortex-M4 (qemu counts instructions, so
+ * LDRD and SMLAD count one each): convs without groups run as blocks of
+ * 4 positions x 2 output channels, 8 accumulators, over int16 pairs of
+ * the window (a padded plane of channel pairs, or a gathered block) and
+ * the weights expanded at run time to doubled int16 pairs: per pair of
+ * taps one LDRD of weights, two LDRDs of window words and 8 SMLADs, 11
+ * instructions for 16 MACs. Accumulating doubled values lets one SMMLAR
+ * do both of TFLite's roundings (cnnc_q_requant2: 5 instructions per
+ * output with the store). 3-wide depthwise convs share each loaded pair
+ * between neighbouring outputs (SMLAD plus SMLABT/SMLATB, 2 instructions
+ * per 3 MACs). On DSP cores, when optimizing, these inner blocks are
+ * written as Thumb-2 assembly (CNNC_Q_KERNEL_ASM), portable C otherwise;
+ * their scratch (planes, gathered blocks, expanded weights) lives in the
+ * arena, placed with the step's tensors. */
 #include "cnnc.h"
+
+#include "../runtime/cnnc_q8.h" /* the add tables hold exactly what the runtime would compute */
 
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +43,8 @@ typedef struct Q8 {
     int indent;
     const char **cname; /* per layer: C-safe unique name */
     int64_t *offset;    /* per layer: arena offset of the tensor it stores, -1 when it stores none */
+    int64_t *scratch;   /* per layer: arena offset of its kernel's scratch words, -1 when none */
+    int *last;          /* per layer: the last step that reads its tensor */
     int64_t arena;      /* bytes */
 } Q8;
 
@@ -109,6 +127,41 @@ static int slot_order(const void *a, const void *b)
     return x->at < y->at ? -1 : x->at > y->at;
 }
 
+static bool plane_conv(Q8 *e, const Layer *l);
+static bool dw3_conv(Q8 *e, const Layer *l);
+static int64_t plane_words(const Layer *l);
+static int64_t dw3_words(const Layer *l);
+static void emit_plane_constants(Q8 *e, const Layer *l);
+
+/* Scratch of the plane convs: word-aligned, the lowest place free of
+ * every tensor alive during the step (its inputs and its output). */
+static void place_scratch(Q8 *e, Slot *busy)
+{
+    Net *net = e->net;
+    int n = net->nlayers;
+    e->scratch = mem_array(e->mem, (size_t)n, sizeof *e->scratch);
+    for (int i = 0; i < n; i++) {
+        const Layer *l = net->layers[i];
+        e->scratch[i] = -1;
+        if (owner(l) != l || i == 0 || (!plane_conv(e, l) && !dw3_conv(e, l)))
+            continue;
+        int nbusy = 0;
+        for (int j = 0; j <= i; j++)
+            if (e->offset[j] >= 0 && e->last[j] >= i)
+                busy[nbusy++] = (Slot){e->offset[j], numel(net->layers[j]->shape)};
+        qsort(busy, (size_t)nbusy, sizeof *busy, slot_order);
+        int64_t at = 0, size = 4 * (plane_conv(e, l) ? plane_words(l) : dw3_words(l));
+        for (int j = 0; j < nbusy; j++) {
+            if (busy[j].at >= at + size)
+                break;
+            if (busy[j].at + busy[j].size > at)
+                at = (busy[j].at + busy[j].size + 3) / 4 * 4;
+        }
+        e->scratch[i] = at;
+        e->arena = at + size > e->arena ? at + size : e->arena;
+    }
+}
+
 /* Offsets by liveness: a tensor lives from the step that writes it to the
  * last step that reads it (the end for outputs), and takes the lowest
  * place free of every tensor whose life overlaps its own. Reader and
@@ -155,6 +208,8 @@ static void place(Q8 *e)
         e->offset[i] = at;
         e->arena = at + size > e->arena ? at + size : e->arena;
     }
+    e->last = last;
+    place_scratch(e, busy);
 }
 
 /* Where tensor l lives while the network runs. */
@@ -275,6 +330,10 @@ static bool folded_bias(const Layer *l, int64_t *v)
 }
 
 static bool dw_conv(const Layer *l);
+static bool dw3_conv(Q8 *e, const Layer *l);
+static void emit_dw3_constants(Q8 *e, const Layer *l);
+static void emit_add_constants(Q8 *e, const Layer *l);
+static bool linear4(const Layer *l);
 
 /* Whether every channel's shift is a right shift (multipliers below one,
  * the usual case): the kernels then call the requantization without the
@@ -294,7 +353,7 @@ static void emit_shifts(Q8 *e, const Layer *l)
     const QuantInfo *qi = l->quant;
     const char *c = e->cname[l->index];
     if (!right_shifts(l)) {
-        emit_shifts(e, l);
+        emit_i32(e, mem_printf(e->mem, "s_%s", c), qi->shift, qi->nchan);
         return;
     }
     int64_t *r = mem_array(e->mem, (size_t)qi->nchan, sizeof *r);
@@ -368,6 +427,14 @@ static void emit_constants(Q8 *e, const Layer *l)
         int64_t nw = qi->kind == QK_AFFINE ? qi->nchan
                      : qi->kind == QK_LINEAR ? qi->nchan * l->in[0]->shape.c
                                              : weights_numel(l, 0);
+        if (plane_conv(e, l)) {
+            emit_plane_constants(e, l);
+            return;
+        }
+        if (dw3_conv(e, l) || linear4(l)) {
+            emit_dw3_constants(e, l);
+            return;
+        }
         if (gemm_conv(l)) {
             emit_gemm_constants(e, l);
             return;
@@ -385,6 +452,8 @@ static void emit_constants(Q8 *e, const Layer *l)
             emit_ints(e, "int32_t", mem_printf(e->mem, "bz_%s", c), bz, qi->nchan);
         emit_i32(e, mem_printf(e->mem, "m_%s", c), qi->mult, qi->nchan);
         emit_shifts(e, l);
+    } else if (qi->kind == QK_ADD && l->nin <= 4) {
+        emit_add_constants(e, l);
     } else if (qi->kind == QK_LUT) {
         emit(e, "/* %s: y = lut[x + 128] */", comment_safe(e->mem, l->name));
         emit_i8(e, mem_printf(e->mem, "lut_%s", c), qi->lut, 256);
@@ -607,6 +676,735 @@ static void emit_conv_gemm(Q8 *e, const Layer *l)
     emit(e, "}");
 }
 
+/* ---- convs as dual MACs over a plane of packed channel pairs ---- */
+
+/* Output positions per block of the plane kernel (with two output
+ * channels: 8 accumulators, two window words and two weight pairs, which
+ * is what a Cortex-M's 14 free registers hold without spilling). */
+#define PG_POS 4
+
+/* The packed plane may take this much of the arena; larger convs keep
+ * the per-window gather. */
+#define PG_MAX_BYTES 65536
+
+/* A plane conv's padded plane holds bands of output rows within this
+ * many bytes (its weights are expanded again per band). */
+#define PG_BAND_BYTES 20480
+
+/* Words of constants ahead of a fused channel pair's weights: both
+ * doubled biases, each channel's multiplier, ra and shift, the output
+ * pointer, one spare. */
+#define PG_CONSTS 10
+
+/* Where a plane conv's window words live. Two layouts of int16 pairs:
+ *
+ * plane: the input copied once into words holding two channels (x[2c],
+ * x[2c+1]), padded, the x axis split by stride phase, so that every tap
+ * of a row of outputs reads consecutive words. Convs with an even number
+ * of input channels and rows of outputs long enough to fill blocks; the
+ * loop runs per pair of output channels, then over the blocks.
+ *
+ * gather: per block of positions, its windows' values in weight order
+ * [ic][ky][kx] paired two by two, [pair][position]: 1x1 kernels (the
+ * pairs are channel pairs), single-channel inputs (pairs along kx) and
+ * narrow outputs. The loop runs per block, then over every pair of
+ * output channels, whose weights are all expanded first. */
+typedef struct Plane {
+    bool flat;          /* gather layout */
+    int64_t cin2, taps; /* plane: channel pairs and kh * kw; gather: window pairs and 1 */
+    int64_t band;       /* plane: output rows per band (the plane holds one band's input rows) */
+    int64_t hq, sx, wq; /* plane rows (of a band), x phases, words per phase row */
+    int64_t plane;      /* words per channel pair (gather: per block) */
+    int64_t pos;        /* positions per block: PG_POS, fewer on narrow outputs */
+    int64_t rows, len;  /* outputs as rows x len (gather: 1 x H*W) */
+    int64_t nblk;       /* blocks per row; the last one overlaps its neighbour */
+    int64_t wx_at;      /* scratch word where the expanded weights start */
+    bool fused;         /* gather: one assembly block per block and channel pair, requantization included */
+    int64_t cbw;        /* gather: expanded words per channel pair (constants when fused, then weights) */
+    bool padded;        /* gather: from a padded int8 copy of the input (some window leaves it) */
+    int64_t hp, wp;     /* the copy's rows and columns: input row iy is copy row iy + pad top */
+    int64_t xp_at;      /* scratch word where the copy starts */
+    int64_t words;      /* scratch words: the plane's or block's, the weights', the copy's */
+} Plane;
+
+/* The plane geometry of conv l. */
+static Plane plane_of(const Layer *l)
+{
+    Plane p = {0};
+    Shape o = l->shape;
+    int64_t cin = l->in[0]->shape.c, k = cin * l->kernel[0] * l->kernel[1], cb = (l->quant->nchan + 1) / 2;
+    bool one = l->kernel[0] == 1 && l->kernel[1] == 1;
+    p.flat = one || cin % 2 || (o.w % PG_POS && o.w < 4 * PG_POS);
+    p.cin2 = p.flat ? (k + 1) / 2 : cin / 2;
+    p.taps = p.flat ? 1 : l->kernel[0] * l->kernel[1];
+    p.rows = p.flat ? 1 : o.h;
+    p.len = p.flat ? o.h * o.w : o.w;
+    p.pos = p.len < PG_POS ? p.len : PG_POS;
+    p.nblk = (p.len + p.pos - 1) / p.pos;
+    if (p.flat) {
+        bool all;
+        p.plane = p.cin2 * p.pos;
+        p.words = p.plane;
+        p.wx_at = p.words;
+        p.fused = p.cin2 <= 63 && l->quant->nchan % 2 == 0 && l->quant->act_min == -128 &&
+                  l->quant->act_max == 127 && o.h * o.w + PG_POS <= 4096;
+        p.cbw = 2 * p.cin2 + (p.fused ? PG_CONSTS : 0);
+        p.words += cb * p.cbw;
+        p.padded = !(has_interior(l, &all) && all);
+        if (p.padded) {
+            p.hp = (o.h - 1) * l->stride[0] + (l->kernel[0] - 1) * l->dilation[0] + 1;
+            p.wp = (o.w - 1) * l->stride[1] + (l->kernel[1] - 1) * l->dilation[1] + 1;
+            p.xp_at = p.words;
+            p.words += (cin * p.hp * p.wp + 3) / 4;
+        }
+    } else {
+        p.sx = l->stride[1];
+        p.wq = o.w + (l->kernel[1] - 1) * l->dilation[1] / p.sx;
+        for (p.band = o.h; p.band > 1; p.band--) /* the most rows within PG_BAND_BYTES */
+            if (4 * p.cin2 * (((p.band - 1) * l->stride[0] + (l->kernel[0] - 1) * l->dilation[0] + 1) * p.sx * p.wq) <=
+                PG_BAND_BYTES)
+                break;
+        p.hq = (p.band - 1) * l->stride[0] + (l->kernel[0] - 1) * l->dilation[0] + 1;
+        p.plane = p.hq * p.sx * p.wq;
+        p.words = p.cin2 * p.plane;
+        p.wx_at = p.words;
+        p.words += 2 * p.cin2 * p.taps;
+    }
+    return p;
+}
+
+/* The scratch words of plane conv l. */
+static int64_t plane_words(const Layer *l)
+{
+    return plane_of(l).words;
+}
+
+/* Sum of |w| over channel c's taps, for bounding its accumulator. */
+static int64_t abs_wsum(const Layer *l, int64_t c)
+{
+    int64_t n = weights_numel(l, 0) / l->quant->nchan, s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += l->quant->weight[c * n + i] < 0 ? -l->quant->weight[c * n + i] : l->quant->weight[c * n + i];
+    return s;
+}
+
+/* The bias a kernel starts from: with zx folded in (windows of raw x,
+ * padded taps holding zx) or not (windows of x - zx, padded taps 0). */
+static int64_t used_bias(const Layer *l, int64_t c, bool folded)
+{
+    const QuantInfo *qi = l->quant;
+    return folded ? (int64_t)qi->bias[c] - (int64_t)in_zp(l, 0) * qi->wsum[c] : qi->bias[c];
+}
+
+/* cnnc_q_requant2's ra for channel c: 2^(e-1) + zy * 2^e. */
+static int64_t requant2_ra(const Layer *l, int64_t c)
+{
+    int64_t r = -(int64_t)l->quant->shift[c];
+    return ((int64_t)1 << (r - 1)) + (int64_t)l->quant->out.zero_point * ((int64_t)1 << r);
+}
+
+/* Whether every channel meets cnnc_q_requant2's conditions (multiplier
+ * above 2^30, right shift 1..30, |acc| + |ra| < 2^30 for any input), so
+ * that the kernel may accumulate doubled values and requantize in four
+ * instructions: the usual case for trained weights. */
+static bool requant2_ok(const Layer *l, bool folded)
+{
+    const QuantInfo *qi = l->quant;
+    int64_t xmax = folded ? 128 : 255;
+    for (int64_t c = 0; c < qi->nchan; c++) {
+        if (qi->mult[c] <= (INT64_C(1) << 30) || qi->shift[c] > -1 || qi->shift[c] < -30)
+            return false;
+        int64_t b = used_bias(l, c, folded), ra = requant2_ra(l, c);
+        int64_t bound = (b < 0 ? -b : b) + abs_wsum(l, c) * xmax + (ra < 0 ? -ra : ra) + 2;
+        if (bound >= (INT64_C(1) << 29))
+            return false;
+    }
+    return true;
+}
+
+/* Convs without groups and with constants cnnc_q_requant2 can use take
+ * the plane kernel when its scratch stays modest. */
+static bool plane_conv(Q8 *e, const Layer *l)
+{
+    return l->quant->kind == QK_CONV && l->groups == 1 && plane_of(l).words * 4 <= PG_MAX_BYTES &&
+           requant2_ok(l, gemm_folded(e, l));
+}
+
+/* Weights [channel pair][input pair][tap] as four bytes (c, c+1 of input
+ * 2i, then of 2i+1): SXTB16 gives channel c's pair and SXTB16 ROR 8
+ * channel c+1's. Per channel {2 * bias, mult, ra, rshift} in one table. */
+static void emit_plane_constants(Q8 *e, const Layer *l)
+{
+    const QuantInfo *qi = l->quant;
+    const char *c = e->cname[l->index];
+    Plane p = plane_of(l);
+    int64_t cin = l->in[0]->shape.c, cout = qi->nchan, cb = (cout + 1) / 2;
+    int64_t n = cb * p.cin2 * p.taps * 4;
+    int64_t *w = mem_array(e->mem, (size_t)n, sizeof *w);
+    int64_t kall = cin * l->kernel[0] * l->kernel[1];
+    for (int64_t b = 0; b < cb; b++)
+        for (int64_t i = 0; i < p.cin2; i++)
+            for (int64_t t = 0; t < p.taps; t++)
+                for (int64_t k = 0; k < 4; k++) {
+                    /* the weight's index in [ic][ky][kx], kall when it pairs with nothing */
+                    int64_t oc = 2 * b + k % 2, f = p.flat ? 2 * i + k / 2 : (2 * i + k / 2) * p.taps + t;
+                    w[((b * p.cin2 + i) * p.taps + t) * 4 + k] = oc < cout && f < kall ? qi->weight[oc * kall + f] : 0;
+                }
+    emit(e, "/* %s: int8 weights, per pair of channels and of inputs four bytes that SXTB16 splits into the "
+            "channels' pairs; per-channel scales in the multipliers */",
+         comment_safe(e->mem, l->name));
+    emit_ints(e, "int8_t", mem_printf(e->mem, "w_%s", c), w, n);
+    bool folded = gemm_folded(e, l);
+    int64_t *k = mem_array(e->mem, (size_t)(8 * cb), sizeof *k);
+    for (int64_t oc = 0; oc < 2 * cb; oc++) {
+        bool real = oc < cout;
+        k[4 * oc] = real ? 2 * used_bias(l, oc, folded) : 0;
+        k[4 * oc + 1] = real ? qi->mult[oc] : INT32_MAX;
+        k[4 * oc + 2] = real ? requant2_ra(l, oc) : 0;
+        k[4 * oc + 3] = real ? -(int64_t)qi->shift[oc] : 1;
+    }
+    emit(e, "/* %s: per channel 2 * bias, multiplier, rounding and zero point, right shift */",
+         comment_safe(e->mem, l->name));
+    emit_ints(e, "int32_t", mem_printf(e->mem, "k_%s", c), k, 8 * cb);
+}
+
+/* One plane word from input cells at a and a + H*W (the channel pair),
+ * less zx when it is not folded into the bias; 0 for a missing channel. */
+static const char *plane_word(Q8 *e, const Layer *l, const char *a, bool pair, bool folded)
+{
+    const char *sub = folded ? "" : minus(e, in_zp(l, 0));
+    long long hw = (long long)(l->in[0]->shape.h * l->in[0]->shape.w);
+    const char *lo = mem_printf(e->mem, "(int32_t)x[%s]%s", a, sub);
+    const char *hi = pair ? mem_printf(e->mem, "(int32_t)x[%s + %lld]%s", a, hw, sub) : "0";
+    return mem_printf(e->mem, "cnnc_q_pack16(%s, %s)", lo, hi);
+}
+
+/* Whether a gathered block is filled four words at a time (cnnc_q_pair4)
+ * or the plane four cells at a time: zx folded, zeros padding, stride 1
+ * along x; a 1x1 kernel also without padding or vertical stride. */
+static bool plane_fill_fast(Q8 *e, const Layer *l, const Plane *p)
+{
+    if (!gemm_folded(e, l) || l->pad_mode != PM_ZEROS || l->stride[1] != 1)
+        return false;
+    if (!p->flat)
+        return true;
+    return p->pos == PG_POS && l->kernel[0] == 1 && l->kernel[1] == 1 && l->stride[0] == 1 && l->pad[0] == 0 &&
+           l->pad[1] == 0 && l->pad[2] == 0 && l->pad[3] == 0;
+}
+
+/* The value of tap f (index in [ic][ky][kx]) of the window at iy, ix as
+ * the gather reads it: bounds checked (zeros) or folded inside. */
+static void emit_gather_tap(Q8 *e, const Layer *l, const char *f, const char *dst)
+{
+    Shape in = l->in[0]->shape;
+    long long H = in.h, W = in.w, kh = l->kernel[0], kw = l->kernel[1];
+    bool folded = gemm_folded(e, l);
+    f = mem_printf(e->mem, "(%s)", f);
+    emit(e, "yy = iy + %s / %lld %% %lld * %lld;", f, kw, kh, (long long)l->dilation[0]);
+    emit(e, "xx = ix + %s %% %lld * %lld;", f, kw, (long long)l->dilation[1]);
+    const char *src = mem_printf(e->mem, "(int32_t)x[%s / %lld * %lld + yy * %lld + xx]%s", f, kh * kw, H * W, W,
+                                 folded ? "" : minus(e, in_zp(l, 0)));
+    if (l->pad_mode == PM_ZEROS) {
+        emit(e, "%s = yy < 0 || yy >= %lld || xx < 0 || xx >= %lld ? %d : %s;", dst, H, W,
+             folded ? (int)in_zp(l, 0) : 0, src);
+    } else {
+        emit_fold(e, l->pad_mode, "yy", in.h);
+        emit_fold(e, l->pad_mode, "xx", in.w);
+        emit(e, "%s = %s;", dst, src);
+    }
+}
+
+/* The padded int8 copy of the input for the gather: zx (or, for the
+ * other padding modes, the folded cell) around the input's cells. */
+static void emit_gather_copy(Q8 *e, const Layer *l, const Plane *p)
+{
+    Shape in = l->in[0]->shape;
+    long long H = in.h, W = in.w, cin = in.c, hp = (long long)p->hp, wpp = (long long)p->wp;
+    long long pt = l->pad[0], pl = l->pad[2];
+    emit(e, "xc = (int8_t *)(void *)(q + %lld);", (long long)p->xp_at);
+    if (l->pad_mode != PM_ZEROS) {
+        emit(e, "for (i = 0; i < %lld; i++) {", cin * hp * wpp);
+        emit(e, "iy = i / %lld %% %lld - %lld;", wpp, hp, pt);
+        emit(e, "ix = i %% %lld - %lld;", wpp, pl);
+        emit_fold(e, l->pad_mode, "iy", in.h);
+        emit_fold(e, l->pad_mode, "ix", in.w);
+        emit(e, "xc[i] = x[i / %lld * %lld + iy * %lld + ix];", hp * wpp, H * W, W);
+        emit(e, "}");
+        return;
+    }
+    long long y0 = pt < 0 ? -pt : 0, y1 = hp - pt < H ? hp - pt : H;
+    long long x0 = pl < 0 ? -pl : 0, x1 = wpp - pl < W ? wpp - pl : W;
+    emit(e, "for (i = 0; i < %lld; i++)", cin * hp * wpp);
+    emit(e, "    xc[i] = %d;", (int)in_zp(l, 0));
+    emit(e, "for (j = 0; j < %lld; j++)", cin);
+    emit(e, "    for (iy = %lld; iy < %lld; iy++)", y0, y1);
+    emit(e, "        for (ix = %lld; ix < %lld; ix++)", x0, x1);
+    emit(e, "            xc[(j * %lld + iy + %lld) * %lld + ix + %lld] = x[(j * %lld + iy) * %lld + ix];", hp, pt, wpp, pl,
+         H, W);
+}
+
+/* The gather of block start..start+pos-1 into q, [pair][position]: four
+ * words at a time for plain 1x1 convs, else per position its window,
+ * straight-line where the whole window is inside. */
+static void emit_gather_fill(Q8 *e, const Layer *l, const Plane *p)
+{
+    Shape in = l->in[0]->shape;
+    long long H = in.h, W = in.w, hw = H * W, cin = in.c, kh = l->kernel[0], kw = l->kernel[1];
+    long long sy = l->stride[0], sx = l->stride[1], dy = l->dilation[0], dx = l->dilation[1];
+    long long pos = (long long)p->pos, k = cin * kh * kw, k2 = (long long)p->cin2;
+    bool folded = gemm_folded(e, l);
+    if (plane_fill_fast(e, l, p)) {
+        long long full = cin / 2;
+        emit(e, "for (j = 0; j < %lld; j++)", full);
+        emit(e, "    cnnc_q_pair4(x + 2 * j * %lld + start, x + (2 * j + 1) * %lld + start, q + j * 4);", hw, hw);
+        if (cin % 2) {
+            emit(e, "for (i = 0; i < 4; i++)");
+            emit(e, "    q[%lld + i] = cnnc_q_pack16(x[%lld + start + i], 0);", full * 4, 2 * full * hw);
+        }
+        return;
+    }
+    if (p->padded) {
+        /* every window inside the copy: straight-line, or a loop over the pairs */
+        long long hp = (long long)p->hp, wpp = (long long)p->wp;
+        const char *sub = folded ? "" : minus(e, in_zp(l, 0));
+        emit(e, "for (i = 0; i < %lld; i++) {", pos);
+        emit(e, "xs = (start + i) / %lld * %lld + (start + i) %% %lld * %lld;", (long long)l->shape.w, sy * wpp,
+             (long long)l->shape.w, sx);
+        emit(e, "qw = q + i;");
+        if (k2 <= 128) {
+            for (long long j = 0; j < k2; j++) {
+                long long f0 = 2 * j, f1 = 2 * j + 1;
+                long long o0 = f0 / (kh * kw) * hp * wpp + f0 / kw % kh * dy * wpp + f0 % kw * dx;
+                long long o1 = f1 / (kh * kw) * hp * wpp + f1 / kw % kh * dy * wpp + f1 % kw * dx;
+                const char *hi = f1 < k ? mem_printf(e->mem, "(int32_t)xc[xs + %lld]%s", o1, sub) : "0";
+                emit(e, "qw[%lld] = cnnc_q_pack16((int32_t)xc[xs + %lld]%s, %s);", j * pos, o0, sub, hi);
+            }
+        } else {
+            const char *tap = "xc[xs + (%s) / %lld * %lld + (%s) / %lld %% %lld * %lld + (%s) %% %lld * %lld]";
+            emit(e, "for (j = 0; j < %lld; j++)", k / 2);
+            emit(e, "    qw[j * %lld] = cnnc_q_pack16((int32_t)%s%s, (int32_t)%s%s);", pos,
+                 mem_printf(e->mem, tap, "2 * j", kh * kw, hp * wpp, "2 * j", kw, kh, dy * wpp, "2 * j", kw, dx), sub,
+                 mem_printf(e->mem, tap, "2 * j + 1", kh * kw, hp * wpp, "2 * j + 1", kw, kh, dy * wpp, "2 * j + 1", kw,
+                            dx),
+                 sub);
+            if (k % 2)
+                emit(e, "qw[%lld] = cnnc_q_pack16((int32_t)%s%s, 0);", k / 2 * pos,
+                     mem_printf(e->mem, tap, "2 * j", kh * kw, hp * wpp, "2 * j", kw, kh, dy * wpp, "2 * j", kw, dx),
+                     sub);
+        }
+        emit(e, "}");
+        return;
+    }
+    emit(e, "for (i = 0; i < %lld; i++) {", pos);
+    emit(e, "iy = (start + i) / %lld * %lld - %lld;", (long long)l->shape.w, sy, (long long)l->pad[0]);
+    emit(e, "ix = (start + i) %% %lld * %lld - %lld;", (long long)l->shape.w, sx, (long long)l->pad[2]);
+    emit(e, "qw = q + i;");
+    if (k2 <= 128) {
+        emit(e, "if (iy >= 0 && iy < %lld && ix >= 0 && ix < %lld) {", H - (kh - 1) * dy, W - (kw - 1) * dx);
+        emit(e, "xs = iy * %lld + ix;", W);
+        const char *sub = folded ? "" : minus(e, in_zp(l, 0));
+        for (long long j = 0; j < k2; j++) {
+            long long f0 = 2 * j, f1 = 2 * j + 1;
+            long long o0 = f0 / (kh * kw) * hw + f0 / kw % kh * dy * W + f0 % kw * dx;
+            long long o1 = f1 / (kh * kw) * hw + f1 / kw % kh * dy * W + f1 % kw * dx;
+            const char *hi = f1 < k ? mem_printf(e->mem, "(int32_t)x[xs + %lld]%s", o1, sub) : "0";
+            emit(e, "qw[%lld] = cnnc_q_pack16((int32_t)x[xs + %lld]%s, %s);", j * pos, o0, sub, hi);
+        }
+        emit(e, "continue;");
+        emit(e, "}");
+    }
+    emit(e, "for (j = 0; j < %lld; j++) {", k / 2);
+    emit_gather_tap(e, l, "2 * j", "v");
+    emit_gather_tap(e, l, "2 * j + 1", "lo");
+    emit(e, "qw[j * %lld] = cnnc_q_pack16(v, lo);", pos);
+    emit(e, "}");
+    if (k % 2) {
+        emit(e, "j = %lld;", k / 2);
+        emit_gather_tap(e, l, "2 * j", "v");
+        emit(e, "qw[j * %lld] = cnnc_q_pack16(v, 0);", pos);
+    }
+    emit(e, "}");
+}
+
+/* The plane's fill (an even number of input channels): padded words
+ * first where there are any, then each input cell's word where a tap
+ * reads it (four at a time where plane_fill_fast allows); reflect,
+ * replicate and circular padding read the folded cell for every word
+ * instead. */
+static void emit_plane_fill(Q8 *e, const Layer *l, const Plane *p)
+{
+    Shape in = l->in[0]->shape;
+    long long H = in.h, W = in.w, hw = H * W, cin = in.c;
+    long long sx = l->stride[1], pt = l->pad[0], pl = l->pad[2];
+    bool folded = gemm_folded(e, l), fast = plane_fill_fast(e, l, p);
+    int32_t pad = folded ? in_zp(l, 0) : 0;
+    const char *padw = mem_printf(e->mem, "cnnc_q_pack16(%d, %d)", (int)pad, (int)pad);
+    long long full = cin / 2; /* pairs with both channels */
+    long long hq = (long long)p->hq, wq = (long long)p->wq, plane = (long long)p->plane;
+    long long sy = l->stride[0], by = (long long)p->band * sy; /* input rows per band */
+    if (l->pad_mode != PM_ZEROS) {
+        emit(e, "for (i = 0; i < %lld; i++) {", hq * sx * wq);
+        emit(e, "iy = bd * %lld + i / %lld - %lld;", by, sx * wq, pt);
+        emit(e, "ix = i %% %lld * %lld + i / %lld %% %lld - %lld;", wq, sx, wq, sx, pl);
+        emit_fold(e, l->pad_mode, "iy", in.h);
+        emit_fold(e, l->pad_mode, "ix", in.w);
+        emit(e, "xs = iy * %lld + ix;", W);
+        emit(e, "for (j = 0; j < %lld; j++)", full);
+        emit(e, "    q[j * %lld + i] = %s;", plane,
+             plane_word(e, l, mem_printf(e->mem, "2 * j * %lld + xs", hw), true, folded));
+        emit(e, "}");
+        return;
+    }
+    /* the columns of the input that some word holds; rows by band */
+    long long x0 = pl < 0 ? -pl : 0, x1 = sx * wq - pl < W ? sx * wq - pl : W;
+    bool bands = p->band < l->shape.h;
+    if (bands || pt > 0 || pl > 0 || hq - pt > H || x1 - x0 < sx * wq) {
+        emit(e, "for (i = 0; i < %lld; i++)", (long long)(p->cin2 * p->plane));
+        emit(e, "    q[i] = %s;", padw);
+    }
+    emit(e, "for (j = 0; j < %lld; j++)", full);
+    emit(e, "    for (i = 0; i < %lld; i++) {", hq);
+    emit(e, "iy = bd * %lld + i - %lld;", by, pt);
+    emit(e, "if (iy < 0 || iy >= %lld)", H);
+    emit(e, "    continue;");
+    if (fast) {
+        emit(e, "xs = 2 * j * %lld + iy * %lld;", hw, W);
+        emit(e, "qw = q + j * %lld + i * %lld + %lld;", plane, wq, pl);
+        emit(e, "for (ix = %lld; ix + 4 <= %lld; ix += 4)", x0, x1);
+        emit(e, "    cnnc_q_pair4(x + xs + ix, x + xs + %lld + ix, qw + ix);", hw);
+        emit(e, "for (; ix < %lld; ix++)", x1);
+        emit(e, "    qw[ix] = cnnc_q_pack16(x[xs + ix], x[xs + %lld + ix]);", hw);
+        emit(e, "}");
+        return;
+    }
+    emit(e, "for (ix = %lld; ix < %lld; ix++)", x0, x1);
+    const char *dst = sx == 1 ? mem_printf(e->mem, "i * %lld + ix + %lld", wq, pl)
+                              : mem_printf(e->mem, "(i * %lld + (ix + %lld) %% %lld) * %lld + (ix + %lld) / %lld", sx, pl,
+                                           sx, wq, pl, sx);
+    emit(e, "    q[j * %lld + %s] = %s;", plane, dst,
+         plane_word(e, l, mem_printf(e->mem, "2 * j * %lld + iy * %lld + ix", hw, W), true, folded));
+    emit(e, "}");
+}
+
+/* The unroll of the pair loop: for a gathered block all of it up to 63
+ * pairs (no loop), else its largest divisor up to 63; for a plane the
+ * largest of 8, 4, 2, 1 dividing the pairs that keeps the body within
+ * eight taps. */
+static int64_t plane_unroll(const Plane *p)
+{
+    if (p->flat) /* the largest divisor of the pairs within LDRD's reach */
+        for (int64_t u = p->cin2 < 63 ? p->cin2 : 63; u > 1; u--)
+            if (p->cin2 % u == 0)
+                return u;
+    for (int64_t u = 8; u > 1; u /= 2)
+        if (p->cin2 % u == 0 && u * p->taps <= 8)
+            return u;
+    return 1;
+}
+
+/* The word offset, from the block's pointer, of the window words of
+ * input pair v (of an unrolled step) and tap t. */
+static long long plane_offset(const Layer *l, const Plane *p, long long v, long long t)
+{
+    long long kw = l->kernel[1], ky = t / kw, kx = t % kw, sx = p->sx, dy = l->dilation[0], dx = l->dilation[1];
+    if (p->flat)
+        return v * p->pos;
+    return v * p->plane + ((ky * dy) * sx + (kx * dx) % sx) * p->wq + (kx * dx) / sx;
+}
+
+/* Whether every load of the unrolled step takes an immediate offset
+ * (LDRD reaches 1020 bytes). */
+static bool plane_asm_fits(const Layer *l, const Plane *p, long long u)
+{
+    for (long long v = 0; v < u; v++)
+        for (long long t = 0; t < p->taps; t++)
+            if (4 * (plane_offset(l, p, v, t) + p->pos) > 1020 || 8 * (v * p->taps + t) > 1016)
+                return false;
+    return true;
+}
+
+/* The step as Thumb-2 assembly (CNNC_Q_KERNEL_ASM): per tap one LDRD of
+ * both channels' weight pairs, one LDRD per two positions, one SMLAD per
+ * position and channel; the eight accumulators stay in registers. */
+static void emit_plane_asm(Q8 *e, const Layer *l, const Plane *p, long long u)
+{
+    long long pos = p->pos;
+    fprintf(e->out, "#ifdef CNNC_Q_KERNEL_ASM\n");
+    emit(e, "__asm__(");
+    for (long long v = 0; v < u; v++)
+        for (long long t = 0; t < p->taps; t++) {
+            long long off = plane_offset(l, p, v, t);
+            emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wp], #%lld]\\n\\t\"", 8 * (v * p->taps + t));
+            for (long long i = 0; i < pos; i += 2) {
+                if (i + 1 < pos)
+                    emit(e, "    \"ldrd %%[x0], %%[x1], [%%[qp], #%lld]\\n\\t\"", 4 * (off + i));
+                else
+                    emit(e, "    \"ldr %%[x0], [%%[qp], #%lld]\\n\\t\"", 4 * (off + i));
+                for (long long d = i; d < i + 2 && d < pos; d++) {
+                    emit(e, "    \"smlad %%[a0%lld], %%[x%lld], %%[w0], %%[a0%lld]\\n\\t\"", d, d - i, d);
+                    emit(e, "    \"smlad %%[a1%lld], %%[x%lld], %%[w1], %%[a1%lld]\\n\\t\"", d, d - i, d);
+                }
+            }
+        }
+    char *outs = mem_strdup(e->mem, "    :");
+    for (int ch = 0; ch < 2; ch++)
+        for (long long i = 0; i < p->pos; i++)
+            outs = mem_printf(e->mem, "%s [a%d%lld] \"+r\"(a%d%lld),", outs, ch, i, ch, i);
+    emit(e, "%s", outs);
+    emit(e, "      [w0] \"=&r\"(w0), [w1] \"=&r\"(w1), [x0] \"=&r\"(x0), [x1] \"=&r\"(x1)");
+    emit(e, "    : [qp] \"r\"(qp), [wp] \"r\"(wp)");
+    emit(e, "    : \"memory\");");
+}
+
+/* The stores of n outputs of one channel (accumulators acc[i] holding
+ * 2 * acc, destinations yo + off[i], constants in m, r, s): as assembly
+ * where the output spans all of int8 (five instructions each; compilers
+ * otherwise merge the byte stores through extra registers), else C. */
+static void emit_requant(Q8 *e, const Layer *l, const char **acc, const long long *off, int n, bool use_asm)
+{
+    const QuantInfo *qi = l->quant;
+    bool sat = qi->act_min == -128 && qi->act_max == 127, fits = use_asm;
+    for (int i = 0; i < n; i++)
+        fits = fits && off[i] >= 0 && off[i] < 4096;
+    if (sat && fits) {
+        fprintf(e->out, "#ifdef CNNC_Q_KERNEL_ASM\n");
+        emit(e, "__asm__ volatile(");
+        for (int i = 0; i < n; i++) {
+            emit(e, "    \"add %%[t], %%[r], %%[a%d], asr #31\\n\\t\"", i);
+            emit(e, "    \"smmlar %%[t], %%[a%d], %%[m], %%[t]\\n\\t\"", i);
+            emit(e, "    \"asr %%[t], %%[t], %%[s]\\n\\t\"");
+            emit(e, "    \"ssat %%[t], #8, %%[t]\\n\\t\"");
+            emit(e, "    \"strb %%[t], [%%[yo], #%lld]\\n\\t\"", off[i]);
+        }
+        char *ins = mem_strdup(e->mem, "    : [t] \"=&r\"(t)\n            :");
+        for (int i = 0; i < n; i++)
+            ins = mem_printf(e->mem, "%s [a%d] \"r\"(%s),", ins, i, acc[i]);
+        emit(e, "%s [m] \"r\"(m), [r] \"r\"(r), [s] \"r\"(s), [yo] \"r\"(yo)", ins);
+        emit(e, "    : \"memory\");");
+        fprintf(e->out, "#else\n");
+    }
+    for (int i = 0; i < n; i++) {
+        const char *v = mem_printf(e->mem, "cnnc_q_requant2(%s, m, r, s)", acc[i]);
+        emit(e, "yo[%lld] = (int8_t)%s;", off[i],
+             sat ? mem_printf(e->mem, "cnnc_q_ssat8(%s)", v)
+                 : mem_printf(e->mem, "cnnc_q_clamp(%s, %d, %d)", v, (int)qi->act_min, (int)qi->act_max));
+    }
+    if (sat && fits)
+        fprintf(e->out, "#endif\n");
+}
+
+/* A gathered block for one pair of output channels in one assembly
+ * block (CNNC_Q_KERNEL_ASM): the accumulators from the doubled biases,
+ * every pair's dual MACs, then each output's rounding multiply and store
+ * through the output pointer the C code left among the constants. */
+static void emit_fused_asm(Q8 *e, const Layer *l, const Plane *p)
+{
+    long long hw = (long long)(l->shape.h * l->shape.w), pos = (long long)p->pos;
+    fprintf(e->out, "#ifdef CNNC_Q_KERNEL_ASM\n");
+    emit(e, "wx[cb * %lld + 8] = (uint32_t)(uintptr_t)yo;", (long long)p->cbw);
+    emit(e, "__asm__ volatile(");
+    emit(e, "    \"ldrd %%[a00], %%[a10], [%%[wp]]\\n\\t\"");
+    for (int ch = 0; ch < 2; ch++)
+        for (long long i = 1; i < pos; i++)
+            emit(e, "    \"mov %%[a%d%lld], %%[a%d0]\\n\\t\"", ch, i, ch);
+    for (long long v = 0; v < (long long)p->cin2; v++) {
+        emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wp], #%lld]\\n\\t\"", 4 * PG_CONSTS + 8 * v);
+        for (long long i = 0; i < pos; i += 2) {
+            if (i + 1 < pos)
+                emit(e, "    \"ldrd %%[x0], %%[x1], [%%[qp], #%lld]\\n\\t\"", 4 * (v * pos + i));
+            else
+                emit(e, "    \"ldr %%[x0], [%%[qp], #%lld]\\n\\t\"", 4 * (v * pos + i));
+            for (long long d = i; d < i + 2 && d < pos; d++) {
+                emit(e, "    \"smlad %%[a0%lld], %%[x%lld], %%[w0], %%[a0%lld]\\n\\t\"", d, d - i, d);
+                emit(e, "    \"smlad %%[a1%lld], %%[x%lld], %%[w1], %%[a1%lld]\\n\\t\"", d, d - i, d);
+            }
+        }
+    }
+    /* requantization: qp the output pointer, w0 multiplier, w1 ra, x0 shift, x1 scratch */
+    emit(e, "    \"ldr %%[qp], [%%[wp], #32]\\n\\t\"");
+    for (int ch = 0; ch < 2; ch++) {
+        emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wp], #%d]\\n\\t\"", 8 + 12 * ch);
+        emit(e, "    \"ldr %%[x0], [%%[wp], #%d]\\n\\t\"", 16 + 12 * ch);
+        for (long long i = 0; i < pos; i++) {
+            emit(e, "    \"add %%[x1], %%[w1], %%[a%d%lld], asr #31\\n\\t\"", ch, i);
+            emit(e, "    \"smmlar %%[x1], %%[a%d%lld], %%[w0], %%[x1]\\n\\t\"", ch, i);
+            emit(e, "    \"asr %%[x1], %%[x1], %%[x0]\\n\\t\"");
+            emit(e, "    \"ssat %%[x1], #8, %%[x1]\\n\\t\"");
+            emit(e, "    \"strb %%[x1], [%%[qp], #%lld]\\n\\t\"", ch * hw + i);
+        }
+    }
+    char *outs = mem_strdup(e->mem, "    :");
+    for (int ch = 0; ch < 2; ch++)
+        for (long long i = 0; i < pos; i++)
+            outs = mem_printf(e->mem, "%s [a%d%lld] \"=&r\"(a%d%lld),", outs, ch, i, ch, i);
+    emit(e, "%s", outs);
+    emit(e, "      [w0] \"=&r\"(w0), [w1] \"=&r\"(w1), [x0] \"=&r\"(x0), [x1] \"=&r\"(x1), [qp] \"+r\"(qp)");
+    emit(e, "    : [wp] \"r\"(wp)");
+    emit(e, "    : \"memory\");");
+}
+
+/* One block of positions for one pair of output channels (qp, wp and k
+ * set): the accumulators start at the doubled bias, each tap's weight
+ * pairs meet the block's window words in dual MACs, then one rounding
+ * multiply per output into yo. */
+static void emit_plane_block(Q8 *e, const Layer *l, const Plane *p)
+{
+    const QuantInfo *qi = l->quant;
+    long long hw = (long long)(l->shape.h * l->shape.w), pos = (long long)p->pos, taps = (long long)p->taps;
+    long long u = (long long)plane_unroll(p);
+    bool asm_ok = plane_asm_fits(l, p, u);
+    if (p->fused) {
+        emit_fused_asm(e, l, p);
+        fprintf(e->out, "#else\n");
+    }
+    for (int ch = 0; ch < 2; ch++) {
+        char *line = mem_strdup(e->mem, "");
+        for (long long i = 0; i < pos; i++)
+            line = mem_printf(e->mem, "%sa%d%lld = ", line, ch, i);
+        emit(e, "%sk[%d];", line, 4 * ch);
+    }
+    bool loop = u < (long long)p->cin2;
+    if (loop)
+        emit(e, "for (j = 0; j < %lld; j += %lld) {", (long long)p->cin2, u);
+    if (asm_ok && !p->fused) {
+        emit_plane_asm(e, l, p, u);
+        fprintf(e->out, "#else\n");
+    }
+    for (long long v = 0; v < u; v++)
+        for (long long t = 0; t < taps; t++) {
+            long long off = plane_offset(l, p, v, t);
+            long long wo = p->fused ? PG_CONSTS : 0;
+            emit(e, "w0 = wp[%lld];", wo + 2 * (v * taps + t));
+            emit(e, "w1 = wp[%lld];", wo + 2 * (v * taps + t) + 1);
+            for (long long i = 0; i < pos; i += 2) {
+                emit(e, "x0 = qp[%lld];", off + i);
+                if (i + 1 < pos)
+                    emit(e, "x1 = qp[%lld];", off + i + 1);
+                for (long long d = i; d < i + 2 && d < pos; d++) {
+                    emit(e, "a0%lld = cnnc_q_smlad(x%lld, w0, a0%lld);", d, d - i, d);
+                    emit(e, "a1%lld = cnnc_q_smlad(x%lld, w1, a1%lld);", d, d - i, d);
+                }
+            }
+        }
+    if (asm_ok && !p->fused)
+        fprintf(e->out, "#endif\n");
+    if (loop) {
+        emit(e, "qp += %lld;", u * (long long)(p->flat ? pos : p->plane));
+        emit(e, "wp += %lld;", u * taps * 2);
+        emit(e, "}");
+    }
+    for (int ch = 0; ch < 2; ch++) {
+        bool guard = ch == 1 && qi->nchan % 2;
+        if (guard)
+            emit(e, "if (cb < %lld) {", (long long)(qi->nchan / 2));
+        emit(e, "m = k[%d];", 4 * ch + 1);
+        emit(e, "r = k[%d];", 4 * ch + 2);
+        emit(e, "s = k[%d];", 4 * ch + 3);
+        const char *acc[PG_POS];
+        long long off[PG_POS];
+        for (long long i = 0; i < pos; i++) {
+            acc[i] = mem_printf(e->mem, "a%d%lld", ch, i);
+            off[i] = ch * hw + i;
+        }
+        emit_requant(e, l, acc, off, (int)pos, !p->fused);
+        if (guard)
+            emit(e, "}");
+    }
+    if (p->fused)
+        fprintf(e->out, "#endif\n");
+}
+
+/* Expanded weights: n words from word first of the packed int8 table, as doubled int16
+ * pairs (the accumulators then hold 2 * acc for cnnc_q_requant2), both
+ * channels' pairs of a tap side by side. */
+static void emit_plane_weights(Q8 *e, const Layer *l, const char *first, const char *n)
+{
+    emit(e, "for (j = 0; j < %s; j++) {", n);
+    emit(e, "wb = cnnc_q_read4(w_%s + (%s + j) * 4);", e->cname[l->index], first);
+    emit(e, "w0 = cnnc_q_sxtb16(wb);");
+    emit(e, "w1 = cnnc_q_sxtb16_ror8(wb);");
+    emit(e, "wx[2 * j] = cnnc_q_sadd16(w0, w0);");
+    emit(e, "wx[2 * j + 1] = cnnc_q_sadd16(w1, w1);");
+    emit(e, "}");
+}
+
+/* The conv: plane layout per pair of output channels, then over rows and
+ * blocks; gather layout per block, then over pairs of output channels. */
+static void emit_conv_plane(Q8 *e, const Layer *l)
+{
+    const QuantInfo *qi = l->quant;
+    const char *c = e->cname[l->index];
+    Shape o = l->shape;
+    Plane p = plane_of(l);
+    long long hw = (long long)(o.h * o.w), pos = (long long)p.pos, len = (long long)p.len;
+    long long nw = (long long)(p.cin2 * p.taps), ncb = (long long)((qi->nchan + 1) / 2);
+    emit(e, "const uint32_t *qp, *wp;");
+    emit(e, "const int32_t *k;");
+    emit(e, "int8_t *yo;");
+    emit(e, "uint32_t *wx = q + %lld, *qw, wb, w0, w1, x0, x1;", (long long)p.wx_at);
+    char *decl = mem_strdup(e->mem, "int32_t m, r, s, t, v, lo");
+    for (int ch = 0; ch < 2; ch++)
+        for (long long i = 0; i < pos; i++)
+            decl = mem_printf(e->mem, "%s, a%d%lld", decl, ch, i);
+    emit(e, "%s;", decl);
+    emit(e, "int bd, cb, row, b, j, i, iy, ix, yy, xx, xs, start;");
+    const char *unused[] = {"qw", "xs", "i", "iy", "ix", "yy", "xx", "row", "v", "lo", "x1", "t", "m", "r", "s", "bd"};
+    for (size_t i = 0; i < sizeof unused / sizeof *unused; i++)
+        emit(e, "(void)%s;", unused[i]);
+    emit(e, "int8_t *xc;");
+    if (p.flat && p.padded)
+        emit_gather_copy(e, l, &p);
+    else
+        emit(e, "xc = 0;");
+    emit(e, "(void)xc;");
+    if (p.flat) {
+        emit(e, "for (cb = 0; cb < %lld; cb++) {", ncb);
+        emit(e, "wx = q + %lld + cb * %lld;", (long long)p.wx_at, (long long)p.cbw);
+        if (p.fused) {
+            emit(e, "k = k_%s + cb * 8;", c);
+            const int from[PG_CONSTS - 2] = {0, 4, 1, 2, 3, 5, 6, 7};
+            for (int i = 0; i < PG_CONSTS - 2; i++)
+                emit(e, "wx[%d] = (uint32_t)k[%d];", i, from[i]);
+            emit(e, "wx += %d;", PG_CONSTS);
+        }
+        emit_plane_weights(e, l, mem_printf(e->mem, "cb * %lld", nw), mem_printf(e->mem, "%lld", nw));
+        emit(e, "}");
+        emit(e, "wx = q + %lld;", (long long)p.wx_at);
+        emit(e, "for (b = 0; b < %lld; b++) {", (long long)p.nblk);
+        emit(e, "start = b * %lld < %lld ? b * %lld : %lld;", pos, len - pos, pos, len - pos);
+        emit_gather_fill(e, l, &p);
+        emit(e, "for (cb = 0; cb < %lld; cb++) {", ncb);
+        emit(e, "k = k_%s + cb * 8;", c);
+        emit(e, "qp = q;");
+        emit(e, "wp = wx + cb * %lld;", (long long)p.cbw);
+        emit(e, "yo = y + cb * %lld + start;", 2 * hw);
+        emit_plane_block(e, l, &p);
+        emit(e, "}");
+        emit(e, "}");
+        return;
+    }
+    long long band = (long long)p.band;
+    emit(e, "for (bd = 0; bd < %lld; bd++) {", (o.h + band - 1) / band);
+    emit_plane_fill(e, l, &p);
+    emit(e, "for (cb = 0; cb < %lld; cb++) {", ncb);
+    emit(e, "k = k_%s + cb * 8;", c);
+    emit_plane_weights(e, l, mem_printf(e->mem, "cb * %lld", nw), mem_printf(e->mem, "%lld", nw));
+    emit(e, "for (row = bd * %lld; row < %s; row++) {", band,
+         o.h % band ? mem_printf(e->mem, "(bd * %lld + %lld < %lld ? bd * %lld + %lld : %lld)", band, band,
+                                 (long long)o.h, band, band, (long long)o.h)
+                    : mem_printf(e->mem, "bd * %lld + %lld", band, band));
+    emit(e, "for (b = 0; b < %lld; b++) {", (long long)p.nblk);
+    emit(e, "start = b * %lld < %lld ? b * %lld : %lld;", pos, len - pos, pos, len - pos);
+    emit(e, "qp = q + (row - bd * %lld) * %lld + start;", band, (long long)(l->stride[0] * p.sx * p.wq));
+    emit(e, "wp = wx;");
+    emit(e, "yo = y + cb * %lld + row * %lld + start;", 2 * hw, (long long)o.w);
+    emit_plane_block(e, l, &p);
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+}
+
 /* The depthwise fast path's padded plane, in int16 cells: bounded so that
  * it stays a modest stack buffer on a microcontroller. */
 #define DW_PLANE_MAX 2048
@@ -683,6 +1481,248 @@ static void emit_conv_dw(Q8 *e, const Layer *l)
     emit(e, "}");
 }
 
+/* ---- depthwise 3-wide kernels as dual MACs on aligned pairs ---- */
+
+/* Outputs per block of the row kernel: whole rows up to DW3_ROW, else
+ * blocks of four on rows of even length. */
+#define DW3_ROW 5
+
+/* The row kernel's geometry: outputs per block (whole rows up to
+ * DW3_ROW, four otherwise), blocks per row, words per padded row, rows of
+ * the padded plane, and scratch words (the plane, then the kernel's
+ * weight words and constants). */
+typedef struct Dw3 {
+    int64_t pos, nb, wr, hp, words;
+} Dw3;
+
+/* The row kernel's geometry of depthwise conv l. */
+static Dw3 dw3_of(const Layer *l)
+{
+    Dw3 g;
+    int64_t w = l->shape.w, sx = l->stride[1];
+    int64_t row = sx == 1 ? DW3_ROW : DW3_ROW - 1; /* stride 2 reads one word more per block */
+    g.pos = w <= row ? w : 4;
+    g.nb = w <= row ? 1 : (w + 3) / 4;
+    g.wr = sx == 1 ? (w <= row ? (w + 3) / 2 : (w + 2) / 2) : w + 1;
+    g.hp = (l->shape.h - 1) * l->stride[0] + l->kernel[0];
+    g.words = g.hp * g.wr + 2 * l->kernel[0] + 4;
+    return g;
+}
+
+/* Whether depthwise conv l takes the row kernel: kernel width 3, x
+ * stride 1 or 2, zeros padding, no dilation, zx folded,
+ * cnnc_q_requant2's constants; with stride 1, rows that split into
+ * aligned blocks. */
+static bool dw3_conv(Q8 *e, const Layer *l)
+{
+    bool all;
+    Shape o = l->shape;
+    if (l->quant->kind != QK_CONV || l->groups <= 1 || l->groups != l->in[0]->shape.c || l->out != l->groups ||
+        l->pad_mode != PM_ZEROS || l->dilation[0] != 1 || l->dilation[1] != 1 || l->pad[0] < 0 || l->pad[2] < 0 ||
+        l->kernel[1] != 3 || l->stride[1] > 2 || !has_interior(l, &all) ||
+        !folded_bias(l, mem_array(e->mem, (size_t)l->quant->nchan, sizeof(int64_t))) || !requant2_ok(l, true))
+        return false;
+    Dw3 g = dw3_of(l);
+    if (l->stride[1] == 1 && o.w > DW3_ROW && o.w % 2)
+        return false;
+    return g.wr <= 64 && 4 * (g.hp * g.wr) <= 1020 * 64 && 4 * g.words <= PG_MAX_BYTES &&
+           4 * ((l->kernel[0] - 1) * g.wr + g.pos + 1) <= 1020;
+}
+
+/* The scratch words of depthwise conv l's row kernel. */
+static int64_t dw3_words(const Layer *l)
+{
+    return dw3_of(l).words;
+}
+
+/* Weights as they are and per channel {2 * bias, mult, ra, rshift}: the
+ * depthwise row kernel and the four-channel linear kernel. */
+static void emit_dw3_constants(Q8 *e, const Layer *l)
+{
+    const QuantInfo *qi = l->quant;
+    const char *c = e->cname[l->index];
+    emit(e, "/* %s: int8 weights, per-channel scales in the multipliers */", comment_safe(e->mem, l->name));
+    emit_i8(e, mem_printf(e->mem, "w_%s", c), qi->weight, weights_numel(l, 0));
+    int64_t *k = mem_array(e->mem, (size_t)(4 * qi->nchan), sizeof *k);
+    for (int64_t ch = 0; ch < qi->nchan; ch++) {
+        k[4 * ch] = 2 * used_bias(l, ch, true);
+        k[4 * ch + 1] = qi->mult[ch];
+        k[4 * ch + 2] = requant2_ra(l, ch);
+        k[4 * ch + 3] = -(int64_t)qi->shift[ch];
+    }
+    emit(e, "/* %s: per channel 2 * bias, multiplier, rounding and zero point, right shift */",
+         comment_safe(e->mem, l->name));
+    emit_ints(e, "int32_t", mem_printf(e->mem, "k_%s", c), k, 4 * qi->nchan);
+}
+
+/* The row kernel's assembly (CNNC_Q_KERNEL_ASM) for one block: the
+ * accumulators from the doubled bias, per kernel row its window words and
+ * both weight words in LDRDs, per output an SMLAD and an SMLABT or
+ * SMLATB, then each output's requantization and store. wv holds the
+ * channel's weight words, then bias, multiplier, ra and shift. */
+static void emit_dw3_asm(Q8 *e, int64_t kh, int64_t pos, int64_t wr, int64_t sx)
+{
+    int64_t n = sx == 1 ? (pos + 3) / 2 : pos + 1;
+    long long kb = 8 * kh; /* byte offset of the constants in wv */
+    fprintf(e->out, "#ifdef CNNC_Q_KERNEL_ASM\n");
+    emit(e, "__asm__ volatile(");
+    emit(e, "    \"ldr %%[a0], [%%[wv], #%lld]\\n\\t\"", kb);
+    for (int64_t d = 1; d < pos; d++)
+        emit(e, "    \"mov %%[a%lld], %%[a0]\\n\\t\"", (long long)d);
+    for (int64_t ky = 0; ky < kh; ky++) {
+        emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wv], #%lld]\\n\\t\"", (long long)(8 * ky));
+        for (int64_t i = 0; i < n; i += 2) {
+            if (i + 1 < n)
+                emit(e, "    \"ldrd %%[d%lld], %%[d%lld], [%%[rp], #%lld]\\n\\t\"", (long long)i, (long long)i + 1,
+                     (long long)(4 * (ky * wr + i)));
+            else
+                emit(e, "    \"ldr %%[d%lld], [%%[rp], #%lld]\\n\\t\"", (long long)i, (long long)(4 * (ky * wr + i)));
+        }
+        for (int64_t d = 0; d < pos; d++) {
+            long long m = sx == 1 ? d / 2 : d;
+            if (sx == 2 || d % 2 == 0) {
+                emit(e, "    \"smlad %%[a%lld], %%[d%lld], %%[w0], %%[a%lld]\\n\\t\"", (long long)d, m, (long long)d);
+                emit(e, "    \"smlabt %%[a%lld], %%[d%lld], %%[w1], %%[a%lld]\\n\\t\"", (long long)d, m + 1, (long long)d);
+            } else {
+                emit(e, "    \"smlatb %%[a%lld], %%[d%lld], %%[w0], %%[a%lld]\\n\\t\"", (long long)d, m, (long long)d);
+                emit(e, "    \"smlad %%[a%lld], %%[d%lld], %%[w1], %%[a%lld]\\n\\t\"", (long long)d, m + 1, (long long)d);
+            }
+        }
+    }
+    /* requantization: w0 multiplier, w1 ra, d0 shift, d1 scratch */
+    emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wv], #%lld]\\n\\t\"", kb + 4);
+    emit(e, "    \"ldr %%[d0], [%%[wv], #%lld]\\n\\t\"", kb + 12);
+    for (int64_t d = 0; d < pos; d++) {
+        emit(e, "    \"add %%[d1], %%[w1], %%[a%lld], asr #31\\n\\t\"", (long long)d);
+        emit(e, "    \"smmlar %%[d1], %%[a%lld], %%[w0], %%[d1]\\n\\t\"", (long long)d);
+        emit(e, "    \"asr %%[d1], %%[d1], %%[d0]\\n\\t\"");
+        emit(e, "    \"ssat %%[d1], #8, %%[d1]\\n\\t\"");
+        emit(e, "    \"strb %%[d1], [%%[yo], #%lld]\\n\\t\"", (long long)d);
+    }
+    char *outs = mem_strdup(e->mem, "    :");
+    for (int64_t d = 0; d < pos; d++)
+        outs = mem_printf(e->mem, "%s [a%lld] \"=&r\"(a%lld),", outs, (long long)d, (long long)d);
+    for (int64_t i = 0; i < n; i++)
+        outs = mem_printf(e->mem, "%s [d%lld] \"=&r\"(d%lld),", outs, (long long)i, (long long)i);
+    emit(e, "%s", outs);
+    emit(e, "      [w0] \"=&r\"(w0), [w1] \"=&r\"(w1)");
+    emit(e, "    : [rp] \"r\"(rp), [wv] \"r\"(wv), [yo] \"r\"(yo)");
+    emit(e, "    : \"memory\");");
+}
+
+/* Depthwise, 3 wide, stride 1: per channel the plane copied into a
+ * zx-padded buffer of int16 pairs (its border written once), the
+ * kernel's rows as doubled pairs (w0, w1) and (w1, w2); per block of
+ * outputs along a row, output d's three taps of a kernel row are one
+ * SMLAD on the aligned pair at d and one single MAC on the next pair's
+ * half (even d), or the mirror (odd d): two instructions per three MACs,
+ * each loaded word shared by two or three outputs. */
+static void emit_conv_dw3(Q8 *e, const Layer *l)
+{
+    const char *c = e->cname[l->index];
+    Shape in = l->in[0]->shape, o = l->shape;
+    Dw3 g = dw3_of(l);
+    long long pos = (long long)g.pos, wr = (long long)g.wr, hp = (long long)g.hp, nb = (long long)g.nb;
+    long long kh = l->kernel[0], pt = l->pad[0], pl = l->pad[2], sx = l->stride[1], sy = l->stride[0];
+    long long n = sx == 1 ? (pos + 3) / 2 : pos + 1, W = in.w, H = in.h;
+    int zx = (int)in_zp(l, 0);
+    emit(e, "uint32_t *pw = q, *wv = q + %lld, w0, w1;", hp * wr);
+    char *decl = mem_strdup(e->mem, "uint32_t d0");
+    for (long long i = 1; i < n; i++)
+        decl = mem_printf(e->mem, "%s, d%lld", decl, i);
+    emit(e, "%s;", decl);
+    decl = mem_strdup(e->mem, "int32_t m, r, s, t, a0");
+    for (long long d = 1; d < pos; d++)
+        decl = mem_printf(e->mem, "%s, a%lld", decl, d);
+    emit(e, "%s;", decl);
+    emit(e, "const uint32_t *rp;");
+    emit(e, "const int8_t *xr, *wc;");
+    emit(e, "const int32_t *k;");
+    emit(e, "int8_t *yo;");
+    emit(e, "int c, i, oy, b, start;");
+    emit(e, "(void)b;");
+    emit(e, "(void)t;");
+    emit(e, "for (i = 0; i < %lld; i++)", hp * (long long)wr);
+    emit(e, "    pw[i] = cnnc_q_pack16(%d, %d);", zx, zx);
+    emit(e, "for (c = 0; c < %lld; c++) {", (long long)o.c);
+    /* input rows that land in the buffer */
+    long long y0 = pt < 0 ? -pt : 0, y1 = H < hp - pt ? H : hp - pt;
+    emit(e, "for (i = %lld; i < %lld; i++) {", y0, y1);
+    emit(e, "xr = x + c * %lld + i * %lld;", H * W, W);
+    for (long long j = 0; j < wr; j++) {
+        long long c0 = 2 * j - pl, c1 = 2 * j + 1 - pl;
+        bool in0 = c0 >= 0 && c0 < W, in1 = c1 >= 0 && c1 < W;
+        if (!in0 && !in1)
+            continue;
+        if (c0 >= 0 && c0 + 3 < W && j + 1 < wr) {
+            emit(e, "cnnc_q_widen4(xr + %lld, pw + (i + %lld) * %lld + %lld);", c0, pt, (long long)wr, j);
+            j++;
+            continue;
+        }
+        emit(e, "pw[(i + %lld) * %lld + %lld] = cnnc_q_pack16(%s, %s);", pt, (long long)wr, j,
+             in0 ? mem_printf(e->mem, "xr[%lld]", c0) : mem_printf(e->mem, "%d", zx),
+             in1 ? mem_printf(e->mem, "xr[%lld]", c1) : mem_printf(e->mem, "%d", zx));
+    }
+    emit(e, "}");
+    emit(e, "wc = w_%s + c * %lld;", c, kh * 3);
+    for (long long ky = 0; ky < kh; ky++) {
+        emit(e, "wv[%lld] = cnnc_q_pack16(2 * wc[%lld], 2 * wc[%lld]);", 2 * ky, 3 * ky, 3 * ky + 1);
+        emit(e, "wv[%lld] = cnnc_q_pack16(2 * wc[%lld], 2 * wc[%lld]);", 2 * ky + 1, 3 * ky + 1, 3 * ky + 2);
+    }
+    emit(e, "k = k_%s + c * 4;", c);
+    emit(e, "m = k[1];");
+    emit(e, "r = k[2];");
+    emit(e, "s = k[3];");
+    for (int i = 0; i < 4; i++)
+        emit(e, "wv[%lld] = (uint32_t)k[%d];", 2 * kh + i, i);
+    emit(e, "(void)m;");
+    emit(e, "(void)r;");
+    emit(e, "(void)s;");
+    emit(e, "for (oy = 0; oy < %lld; oy++) {", (long long)o.h);
+    if (nb > 1) {
+        emit(e, "for (b = 0; b < %lld; b++) {", nb);
+        emit(e, "start = b * 4 < %lld ? b * 4 : %lld;", (long long)o.w - 4, (long long)o.w - 4);
+    } else
+        emit(e, "start = 0;");
+    emit(e, "rp = pw + oy * %lld + start%s;", sy * wr, sx == 1 ? " / 2" : "");
+    emit(e, "yo = y + (c * %lld + oy) * %lld + start;", (long long)o.h, (long long)o.w);
+    bool sat = l->quant->act_min == -128 && l->quant->act_max == 127;
+    if (sat) {
+        emit_dw3_asm(e, kh, pos, wr, sx);
+        fprintf(e->out, "#else\n");
+    }
+    char *line = mem_strdup(e->mem, "");
+    for (long long d = 0; d < pos; d++)
+        line = mem_printf(e->mem, "%sa%lld = ", line, d);
+    emit(e, "%sk[0];", line);
+    for (long long ky = 0; ky < kh; ky++) {
+        emit(e, "w0 = wv[%lld];", 2 * ky);
+        emit(e, "w1 = wv[%lld];", 2 * ky + 1);
+        for (long long i = 0; i < n; i++)
+            emit(e, "d%lld = rp[%lld];", i, ky * (long long)wr + i);
+        for (long long d = 0; d < pos; d++) {
+            long long mm = sx == 1 ? d / 2 : d;
+            if (sx == 2 || d % 2 == 0)
+                emit(e, "a%lld = cnnc_q_smlabt(d%lld, w1, cnnc_q_smlad(d%lld, w0, a%lld));", d, mm + 1, mm, d);
+            else
+                emit(e, "a%lld = cnnc_q_smlad(d%lld, w1, cnnc_q_smlatb(d%lld, w0, a%lld));", d, mm + 1, mm, d);
+        }
+    }
+    const char *acc[DW3_ROW];
+    long long off[DW3_ROW];
+    for (long long d = 0; d < pos; d++) {
+        acc[d] = mem_printf(e->mem, "a%lld", d);
+        off[d] = d;
+    }
+    emit_requant(e, l, acc, off, (int)pos, false);
+    if (sat)
+        fprintf(e->out, "#endif\n");
+    if (nb > 1)
+        emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+}
+
 /* Conv, any groups, dilation and padding mode: acc = bias + sum of
  * w * (x - zx) over the taps inside (or folded inside). Outputs whose
  * window is wholly inside skip the checks and fold zx into the bias. */
@@ -719,6 +1759,73 @@ static void emit_conv(Q8 *e, const Layer *l)
     emit(e, "}");
     emit(e, "}");
     emit(e, "}");
+}
+
+/* Whether a linear layer takes the four-channel kernel: zx folded into
+ * the bias and cnnc_q_requant2's constants. */
+static bool linear4(const Layer *l)
+{
+    return l->quant->kind == QK_LINEAR && requant2_ok(l, true);
+}
+
+/* Linear, four output channels at a time: each word of four inputs is
+ * split by SXTB16 and doubled once (SADD16), then meets each channel's
+ * weight word in two SMLADs; zx folded into the doubled bias, one
+ * rounding multiply per output. */
+static void emit_linear4(Q8 *e, const Layer *l)
+{
+    const QuantInfo *qi = l->quant;
+    const char *c = e->cname[l->index];
+    long long n = (long long)l->in[0]->shape.c, n4 = n / 4 * 4, out = (long long)l->out;
+    bool sat = qi->act_min == -128 && qi->act_max == 127;
+    emit(e, "int o, i;");
+    emit(e, "uint32_t xv, x02, x13, wv;");
+    emit(e, "int32_t a0, a1, a2, a3;");
+    emit(e, "const int8_t *wo;");
+    for (int four = 1; four >= 0; four--) {
+        int nc = four ? 4 : 1;
+        if (four && out < 4)
+            continue;
+        if (!four && out % 4 == 0)
+            break;
+        if (four)
+            emit(e, "for (o = 0; o < %lld; o += 4) {", out / 4 * 4);
+        else
+            emit(e, "for (o = %lld; o < %lld; o++) {", out / 4 * 4, out);
+        emit(e, "wo = w_%s + o * %lld;", c, n);
+        for (int ch = 0; ch < nc; ch++)
+            emit(e, "a%d = k_%s[(o + %d) * 4];", ch, c, ch);
+        emit(e, "for (i = 0; i < %lld; i += 4) {", n4);
+        emit(e, "xv = cnnc_q_read4(x + i);");
+        emit(e, "x02 = cnnc_q_sxtb16(xv);");
+        emit(e, "x13 = cnnc_q_sxtb16_ror8(xv);");
+        emit(e, "x02 = cnnc_q_sadd16(x02, x02);");
+        emit(e, "x13 = cnnc_q_sadd16(x13, x13);");
+        for (int ch = 0; ch < nc; ch++) {
+            emit(e, "wv = cnnc_q_read4(wo + %lld + i);", ch * n);
+            emit(e, "a%d = cnnc_q_smlad(x02, cnnc_q_sxtb16(wv), a%d);", ch, ch);
+            emit(e, "a%d = cnnc_q_smlad(x13, cnnc_q_sxtb16_ror8(wv), a%d);", ch, ch);
+        }
+        emit(e, "}");
+        if (n4 < n) {
+            emit(e, "for (i = %lld; i < %lld; i++) {", n4, n);
+            for (int ch = 0; ch < nc; ch++)
+                emit(e, "a%d += 2 * (int32_t)x[i] * (int32_t)wo[%lld + i];", ch, ch * n);
+            emit(e, "}");
+        }
+        for (int ch = 0; ch < nc; ch++) {
+            const char *v = mem_printf(e->mem, "cnnc_q_requant2(a%d, k_%s[(o + %d) * 4 + 1], k_%s[(o + %d) * 4 + 2], "
+                                               "k_%s[(o + %d) * 4 + 3])",
+                                       ch, c, ch, c, ch, c, ch);
+            emit(e, "y[o + %d] = (int8_t)%s;", ch,
+                 sat ? mem_printf(e->mem, "cnnc_q_ssat8(%s)", v)
+                     : mem_printf(e->mem, "cnnc_q_clamp(%s, %d, %d)", v, (int)qi->act_min, (int)qi->act_max));
+        }
+        emit(e, "}");
+    }
+    emit(e, "(void)a1;");
+    emit(e, "(void)a2;");
+    emit(e, "(void)a3;");
 }
 
 /* Linear: four multiply-adds at a time with the dual-MAC helper (SMLAD
@@ -758,6 +1865,38 @@ static void emit_affine(Q8 *e, const Layer *l)
                      "ch"));
 }
 
+/* Average pooling to 1x1 over whole rows (a global one, or a window of
+ * the first rows): the window's n values of each plane, consecutive,
+ * summed four at a time (one load, two SXTB16 and two SMLADs against
+ * ones on DSP cores), then divided rounding half away from zero. */
+static void emit_global_avg(Q8 *e, const Layer *l, long long n)
+{
+    const QuantInfo *qi = l->quant;
+    long long hw = (long long)(l->in[0]->shape.h * l->in[0]->shape.w), n4 = n / 4 * 4;
+    emit(e, "int c, i;");
+    emit(e, "int32_t sum;");
+    emit(e, "uint32_t v;");
+    emit(e, "const int8_t *xc;");
+    emit(e, "for (c = 0; c < %lld; c++) {", (long long)l->shape.c);
+    emit(e, "xc = x + c * %lld;", hw);
+    emit(e, "sum = 0;");
+    emit(e, "for (i = 0; i < %lld; i += 4) {", n4);
+    emit(e, "v = cnnc_q_read4(xc + i);");
+    emit(e, "sum = cnnc_q_smlad(cnnc_q_sxtb16(v), 0x00010001u, sum);");
+    emit(e, "sum = cnnc_q_smlad(cnnc_q_sxtb16_ror8(v), 0x00010001u, sum);");
+    emit(e, "}");
+    if (n4 < n) {
+        emit(e, "for (i = %lld; i < %lld; i++)", n4, n);
+        emit(e, "    sum += xc[i];");
+    }
+    const char *v = mem_printf(e->mem, "cnnc_q_div_round(sum, %lld)", n);
+    if (qi->act_min > -128 || qi->act_max < 127)
+        v = mem_printf(e->mem, "cnnc_q_clamp(%s, %d, %d)", v, (int)qi->act_min, (int)qi->act_max);
+    emit(e, "y[c] = (int8_t)%s;", v);
+    emit(e, "}");
+    emit(e, "(void)v;");
+}
+
 /* Window pools (a global one's window is the whole plane): max and min
  * compare int8 values, avg divides the sum rounding half away from zero,
  * sum requantizes the sum of (x - zx). Cells outside are skipped. */
@@ -774,6 +1913,11 @@ static void emit_pool(Q8 *e, const Layer *l)
     bool cmp = qi->kind == QK_MAXPOOL || qi->kind == QK_MINPOOL;
     bool incl = qi->kind == QK_AVGPOOL && l->op == OP_AVGPOOL2D && l->count_include_pad;
     int zx = (int)in_zp(l, 0), zy = (int)qi->out.zero_point, lo = (int)qi->act_min, hi = (int)qi->act_max;
+    if (qi->kind == QK_AVGPOOL && o.h == 1 && o.w == 1 && kw == in.w && kh <= in.h && pt == 0 && pb == 0 &&
+        pl == 0 && pr == 0) {
+        emit_global_avg(e, l, kh * kw);
+        return;
+    }
     emit(e, "int c, oy, ox, ky, kx, iy, ix%s;", qi->kind == QK_SUMPOOL ? "" : ", n");
     emit(e, "int32_t %s;", cmp ? "v, best" : incl ? "sum, count, y1, x1" : "sum");
     emit(e, "for (c = 0; c < %lld; c++) {", (long long)o.c);
@@ -832,10 +1976,71 @@ static void emit_pool(Q8 *e, const Layer *l)
     emit(e, "}");
 }
 
-/* TFLite's Add: each input's (x - z) << 20 at the common scale, summed, requantized. */
+/* Whether an add requantizes with cnnc_q_requant2 from doubled table
+ * values: multiplier above 2^30, right shift 1..30, and the sum of the
+ * largest terms and ra below 2^29. */
+static bool add_requant2(const Layer *l)
+{
+    const QuantInfo *qi = l->quant;
+    if (qi->out_mult <= (INT64_C(1) << 30) || qi->out_shift > -1 || qi->out_shift < -30)
+        return false;
+    int64_t r = -(int64_t)qi->out_shift, bound = 2;
+    bound += ((int64_t)1 << (r - 1)) + 128 * ((int64_t)1 << r);
+    for (int k = 0; k < l->nin; k++) {
+        int64_t top = 0;
+        for (int v = -128; v < 128; v++) {
+            int64_t a = cnnc_q_add_term((int8_t)v, in_zp(l, k), qi->left_shift, qi->in_mult[k], qi->in_shift[k]);
+            top = a < 0 ? (-a > top ? -a : top) : (a > top ? a : top);
+        }
+        bound += top;
+    }
+    return bound < (INT64_C(1) << 29);
+}
+
+/* Each input's term of an add as a table over its 256 values (doubled
+ * when add_requant2 holds), computed with the runtime's own function. */
+static void emit_add_constants(Q8 *e, const Layer *l)
+{
+    const QuantInfo *qi = l->quant;
+    bool twice = add_requant2(l);
+    int64_t v[256];
+    emit(e, "/* %s: each input's rescaled term by its value + 128%s */", comment_safe(e->mem, l->name),
+         twice ? ", doubled" : "");
+    for (int k = 0; k < l->nin; k++) {
+        for (int i = 0; i < 256; i++)
+            v[i] = (twice ? 2 : 1) * (int64_t)cnnc_q_add_term((int8_t)(i - 128), in_zp(l, k), qi->left_shift,
+                                                               qi->in_mult[k], qi->in_shift[k]);
+        emit_ints(e, "int32_t", mem_printf(e->mem, "t%d_%s", k, e->cname[l->index]), v, 256);
+    }
+}
+
+/* TFLite's Add: each input's (x - z) << 20 at the common scale (a table
+ * lookup), summed, requantized. */
 static void emit_add(Q8 *e, const Layer *l)
 {
     const QuantInfo *qi = l->quant;
+    const char *c = e->cname[l->index];
+    if (l->nin <= 4) {
+        bool twice = add_requant2(l), sat = qi->act_min == -128 && qi->act_max == 127;
+        emit(e, "int i;");
+        emit(e, "int32_t acc;");
+        emit(e, "for (i = 0; i < %lld; i++) {", (long long)numel(l->shape));
+        for (int k = 0; k < l->nin; k++)
+            emit(e, "acc %s t%d_%s[x%d[i] + 128];", k ? "+=" : "=", k, c, k);
+        if (twice) {
+            int64_t r = -(int64_t)qi->out_shift;
+            const char *v = mem_printf(e->mem, "cnnc_q_requant2(acc, %d, %lld, %lld)", (int)qi->out_mult,
+                                       (long long)(((int64_t)1 << (r - 1)) + qi->out.zero_point * ((int64_t)1 << r)),
+                                       (long long)r);
+            emit(e, "y[i] = (int8_t)%s;",
+                 sat ? mem_printf(e->mem, "cnnc_q_ssat8(%s)", v)
+                     : mem_printf(e->mem, "cnnc_q_clamp(%s, %d, %d)", v, (int)qi->act_min, (int)qi->act_max));
+        } else
+            emit(e, "y[i] = cnnc_q_output(acc, %d, %d, %d, %d, %d);", (int)qi->out_mult, (int)qi->out_shift,
+                 (int)qi->out.zero_point, (int)qi->act_min, (int)qi->act_max);
+        emit(e, "}");
+        return;
+    }
     emit(e, "int i;");
     emit(e, "int32_t acc;");
     emit(e, "for (i = 0; i < %lld; i++) {", (long long)numel(l->shape));
@@ -899,20 +2104,32 @@ static void emit_layer(Q8 *e, const Layer *l)
     char *params = mem_strdup(e->mem, "");
     for (int k = 0; k < (multi ? l->nin : 1); k++)
         params = mem_printf(e->mem, "%sconst int8_t *x%s, ", params, multi ? mem_printf(e->mem, "%d", k) : "");
-    if (gemm_conv(l))
+    bool plane = plane_conv(e, l);
+    if (gemm_conv(l) && !plane)
         emit_gather(e, l);
-    emit(e, "static void layer_%s(%sint8_t *y)", c, params);
+    bool dw3 = !plane && dw3_conv(e, l);
+    emit(e, "static %svoid layer_%s(%sint8_t *y%s)", plane || dw3 ? "CNNC_Q_KERNEL " : "", c, params,
+         plane || dw3 ? ", uint32_t *q" : "");
     emit(e, "{");
     switch (qi->kind) {
     case QK_CONV:
-        if (gemm_conv(l))
+        if (plane)
+            emit_conv_plane(e, l);
+        else if (gemm_conv(l))
             emit_conv_gemm(e, l);
+        else if (dw3_conv(e, l))
+            emit_conv_dw3(e, l);
         else if (dw_conv(l))
             emit_conv_dw(e, l);
         else
             emit_conv(e, l);
         break;
-    case QK_LINEAR: emit_linear(e, l); break;
+    case QK_LINEAR:
+        if (linear4(l))
+            emit_linear4(e, l);
+        else
+            emit_linear(e, l);
+        break;
     case QK_AFFINE: emit_affine(e, l); break;
     case QK_MAXPOOL:
     case QK_MINPOOL:
@@ -988,7 +2205,9 @@ static void emit_entry(Q8 *e)
         char *args = mem_strdup(e->mem, "");
         for (int k = 0; k < (multi ? l->nin : 1); k++)
             args = mem_printf(e->mem, "%s%s, ", args, where(e, l->in[k]));
-        emit(e, "layer_%s(%s%s);", e->cname[i], args, where(e, l));
+        const char *q = e->scratch[i] < 0 ? ""
+                        : mem_printf(e->mem, ", (uint32_t *)(void *)(a + %lld)", (long long)e->scratch[i]);
+        emit(e, "layer_%s(%s%s%s);", e->cname[i], args, where(e, l), q);
     }
     for (int k = 0; k < net->noutputs; k++) {
         const Layer *l = net->outputs[k];

@@ -20,9 +20,11 @@
  * out-of-range uint32_t to int32_t wraps on every compiler cnnc targets (gcc and clang
  * define it); SMLAD wraps the same way.
  *
- * With __ARM_FEATURE_DSP (Cortex-M4, M7, M33 with DSP...), cnnc_q_smlad, cnnc_q_sxtb16 and
- * cnnc_q_sadd16 are the single instructions SMLAD, SXTB16 and SADD16 (ACLE intrinsics, or
- * inline asm where <arm_acle.h> lacks them); elsewhere, portable C that gives the same bits.
+ * With __ARM_FEATURE_DSP (Cortex-M4, M7, M33 with DSP...), cnnc_q_smlad, cnnc_q_sxtb16,
+ * cnnc_q_sadd16, cnnc_q_smlabt, cnnc_q_smlatb, cnnc_q_smmlar, cnnc_q_ssat8 and the PKH helpers
+ * are single instructions (ACLE intrinsics, or inline asm where <arm_acle.h> lacks them);
+ * elsewhere, portable C that gives the same bits. cnnc_q_requant2 is cnnc_q_output_rs in one
+ * rounding multiply, for accumulators the kernels keep doubled (see its conditions).
  *
  * The kernels (parameters from compiler/quant.c's QuantInfo; x is the input's int8 value and
  * zx its zero point, zy the output's, [lo, hi] the output clamp act_min..act_max; every sum
@@ -62,6 +64,21 @@
 #define CNNC_Q_ACLE 1
 #elif defined(__ARM_FEATURE_DSP) && defined(__GNUC__)
 #define CNNC_Q_ASM 1
+#endif
+
+/* Generated kernels write their innermost loops as Thumb-2 assembly on DSP cores when
+ * optimizing: compilers spill the eight accumulators of a 4x2 block otherwise. Unoptimized
+ * builds keep the C (the frame pointer leaves too few registers for the assembly). */
+#if defined(__ARM_FEATURE_DSP) && defined(__thumb2__) && defined(__GNUC__) && defined(__OPTIMIZE__)
+#define CNNC_Q_KERNEL_ASM 1
+#endif
+
+/* Kernels with such assembly stay functions of their own: their blocks take 14 registers, which
+ * the compiler finds in a small function but not always once it is inlined into a larger one. */
+#ifdef CNNC_Q_KERNEL_ASM
+#define CNNC_Q_KERNEL __attribute__((noinline))
+#else
+#define CNNC_Q_KERNEL
 #endif
 
 #ifdef __cplusplus
@@ -280,6 +297,30 @@ static inline int32_t cnnc_q_smlad(uint32_t x, uint32_t y, int32_t acc)
 #endif
 }
 
+/* SMLABT: acc + lo(x) * hi(y) over signed 16-bit halves, wrapping in 32 bits. */
+static inline int32_t cnnc_q_smlabt(uint32_t x, uint32_t y, int32_t acc)
+{
+#if defined(CNNC_Q_ACLE) || defined(CNNC_Q_ASM)
+    int32_t r;
+    __asm__("smlabt %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+    return r;
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)(cnnc_q_half(x, 0) * cnnc_q_half(y, 1)));
+#endif
+}
+
+/* SMLATB: acc + hi(x) * lo(y) over signed 16-bit halves, wrapping in 32 bits. */
+static inline int32_t cnnc_q_smlatb(uint32_t x, uint32_t y, int32_t acc)
+{
+#if defined(CNNC_Q_ACLE) || defined(CNNC_Q_ASM)
+    int32_t r;
+    __asm__("smlatb %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+    return r;
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)(cnnc_q_half(x, 1) * cnnc_q_half(y, 0)));
+#endif
+}
+
 /* acc + sum of a[i] * b[i] for i in 0..3: four int8 products in two SMLADs. */
 static inline int32_t cnnc_q_dot4(int32_t acc, const int8_t *a, const int8_t *b)
 {
@@ -296,6 +337,90 @@ static inline int32_t cnnc_q_dot4_offset(int32_t acc, const int8_t *w, const int
     uint32_t wv = cnnc_q_read4(w), xv = cnnc_q_read4(x), off = cnnc_q_pack16(offset, offset);
     acc = cnnc_q_smlad(cnnc_q_sxtb16(wv), cnnc_q_sadd16(cnnc_q_sxtb16(xv), off), acc);
     return cnnc_q_smlad(cnnc_q_sxtb16_ror8(wv), cnnc_q_sadd16(cnnc_q_sxtb16_ror8(xv), off), acc);
+}
+
+/* PKHBT with LSL 16: the low halves of a and b, a's low. */
+static inline uint32_t cnnc_q_pkhbt16(uint32_t a, uint32_t b)
+{
+#if defined(CNNC_Q_ACLE) || defined(CNNC_Q_ASM)
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (a & 0xffffu) | b << 16;
+#endif
+}
+
+/* PKHTB with ASR 16: the high halves of b and a, b's low. */
+static inline uint32_t cnnc_q_pkhtb16(uint32_t a, uint32_t b)
+{
+#if defined(CNNC_Q_ACLE) || defined(CNNC_Q_ASM)
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (a & 0xffff0000u) | b >> 16;
+#endif
+}
+
+/* Words (a[i], b[i]) for i = 0..3 into q[0..3]: two channels' int8 values at four positions
+ * as int16 pairs, for the plane convs. One load per channel, SXTB16 to split it, and halfword
+ * packing (PKHBT, PKHTB) on DSP cores. */
+static inline void cnnc_q_pair4(const int8_t *a, const int8_t *b, uint32_t *q)
+{
+    uint32_t x = cnnc_q_read4(a), y = cnnc_q_read4(b);
+    uint32_t x02 = cnnc_q_sxtb16(x), x13 = cnnc_q_sxtb16_ror8(x);
+    uint32_t y02 = cnnc_q_sxtb16(y), y13 = cnnc_q_sxtb16_ror8(y);
+    q[0] = cnnc_q_pkhbt16(x02, y02);
+    q[1] = cnnc_q_pkhbt16(x13, y13);
+    q[2] = cnnc_q_pkhtb16(y02, x02);
+    q[3] = cnnc_q_pkhtb16(y13, x13);
+}
+
+/* Words (s[0], s[1]) and (s[2], s[3]) into d[0], d[1]: four int8 values widened to int16
+ * pairs, for the depthwise kernels' padded planes. */
+static inline void cnnc_q_widen4(const int8_t *s, uint32_t *d)
+{
+    uint32_t x = cnnc_q_read4(s), x02 = cnnc_q_sxtb16(x), x13 = cnnc_q_sxtb16_ror8(x);
+    d[0] = cnnc_q_pkhbt16(x02, x13);
+    d[1] = cnnc_q_pkhtb16(x13, x02);
+}
+
+/* SMMLAR: acc + the high word of a * b, rounded (ties up): (acc * 2^32 + a * b + 2^31) >> 32.
+ * Callers keep the exact result within int32 (the hardware wraps where C would overflow). */
+static inline int32_t cnnc_q_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+#if defined(CNNC_Q_ACLE) || defined(CNNC_Q_ASM)
+    int32_t r; /* not in ACLE */
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+#else
+    int64_t n = (int64_t)a * (int64_t)b + (int64_t)acc * 4294967296LL + 2147483648LL;
+    return (int32_t)(n >= 0 ? n / 4294967296LL : -((-n + 4294967295LL) / 4294967296LL));
+#endif
+}
+
+/* SSAT #8: v saturated to -128..127 in one instruction on DSP cores. */
+static inline int32_t cnnc_q_ssat8(int32_t v)
+{
+#if defined(CNNC_Q_ACLE) || defined(CNNC_Q_ASM)
+    int32_t r; /* ACLE's __ssat is unsigned in some versions of newlib */
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+    return r;
+#else
+    return cnnc_q_clamp(v, -128, 127);
+#endif
+}
+
+/* The requantization of a doubled accumulator a2 = 2 * acc in one rounding high multiply:
+ * cnnc_q_requant(acc, mult, -rshift) + zero_point, with ra = 2^(rshift-1) + zero_point *
+ * 2^rshift. Exact (both of gemmlowp's roundings) when mult > 2^30 (then srdhm(acc, mult) < 0
+ * exactly when acc < 0), rshift in 1..30 and |acc| + |ra| < 2^30 (compiler/emit_q8.c checks):
+ * srdhm's rounding is SMMLAR's, rdbpot's half (less one for negatives) is folded into ra, and
+ * floor(floor(v / 2^32) / 2^rshift) is floor(v / 2^(32 + rshift)). */
+static inline int32_t cnnc_q_requant2(int32_t a2, int32_t mult, int32_t ra, int32_t rshift)
+{
+    return cnnc_q_asr(cnnc_q_smmlar(a2, mult, ra + cnnc_q_asr(a2, 31)), (int)rshift);
 }
 
 #ifdef __cplusplus

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../quantref/quantref.c"
+#include "cnnc_q8.h"
 
 #define STRICT "-std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wcast-qual -Werror"
 
@@ -384,6 +385,230 @@ static void test_q8_every_ref_case_matches_reference(void **state)
     assert_true(done > 100);
 }
 
+/* ---- the one-multiply requantization ---- */
+
+/* A deterministic pseudo-random sequence (xorshift), so failures repeat. */
+static uint32_t next_u32(uint32_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+/* cnnc_q_requant2 on the doubled accumulator gives TFLite's two roundings
+ * (cnnc_q_output_rs) bit for bit under the conditions the back end checks:
+ * multiplier above 2^30, right shift 1..30, |acc| + |ra| below 2^29; ties
+ * of both roundings and the sign edge included. */
+static void test_q8_requant2_matches_two_roundings(void **state)
+{
+    (void)state;
+    uint32_t seed = 12345u;
+    for (int n = 0; n < 2000000; n++) {
+        int32_t mult = (int32_t)((1u << 30) + 1u + next_u32(&seed) % ((1u << 30) - 1u));
+        int32_t rs = 1 + (int32_t)(next_u32(&seed) % 22);
+        int32_t zp = (int32_t)(next_u32(&seed) % 256) - 128;
+        int64_t ra = ((int64_t)1 << (rs - 1)) + (int64_t)zp * ((int64_t)1 << rs);
+        int64_t room = ((int64_t)1 << 29) - 2 - (ra < 0 ? -ra : ra);
+        int32_t acc;
+        switch (n % 4) {
+        case 0: acc = (int32_t)(next_u32(&seed) % 2001) - 1000; break; /* near zero: the sign edge */
+        case 1: acc = (int32_t)((int64_t)next_u32(&seed) % (2 * room + 1) - room); break;
+        default: {
+            /* an accumulator whose high product lies next to a tie of the second rounding */
+            int64_t lim = (int64_t)1 << (26 - rs); /* |v| below 2^27: v * 2^31 fits */
+            int64_t q = (int64_t)(next_u32(&seed) % (uint32_t)(2 * lim + 1)) - lim;
+            int64_t v = q * ((int64_t)1 << rs) + ((int64_t)1 << (rs - 1));
+            int64_t a = v * ((int64_t)1 << 31) / mult + (int64_t)(next_u32(&seed) % 3) - 1;
+            acc = a > room || -a > room ? 0 : (int32_t)a;
+        }
+        }
+        int32_t want = cnnc_q_rdbpot(cnnc_q_srdhm(acc, mult), (int)rs) + zp;
+        int32_t got = cnnc_q_requant2(2 * acc, mult, (int32_t)ra, rs);
+        if (got != want)
+            fail_msg("acc %d mult %d shift -%d zp %d: %d, want %d", acc, mult, rs, zp, got, want);
+    }
+}
+
+/* ---- the Cortex-M4 kernels (SMLAD, SXTB16, SMMLAR, assembly) ---- */
+
+#define M4 "-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16"
+
+/* Reset handler for qemu's mps2-an386: the FPU on, then newlib's
+ * semihosting start-up, which gives printf. */
+static const char m4_boot_src[] =
+    "extern void _start(void);\nvoid reset(void);\n"
+    "void reset(void)\n{\n    *(volatile unsigned *)0xE000ED88u |= 0xFu << 20;\n"
+    "    __asm__ volatile(\"dsb\\n isb\");\n    _start();\n}\n"
+    "__attribute__((section(\".vectors\"), used)) static void (*const vectors[2])(void) = {\n"
+    "    (void (*)(void))0x20400000u, reset};\n";
+
+/* Whether the Cortex-M4 toolchain, newlib's semihosting and qemu are here. */
+static bool have_m4(void)
+{
+    return tu_run("command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null && "
+                  "test -f \"$(arm-none-eabi-gcc -print-file-name=rdimon.specs)\"",
+                  NULL) == 0;
+}
+
+/* tests/ref/<name> with --int8-io built for the emulated Cortex-M4 with
+ * flags (the assembly kernels at -O2, the intrinsics in C at -O0): its
+ * int8 outputs, printed in hex, are the reference's bytes. */
+static void check_m4(const char *name, const char *flags)
+{
+    char model[256], weights[256], inpath[256], stem[128], path[256];
+    snprintf(model, sizeof model, "tests/ref/%s/model.net", name);
+    snprintf(weights, sizeof weights, "tests/ref/%s/weights.safetensors", name);
+    snprintf(inpath, sizeof inpath, "tests/ref/%s/input.bin", name);
+    snprintf(stem, sizeof stem, "m4_%s", name);
+    Case k = {.int8_io = true};
+    case_open(&k, stem, model, weights);
+    Net *net = k.c->net;
+    float *input = (float *)tu_read_file(inpath, NULL);
+    generate(&k, write_calibration(&k, input));
+    int8_t **want = qr_run(net, input);
+    snprintf(path, sizeof path, "%s/%s_main.c", scratch(), stem);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "#include <stdio.h>\n#include \"%s.h\"\n\nstatic const int8_t in[%lld] = {", stem,
+            (long long)numel(net->input->shape));
+    for (int64_t i = 0; i < numel(net->input->shape); i++)
+        fprintf(f, "%s%d", i ? ", " : "", want[0][i]);
+    fprintf(f, "};\n");
+    for (int i = 0; i < net->noutputs; i++)
+        fprintf(f, "static int8_t out%d[%lld];\n", i, (long long)numel(net->outputs[i]->shape));
+    fprintf(f, "\nint main(void)\n{\n    int i;\n    %s_run(in", net->name);
+    for (int i = 0; i < net->noutputs; i++)
+        fprintf(f, ", out%d", i);
+    fprintf(f, ");\n");
+    for (int i = 0; i < net->noutputs; i++)
+        fprintf(f, "    for (i = 0; i < (int)sizeof out%d; i++)\n        printf(\"%%02x\", (unsigned char)out%d[i]);\n", i, i);
+    fprintf(f, "    printf(\"\\n\");\n    return 0;\n}\n");
+    fclose(f);
+    snprintf(path, sizeof path, "%s/boot.c", scratch());
+    write_bytes(path, m4_boot_src, strlen(m4_boot_src));
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd,
+             "arm-none-eabi-gcc " STRICT " " M4 " %3$s -Iruntime -I%1$s -c %1$s/%2$s.c -o %1$s/%2$s_m4.o 2>&1 && "
+             "arm-none-eabi-gcc " M4 " -O2 --specs=rdimon.specs -Iruntime -I%1$s %1$s/boot.c %1$s/%2$s_main.c "
+             "%1$s/%2$s_m4.o -Wl,--section-start=.vectors=0x0 -o %1$s/%2$s.elf 2>&1 && "
+             "timeout 120 qemu-system-arm -M mps2-an386 -nographic -semihosting -kernel %1$s/%2$s.elf 2>&1",
+             scratch(), stem, flags);
+    if (tu_run(cmd, &out) != 0)
+        fail_msg("%s: cortex-m4 build or run failed:\n%s", name, out);
+    char *p = out;
+    for (int i = 0; i < net->noutputs; i++) {
+        const Layer *l = net->outputs[i];
+        for (int64_t j = 0; j < numel(l->shape); j++, p += 2) {
+            unsigned v;
+            if (sscanf(p, "%2x", &v) != 1 || (int8_t)(uint8_t)v != want[l->index][j])
+                fail_msg("%s %s: output '%s'[%lld] differs from the reference (%d)", name, flags, l->name,
+                         (long long)j, want[l->index][j]);
+        }
+    }
+    free(out);
+    qr_free(net, want);
+    free(input);
+    case_close(&k);
+}
+
+/* The Cortex-M4 code paths give the reference's bytes: plane convs (1x1,
+ * 3x3, strides, dilation, padding modes, odd channel counts, narrow
+ * outputs), depthwise, linear, pools, add and the whole benchmarks. */
+static void test_q8_cortex_m4_matches_reference(void **state)
+{
+    (void)state;
+    if (!have_m4())
+        skip();
+    const char *cases[] = {"dscnn", "resnet8", "lenet5", "mixed_mobilenet_block", "mixed_resnet_down",
+                           "conv_kernel_full", "conv_kernel_1x1", "conv_stride2", "conv_dilation", "conv_pad_asym",
+                           "conv_mode_reflect", "conv_mode_circular_asym", "conv_depthwise", "conv_groups",
+                           "conv_same_s3_dil", "input_1x1", "act_relu6", "nonsquare", "vww_mobilenetv1",
+                           "digits", "conv_depthwise_mult", "bn_after_depthwise", "residual_block"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        check_m4(cases[i], "-O2");
+    check_m4("resnet8", "-O0");
+    check_m4("dscnn", "-Os");
+}
+
+/* Every case of tests/ref builds warning-free for the Cortex-M4 at -O2
+ * (the assembly blocks take 14 registers: the compiler must find them in
+ * every kernel), and the benchmark models at every optimization level. */
+static void test_q8_cortex_m4_builds_every_case(void **state)
+{
+    (void)state;
+    if (tu_run("command -v arm-none-eabi-gcc >/dev/null", NULL) != 0)
+        skip();
+    struct dirent **names;
+    int n = scandir("tests/ref", &names, NULL, alphasort);
+    assert_true(n > 0);
+    int done = 0;
+    for (int i = 0; i < n; i++) {
+        char model[400], weights[400], inpath[400], stem[300], cmd[2048], *out = NULL;
+        const char *name = names[i]->d_name;
+        struct stat st;
+        snprintf(inpath, sizeof inpath, "tests/ref/%s/input.bin", name);
+        if (name[0] == '.' || stat(inpath, &st) != 0) {
+            free(names[i]);
+            continue;
+        }
+        snprintf(model, sizeof model, "tests/ref/%s/model.net", name);
+        snprintf(weights, sizeof weights, "tests/ref/%s/weights.safetensors", name);
+        snprintf(stem, sizeof stem, "b_%s", name);
+        Case k = {0};
+        case_open(&k, stem, model, weights);
+        float *input = (float *)tu_read_file(inpath, NULL);
+        generate(&k, write_calibration(&k, input));
+        bool bench = strcmp(name, "dscnn") == 0 || strcmp(name, "resnet8") == 0 || strcmp(name, "lenet5") == 0 ||
+                     strcmp(name, "digits") == 0 || strcmp(name, "vww_mobilenetv1") == 0;
+        const char *levels[] = {"-O2", "-Os", "-O3", "-O1", "-Og"};
+        for (size_t j = 0; j < (bench ? sizeof levels / sizeof *levels : 1); j++) {
+            snprintf(cmd, sizeof cmd,
+                     "arm-none-eabi-gcc " STRICT " " M4 " %3$s -Iruntime -I%1$s -c %1$s/%2$s.c -o %1$s/%2$s.o 2>&1",
+                     scratch(), stem, levels[j]);
+            if (tu_run(cmd, &out) != 0)
+                fail_msg("%s %s: cortex-m4 build failed:\n%s", name, levels[j], out);
+            free(out);
+        }
+        free(input);
+        case_close(&k);
+        free(names[i]);
+        done++;
+    }
+    free(names);
+    assert_true(done > 100);
+}
+
+/* Generated int8 code builds warning-free with the strict flags for
+ * freestanding RV32 too (the portable C of every kernel). */
+static void test_q8_builds_for_rv32(void **state)
+{
+    (void)state;
+    if (tu_run("command -v riscv64-unknown-elf-gcc >/dev/null", NULL) != 0)
+        skip();
+    const char *cases[] = {"dscnn", "resnet8", "conv_mode_reflect", "conv_kernel_full"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char model[256], weights[256], inpath[256], stem[128], cmd[1024], *out = NULL;
+        snprintf(model, sizeof model, "tests/ref/%s/model.net", cases[i]);
+        snprintf(weights, sizeof weights, "tests/ref/%s/weights.safetensors", cases[i]);
+        snprintf(inpath, sizeof inpath, "tests/ref/%s/input.bin", cases[i]);
+        snprintf(stem, sizeof stem, "rv_%s", cases[i]);
+        Case k = {0};
+        case_open(&k, stem, model, weights);
+        float *input = (float *)tu_read_file(inpath, NULL);
+        generate(&k, write_calibration(&k, input));
+        snprintf(cmd, sizeof cmd,
+                 "riscv64-unknown-elf-gcc " STRICT " -march=rv32imac -mabi=ilp32 -ffreestanding -nostdlib -O2 "
+                 "-Iruntime -I%1$s -c %1$s/%2$s.c -o %1$s/%2$s.o 2>&1",
+                 scratch(), stem);
+        if (tu_run(cmd, &out) != 0)
+            fail_msg("%s: rv32 build failed:\n%s", cases[i], out);
+        free(out);
+        free(input);
+        case_close(&k);
+    }
+}
+
 /* ---- the arena ---- */
 
 /* NAME_ARENA_BYTES is what the code touches: run_arena on a buffer of
@@ -549,6 +774,10 @@ int main(void)
         cmocka_unit_test(test_q8_models_match_reference),
         cmocka_unit_test(test_q8_every_ref_case_matches_reference),
         cmocka_unit_test(test_q8_int8_io_matches_reference),
+        cmocka_unit_test(test_q8_requant2_matches_two_roundings),
+        cmocka_unit_test(test_q8_cortex_m4_matches_reference),
+        cmocka_unit_test(test_q8_cortex_m4_builds_every_case),
+        cmocka_unit_test(test_q8_builds_for_rv32),
         cmocka_unit_test(test_q8_arena_bytes_suffice),
         cmocka_unit_test(test_q8_digits_accuracy_within_one_point),
         cmocka_unit_test(test_q8_cli_options),

@@ -318,6 +318,7 @@ typedef struct EmitOptions {
     const char *weights_note; /* where the weights came from, for the banner */
     const char *header_name;  /* what the .c file includes */
     int64_t unroll_budget;    /* kernel-window taps to unroll in all (--unroll) */
+    bool tune_host;           /* --tune=host: loops a host compiler vectorizes */
 } EmitOptions;
 
 /* Whether every tensor fits what the generated C indexes with an int;

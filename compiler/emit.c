@@ -26,6 +26,7 @@ typedef struct Emitter {
     const char *path;       /* the model's path, safe inside a comment */
     const char **cname;     /* per layer: C-safe unique name */
     bool *unroll;           /* per layer: unroll its kernel window */
+    bool post;              /* the layer's epilogue after its add runs as a pass of its own */
 } Emitter;
 
 /* Prints one line at the current indent. A line ending in '{' opens a
@@ -207,6 +208,11 @@ typedef struct Blocking {
     int64_t ocb, p;
 } Blocking;
 
+enum {
+    FREGS = 32, /* single-precision registers of a Cortex-M4F */
+    MAX_LD = 8  /* the longest CNNC_LDn in cnnc_rt.h */
+};
+
 /* The largest divisor of n that is at most cap. */
 static int64_t divisor_upto(int64_t n, int64_t cap)
 {
@@ -230,19 +236,40 @@ static Blocking blocking_for(const Layer *l, bool unrolled)
         int64_t p = pool->kernel[0] * pool->kernel[1];
         return (Blocking){divisor_upto(ocg, 24 / p > 0 ? 24 / p : 1), p};
     }
-    /* Each MAC costs one FMA, a weight load shared by P positions, and an
-     * input load shared by OCB channels and, along a kernel row, by
-     * neighbouring positions. Accumulators, a row's inputs and a weight
-     * must fit the 32 float registers of a Cortex-M4F. */
-    int64_t kw = l->kernel[1], reach = (l->kernel[1] - 1) * l->dilation[1];
+    /* Cortex-M4F instructions per MAC of the unrolled kernel (micro):
+     * per kernel row, one FMA per MAC, a VLDM per run of neighbouring
+     * inputs (and a pointer step), a VLDM per chunk of weights; per input
+     * channel a pointer step and the loop's compare and branch. The
+     * accumulators, a row's inputs and one tap's weights must fit the 32
+     * float registers. */
+    int64_t kw = l->kernel[1], kh = l->kernel[0], reach = (l->kernel[1] - 1) * l->dilation[1];
     Blocking best = {1, 1};
-    double best_cost = 3;
+    double best_cost = 1e30;
     for (int64_t ocb = 1; ocb <= 8; ocb++)
-        for (int64_t p = 1; p <= 6; p++) {
+        for (int64_t p = 1; p <= 8; p++) {
             int64_t span = (p - 1) * l->stride[1] + reach + 1, row = span < p * kw ? span : p * kw;
-            if (ocg % ocb || ocb * p + row + 1 > 31)
+            if (ocg % ocb || ocb * p + row + ocb > FREGS)
                 continue;
-            double cost = 1.0 / (double)p + (double)row / (double)(kw * p * ocb);
+            /* the row's inputs: which offsets of the span are read */
+            bool *hit = calloc((size_t)span, sizeof *hit);
+            if (!hit)
+                die("out of memory");
+            for (int64_t q = 0; q < p; q++)
+                for (int64_t k = 0; k < kw; k++)
+                    hit[q * l->stride[1] + k * l->dilation[1]] = true;
+            int64_t loads = 0;
+            for (int64_t i = 0; i < span;) {
+                int64_t n = 0;
+                while (i + n < span && hit[i + n] && n < MAX_LD)
+                    n++;
+                loads += n >= 2 ? 2 : n;
+                i += n ? n : 1;
+            }
+            free(hit);
+            int64_t cap = FREGS - row - ocb * p, taps = (cap < MAX_LD ? cap : MAX_LD) / ocb;
+            loads += ocb == 1 && taps < 2 ? kw : (kw + taps - 1) / taps;
+            double fmas = (double)(ocb * p * kw);
+            double cost = ((double)(kh * loads) + 3.0) / (fmas * (double)kh);
             if (cost < best_cost - 1e-9) {
                 best = (Blocking){ocb, p};
                 best_cost = cost;
@@ -251,8 +278,63 @@ static Blocking blocking_for(const Layer *l, bool unrolled)
     return best;
 }
 
+/* ---- host tuning (--tune=host) ---- */
+
+/* Whether conv l, reducing into its pool, gets a host kernel of its own
+ * (emit_conv_pool_band when nothing is padded, else emit_conv_host, whose
+ * taps are clipped to ranges: zero padding only). Other padding modes
+ * keep the mcu kernel, which maps every tap; convs without a pool use
+ * the unrolled kernel with the host's blocking and stores. */
+static bool host_conv(const Emitter *e, const Layer *l)
+{
+    bool padded = l->pad[0] || l->pad[1] || l->pad[2] || l->pad[3];
+    return e->opt->tune_host && l->op == OP_CONV2D && l->pool && (!padded || l->pad_mode == PM_ZEROS);
+}
+
+/* A 1x1 conv that reads exactly the pixel it writes. */
+static bool pointwise(const Layer *h)
+{
+    return h->kernel[0] == 1 && h->kernel[1] == 1 && h->stride[0] == 1 && h->stride[1] == 1 && !h->pad[0] &&
+           !h->pad[1] && !h->pad[2] && !h->pad[3];
+}
+
+/* The conv columns a pooled conv computes per row: those its pool
+ * windows cover. */
+static int64_t host_row(const Layer *h)
+{
+    return h->pool->shape.w * h->pool->kernel[1];
+}
+
+/* Rows narrower than a vector vectorize better across the output
+ * channels of one position than across positions. */
+static bool host_oc_inner(const Layer *h)
+{
+    int64_t ocg = h->out / h->groups;
+    return ocg >= 8 && host_row(h) < 8;
+}
+
+/* Host blocking: the channels whose accumulators share each input row
+ * (or, across channels, one vector of them). */
+static Blocking host_blocking(const Layer *l)
+{
+    if (l->op == OP_LINEAR) {
+        /* many outputs at once: each input's multiply-adds are then
+         * independent vectors rather than one chain waiting on itself */
+        return (Blocking){divisor_upto(l->out, 256), 1};
+    }
+    int64_t ocg = l->out / l->groups;
+    return (Blocking){divisor_upto(ocg, host_oc_inner(l) ? 16 : 8), 1};
+}
+
 static Blocking blocking(const Emitter *e, const Layer *l)
 {
+    bool padded = l->pad[0] || l->pad[1] || l->pad[2] || l->pad[3];
+    if (e->opt->tune_host && (l->op == OP_LINEAR || (host_conv(e, l) && padded)))
+        return host_blocking(l);
+    /* the host's vectors: 16 neighbouring positions (one AVX-512
+     * register, two AVX2 ones) for each of up to 8 channels */
+    if (e->opt->tune_host && l->op == OP_CONV2D)
+        return (Blocking){divisor_upto(l->out / l->groups, 8), 16};
     return blocking_for(l, e->unroll[l->index]);
 }
 
@@ -333,12 +415,18 @@ static const char *apply(Emitter *e, const Layer *l, const char *v, const char *
     }
 }
 
+/* Which members of an epilogue: all, those up to the fused add (the
+ * add included), or those after it. */
+typedef enum { EP_ALL, EP_TO_ADD, EP_AFTER_ADD } EpiloguePart;
+
 /* v through the group's members after the host: those before its pool
  * (per conv value) or after it (per pooled value). A fused add reads the
  * residual at the stored position idx. */
-static const char *through(Emitter *e, const Layer *h, const char *v, const char *c, const char *idx, bool after_pool)
+static const char *through_part(Emitter *e, const Layer *h, const char *v, const char *c, const char *idx,
+                                const char *res, EpiloguePart part)
 {
-    bool past = !h->pool;
+    bool after_pool = false;
+    bool past = !h->pool, added = false;
     for (const Layer *m = h->next_fused; m; m = m->next_fused) {
         if (m == h->pool) {
             past = true;
@@ -346,12 +434,32 @@ static const char *through(Emitter *e, const Layer *h, const char *v, const char
         }
         if (past != after_pool && h->pool)
             continue;
-        if (m->fold_into)
-            continue; /* already in the weights */
+        bool wanted = part == EP_ALL || (part == EP_TO_ADD) != added;
+        added |= m->op == OP_ADD;
+        if (m->fold_into || !wanted)
+            continue; /* folded: already in the weights */
         if (m->op == OP_ADD)
-            v = mem_printf(e->mem, "%s + %s[%s]", v, h->residual_in_place ? "y" : "r", idx);
+            v = mem_printf(e->mem, "%s + %s[%s]", v, res ? res : h->residual_in_place ? "y" : "r", idx);
         else
             v = apply(e, m, v, c);
+    }
+    return v;
+}
+
+/* The whole epilogue: the part before the pool, or after it. */
+static const char *through(Emitter *e, const Layer *h, const char *v, const char *c, const char *idx, bool after_pool)
+{
+    if (!after_pool)
+        return through_part(e, h, v, c, idx, NULL, EP_ALL);
+    bool past = false;
+    for (const Layer *m = h->next_fused; m; m = m->next_fused) {
+        if (m == h->pool) {
+            past = true;
+            continue;
+        }
+        if ((past || !h->pool) && !m->fold_into)
+            v = m->op == OP_ADD ? mem_printf(e->mem, "%s + %s[%s]", v, h->residual_in_place ? "y" : "r", idx)
+                                : apply(e, m, v, c);
     }
     return v;
 }
@@ -359,7 +467,11 @@ static const char *through(Emitter *e, const Layer *h, const char *v, const char
 /* Stores acc (of channel c) at y[idx], through the host's epilogue. */
 static void store(Emitter *e, const Layer *h, const char *idx, const char *acc, const char *c)
 {
-    emit(e, "y[%s] = %s;", idx, through(e, h, acc, c, idx, false));
+    if (e->post)
+        acc = h->residual ? through_part(e, h, acc, c, idx, NULL, EP_TO_ADD) : acc;
+    else
+        acc = through(e, h, acc, c, idx, false);
+    emit(e, "y[%s] = %s;", idx, acc);
 }
 
 /* ---- windows: conv and pools ---- */
@@ -529,73 +641,172 @@ static int64_t tap_index(const Layer *h, int a, Axis ax, int64_t delta, int64_t 
     unreachable();
 }
 
-/* The unrolled kernel: OCB channels at npix output positions, pixel p
- * being dy[p], dx[p] conv positions from the region's pixel 0. Each input
- * value a kernel row needs is loaded once and feeds every accumulator
- * that uses it; taps in zero padding are left out. */
-static void micro(Emitter *e, const Layer *h, Blocking bk, int npix, const int64_t *dy, const int64_t *dx, Axis ay,
-                  Axis ax)
+/* Loads the n floats at offset off of the running pointer ptr (now at
+ * *at) into s<r>..s<r+n-1>: one CNNC_LDn, a single VLDM on a Cortex-M4F,
+ * for three or more; plain indexed loads for fewer, which move nothing
+ * (a VLDM of two and its pointer step save nothing, and every pinned
+ * register costs the allocator freedom). */
+static void load_run(Emitter *e, const char *ptr, int64_t *at, int64_t off, int n, int r, bool pinned)
+{
+    if (n < 3 || !pinned) {
+        for (int k = 0; k < n; k++)
+            emit(e, "const float s%d = %s[%lld];", r + k, ptr, (long long)(off + k - *at));
+        return;
+    }
+    if (off != *at)
+        emit(e, "%s += %lld;", ptr, (long long)(off - *at));
+    Text t;
+    FILE *f = text_open(&t);
+    for (int k = 0; k < n; k++)
+        fprintf(f, ", %d", r + k);
+    emit(e, "CNNC_LD%d(%s%s);", n, ptr, text_done(e, &t));
+    *at = off + n;
+}
+
+/* The distinct input offsets (from the channel's start) that kernel row
+ * ky of the npix positions reads, ascending, into row; slot[p * kw + kx]
+ * becomes the index in row of what tap kx of pixel p reads, or -1 for a
+ * tap in zero padding. Returns how many. */
+static int row_inputs(const Layer *h, int npix, const int64_t *dy, const int64_t *dx, Axis ay, Axis ax, int64_t ky,
+                      int64_t *row, int *slot)
 {
     Shape in = h->in[0]->shape;
-    int64_t icg = in.c / h->groups, kh = h->kernel[0], kw = h->kernel[1];
-    bool bias = h->bias || folded_bn(h);
+    int64_t kw = h->kernel[1];
+    int nv = 0;
     for (int p = 0; p < npix; p++)
-        for (int64_t o = 0; o < bk.ocb; o++)
-            emit(e, "float a%d_%lld = %s;", p, (long long)o, bias ? mem_printf(e->mem, "bb[%lld]", (long long)o) : "0.0f");
-    /* a 1x1 kernel's body is short: unroll input channels so the loop's
-     * own instructions are spread over more multiply-adds */
-    int64_t unroll = 1;
-    if (icg > 1) {
-        emit(e, "for (int ic = 0; ic < %lld; ic += %lld) {", (long long)icg, (long long)unroll);
-        emit(e, "const float *xc = xb + ic * %lld;", (long long)(in.h * in.w));
-        emit(e, "const float *wc = wb + ic * %lld;", (long long)(kh * kw * bk.ocb));
-    } else {
-        emit(e, "{");
-        emit(e, "const float *xc = xb;");
-        emit(e, "const float *wc = wb;");
-    }
+        for (int64_t kx = 0; kx < kw; kx++) {
+            int64_t r = tap_index(h, 0, ay, dy[p], ky, in.h), c = tap_index(h, 1, ax, dx[p], kx, in.w);
+            if (r == NO_TAP || c == NO_TAP)
+                continue;
+            int64_t o = r * in.w + c;
+            int j = 0;
+            while (j < nv && row[j] != o)
+                j++;
+            if (j == nv) {
+                /* insert in order: runs of neighbours load together */
+                for (j = nv; j > 0 && row[j - 1] > o; j--)
+                    row[j] = row[j - 1];
+                row[j] = o;
+                nv++;
+            }
+        }
+    for (int p = 0; p < npix; p++)
+        for (int64_t kx = 0; kx < kw; kx++) {
+            int64_t r = tap_index(h, 0, ay, dy[p], ky, in.h), c = tap_index(h, 1, ax, dx[p], kx, in.w);
+            slot[p * kw + kx] = -1;
+            for (int j = 0; r != NO_TAP && c != NO_TAP && j < nv; j++)
+                if (row[j] == r * in.w + c)
+                    slot[p * kw + kx] = j;
+        }
+    return nv;
+}
+
+/* One input channel of the unrolled kernel (see micro), kernel row by
+ * kernel row, from the running pointers xq and wq; then steps them on
+ * to the next channel. Returns whether any tap was in range. */
+static bool micro_channel(Emitter *e, const Layer *h, Blocking bk, int npix, const int64_t *dy, const int64_t *dx,
+                          Axis ay, Axis ax)
+{
+    Shape in = h->in[0]->shape;
+    int64_t icg = in.c / h->groups, kh = h->kernel[0], kw = h->kernel[1], ocb = bk.ocb;
     int64_t *row = mem_array(e->mem, (size_t)(npix * kw), sizeof *row);
     int *slot = mem_array(e->mem, (size_t)(npix * kw), sizeof *slot);
+    int64_t xat = 0, wat = 0, accs = ocb * npix;
     bool any = false;
-    for (int64_t ky = 0; ky < kh * unroll; ky++) {
-        /* pass ky of kernel row ky % kh, of input channel ic + ky / kh */
-        int64_t xo = ky / kh * in.h * in.w, wo = ky / kh * kh * kw * bk.ocb;
-        /* the distinct input offsets of this kernel row, each loaded once */
-        int nv = 0;
-        for (int p = 0; p < npix; p++)
-            for (int64_t kx = 0; kx < kw; kx++) {
-                int64_t r = tap_index(h, 0, ay, dy[p], ky % kh, in.h), c = tap_index(h, 1, ax, dx[p], kx, in.w);
-                slot[p * kw + kx] = -1;
-                if (r == NO_TAP || c == NO_TAP)
-                    continue;
-                int64_t o = xo + r * in.w + c;
-                int j = 0;
-                while (j < nv && row[j] != o)
-                    j++;
-                if (j == nv)
-                    row[nv++] = o;
-                slot[p * kw + kx] = j;
-            }
+    for (int64_t ky = 0; ky < kh; ky++) {
+        int nv = row_inputs(h, npix, dy, dx, ay, ax, ky, row, slot);
         if (nv == 0)
             continue;
         any = true;
         emit(e, "{");
-        for (int j = 0; j < nv; j++)
-            emit(e, "const float v%d = xc[%lld];", j, (long long)row[j]);
-        for (int64_t kx = 0; kx < kw; kx++)
-            for (int64_t o = 0; o < bk.ocb; o++) {
-                const char *fmas = "";
-                for (int p = 0; p < npix; p++)
-                    if (slot[p * kw + kx] >= 0)
-                        fmas = mem_printf(e->mem, "%s a%d_%lld = CNNC_FMA(v%d, w, a%d_%lld);", fmas, p, (long long)o,
-                                          slot[p * kw + kx], p, (long long)o);
-                if (*fmas)
-                    emit(e, "{ const float w = wc[%lld];%s }", (long long)(wo + ((ky % kh) * kw + kx) * bk.ocb + o), fmas);
+        /* pinned registers only while the accumulators keep theirs */
+        bool pin = nv + accs < FREGS;
+        for (int j = 0; j < nv;) {
+            int n = 1;
+            while (j + n < nv && n < MAX_LD && row[j + n] == row[j] + n)
+                n++;
+            load_run(e, "xq", &xat, row[j], n, j, pin);
+            j += n;
+        }
+        int64_t wfree = FREGS - nv - accs, cap = wfree < MAX_LD ? wfree : MAX_LD;
+        for (int64_t kx = 0; kx < kw;) {
+            bool used = false;
+            for (int p = 0; p < npix; p++)
+                used |= slot[p * kw + kx] >= 0;
+            if (!used) {
+                kx++;
+                continue;
             }
+            /* neighbouring taps' weights follow each other: load them together */
+            int64_t nt = 1;
+            for (;; nt++) {
+                bool next = kx + nt < kw && (nt + 1) * ocb <= cap;
+                for (int p = 0; next && p < npix; p++)
+                    next = slot[p * kw + kx + nt] >= 0;
+                if (!next)
+                    break;
+            }
+            emit(e, "{");
+            load_run(e, "wq", &wat, (ky * kw + kx) * ocb, (int)(nt * ocb), nv, ocb <= cap);
+            for (int64_t t = 0; t < nt; t++)
+                for (int64_t o = 0; o < ocb; o++) {
+                    const char *fmas = "";
+                    for (int p = 0; p < npix; p++) {
+                        int s = slot[p * kw + kx + t];
+                        if (s >= 0)
+                            fmas = mem_printf(e->mem, "%s%sa%d_%lld = CNNC_FMA(s%d, s%lld, a%d_%lld);", fmas,
+                                              *fmas ? " " : "", p, (long long)o, s, (long long)(nv + t * ocb + o), p,
+                                              (long long)o);
+                    }
+                    emit(e, "%s", fmas);
+                }
+            emit(e, "}");
+            kx += nt;
+        }
         emit(e, "}");
     }
+    if (any && icg > 1) {
+        /* on to the next input channel and its weights */
+        int64_t hw = in.h * in.w, per = kh * kw * ocb;
+        if (xat != hw)
+            emit(e, "xq += %lld;", (long long)(hw - xat));
+        if (wat != per)
+            emit(e, "wq += %lld;", (long long)(per - wat));
+    }
+    return any;
+}
+
+/* The unrolled kernel: OCB channels at npix output positions, pixel p
+ * being dy[p], dx[p] conv positions from the region's pixel 0. Each input
+ * value a kernel row needs is loaded once and feeds every accumulator
+ * that uses it; taps in zero padding are left out. Inputs and weights
+ * go through two running pointers so that neighbouring values load with
+ * one CNNC_LDn; its registers are numbered here: a kernel row's inputs
+ * from s0, its weights after them, the accumulators in what is left. */
+static void micro(Emitter *e, const Layer *h, Blocking bk, int npix, const int64_t *dy, const int64_t *dx, Axis ay,
+                  Axis ax)
+{
+    int64_t icg = h->in[0]->shape.c / h->groups, ocb = bk.ocb;
+    bool bias = h->bias || folded_bn(h);
+    for (int p = 0; p < npix; p++)
+        for (int64_t o = 0; o < ocb; o++)
+            emit(e, "float a%d_%lld = %s;", p, (long long)o, bias ? mem_printf(e->mem, "bb[%lld]", (long long)o) : "0.0f");
+    emit(e, "{");
+    emit(e, "const float *xq = xb;");
+    emit(e, "const float *wq = wb;");
+    /* a 1x1 kernel's body is short: two input channels per iteration
+     * halve the loop's own instructions */
+    int reps = h->kernel[0] * h->kernel[1] == 1 && icg % 2 == 0 ? 2 : 1;
+    if (icg > 1)
+        emit(e, "for (int ic = 0; ic < %lld; ic += %d) {", (long long)icg, reps);
+    else
+        emit(e, "{");
+    bool any = false;
+    for (int rep = 0; rep < reps; rep++)
+        any |= micro_channel(e, h, bk, npix, dy, dx, ay, ax);
     if (!any)
-        emit(e, "(void)xc, (void)wc; /* every tap of these positions is padding */");
+        emit(e, "(void)xq, (void)wq; /* every tap of these positions is padding */");
+    emit(e, "}");
     emit(e, "}");
 }
 
@@ -614,12 +825,46 @@ static void strip_base(Emitter *e, const Layer *h, Axis ay, Axis ax, const char 
     emit(e, "const float *xb = xg%s%s%s%s;", r ? " + " : "", r ? r : "", c ? " + " : "", c ? c : "");
 }
 
+/* The host's store of npix neighbouring accumulators per channel, from
+ * position pos of each channel: gcc vectorizes straight-line code only
+ * when nothing in it branches (a relu does: that part of the epilogue
+ * runs as a pass of its own, see emit_conv) and it can tell the stores
+ * apart (so through a row pointer and constant offsets). */
+static void store_row_host(Emitter *e, const Layer *h, Blocking bk, int npix, const char *pos)
+{
+    long long hw = (long long)(h->shape.h * h->shape.w);
+    bool res = h->residual != NULL, in_y = res && h->residual_in_place;
+    for (int64_t o = 0; o < bk.ocb; o++) {
+        const char *c = mem_printf(e->mem, "oc + %lld", (long long)o);
+        emit(e, "{");
+        emit(e, "float *yo = y + (oc + %lld) * %lld + %s;", (long long)o, hw, pos);
+        if (res && !in_y)
+            emit(e, "const float *ro = r + (oc + %lld) * %lld + %s;", (long long)o, hw, pos);
+        for (int p = 0; p < npix; p++) {
+            const char *acc = mem_printf(e->mem, "a%d_%lld", p, (long long)o), *idx = mem_printf(e->mem, "%d", p);
+            emit(e, "yo[%d] = %s;", p,
+                 res ? through_part(e, h, acc, c, idx, in_y ? "yo" : "ro", e->post ? EP_TO_ADD : EP_ALL)
+                     : e->post ? acc : through(e, h, acc, c, idx, false));
+        }
+        emit(e, "}");
+    }
+}
+
 /* Stores the micro kernel's accumulators: pixel p at conv position
  * (oy + dy[p], ox + dx[p]) of channel oc + o. */
 static void store_strip(Emitter *e, const Layer *h, Blocking bk, int npix, const int64_t *dy, const int64_t *dx,
                         const char *oy, const char *ox)
 {
     Shape out = h->shape;
+    bool row = true;
+    for (int p = 0; p < npix; p++)
+        row &= dy[p] == dy[0] && dx[p] == dx[0] + p;
+    if (e->post && row && npix > 1) {
+        store_row_host(e, h, bk, npix,
+                       mem_printf(e->mem, "(%s + %lld) * %lld + %s + %lld", oy, (long long)dy[0], (long long)out.w, ox,
+                                  (long long)dx[0]));
+        return;
+    }
     for (int64_t o = 0; o < bk.ocb; o++)
         for (int p = 0; p < npix; p++)
             store(e, h,
@@ -827,15 +1072,295 @@ static void pool_positions(Emitter *e, const Layer *h, Blocking bk)
         }
 }
 
-/* A 1x1 conv that reads exactly the pixel it writes. */
-static bool pointwise(const Layer *h)
+/* The element of acc for channel o and position i of pass wy. */
+static const char *host_acc(Emitter *e, bool oc_inner, const char *wy, const char *o, const char *i)
 {
-    return h->kernel[0] == 1 && h->kernel[1] == 1 && h->stride[0] == 1 && h->stride[1] == 1 && !h->pad[0] &&
-           !h->pad[1] && !h->pad[2] && !h->pad[3];
+    return oc_inner ? mem_printf(e->mem, "acc[%s][%s][%s]", wy, i, o) : mem_printf(e->mem, "acc[%s][%s][%s]", wy, o, i);
 }
+
+/* One conv output row's chunk [x0, x0 + xw) into acc[wy]: bias, then
+ * every tap as a loop over the positions it reaches (clipped, so zero
+ * padding costs nothing), the innermost loop over consecutive positions
+ * or consecutive channels: what gcc's vectorizer turns into SIMD. */
+static void host_row_chunk(Emitter *e, const Layer *h, Blocking bk, bool oc_inner, int wy, int64_t x0, int64_t xw,
+                           int64_t rows)
+{
+    Shape in = h->in[0]->shape;
+    int64_t in_h = in.h, in_w = in.w;
+    int64_t icg = in.c / h->groups, kh = h->kernel[0], kw = h->kernel[1], ocb = bk.ocb;
+    int64_t s0 = h->stride[0], s1 = h->stride[1], d0 = h->dilation[0], d1 = h->dilation[1];
+    bool bias = h->bias || folded_bn(h);
+    const char *w = mem_printf(e->mem, "%d", wy);
+    emit(e, "for (int o = 0; o < %lld; o++) {", (long long)ocb);
+    emit(e, "for (int i = 0; i < %lld; i++) {", (long long)xw);
+    emit(e, "%s = %s;", host_acc(e, oc_inner, w, "o", "i"), bias ? "bb[o]" : "0.0f");
+    emit(e, "}");
+    emit(e, "}");
+    if (icg > 1)
+        emit(e, "for (int ic = 0; ic < %lld; ic++) {", (long long)icg);
+    else {
+        emit(e, "{");
+        emit(e, "const int ic = 0;");
+    }
+    emit(e, "const float *xc = xg + ic * %lld;", (long long)(in_h * in_w));
+    emit(e, "const float *wc = wb + ic * %lld;", (long long)(kh * kw * ocb));
+    bool any = false;
+    for (int64_t ky = 0; ky < kh; ky++) {
+        /* the taps of this kernel row that reach some position of the chunk */
+        int64_t *lo = mem_array(e->mem, (size_t)kw, sizeof *lo), *hi = mem_array(e->mem, (size_t)kw, sizeof *hi);
+        bool row_any = false;
+        for (int64_t kx = 0; kx < kw; kx++) {
+            for (int64_t i = 0; i < xw; i++) {
+                int64_t ix = (x0 + i) * s1 - h->pad[2] + kx * d1;
+                if (ix >= 0 && ix < in_w) {
+                    if (lo[kx] == hi[kx])
+                        lo[kx] = i;
+                    hi[kx] = i + 1;
+                }
+            }
+            row_any |= lo[kx] < hi[kx];
+        }
+        if (!row_any)
+            continue;
+        any = true;
+        /* rows outside the input only where padding can put them */
+        int64_t first = -h->pad[0] + ky * d0, last = (rows - 1) * s0 - h->pad[0] + ky * d0;
+        bool check = first < 0 || last >= in_h;
+        emit(e, "{");
+        emit(e, "const int iy = %s;", affine(e, "oy", s0, h->pad[0] - ky * d0));
+        if (check)
+            emit(e, "if (iy >= 0 && iy < %lld) {", (long long)in_h);
+        emit(e, "const float *xr = xc + iy * %lld;", (long long)in_w);
+        for (int64_t kx = 0; kx < kw; kx++) {
+            if (lo[kx] >= hi[kx])
+                continue;
+            int64_t off = x0 * s1 - h->pad[2] + kx * d1, tap = (ky * kw + kx) * ocb;
+            const char *xi = affine(e, "i", s1, -off);
+            if (oc_inner) {
+                emit(e, "for (int i = %lld; i < %lld; i++) {", (long long)lo[kx], (long long)hi[kx]);
+                emit(e, "const float v = xr[%s];", xi);
+                emit(e, "for (int o = 0; o < %lld; o++) {", (long long)ocb);
+                emit(e, "%s = CNNC_FMA(v, wc[%lld + o], %s);", host_acc(e, true, w, "o", "i"), (long long)tap,
+                     host_acc(e, true, w, "o", "i"));
+            } else {
+                emit(e, "for (int o = 0; o < %lld; o++) {", (long long)ocb);
+                emit(e, "const float wt = wc[%lld + o];", (long long)tap);
+                emit(e, "for (int i = %lld; i < %lld; i++) {", (long long)lo[kx], (long long)hi[kx]);
+                emit(e, "%s = CNNC_FMA(xr[%s], wt, %s);", host_acc(e, false, w, "o", "i"), xi,
+                     host_acc(e, false, w, "o", "i"));
+            }
+            emit(e, "}");
+            emit(e, "}");
+        }
+        if (check)
+            emit(e, "}");
+        emit(e, "}");
+    }
+    if (!any)
+        emit(e, "(void)xc, (void)wc; /* every tap of these positions is padding */");
+    emit(e, "}");
+}
+
+/* A conv reducing into its pool, for the host, when nothing is padded:
+ * the pool's kph conv rows of a block of channels go through the
+ * unrolled kernel in strips along x (which gcc vectorizes, see
+ * store_row_host) into a small band on the stack, and each window of
+ * the band is then epilogued and reduced. */
+static void emit_conv_pool_band(Emitter *e, const Layer *h)
+{
+    Shape in = h->in[0]->shape;
+    const Layer *pool = h->pool;
+    Blocking bk = blocking(e, h);
+    int64_t icg = in.c / h->groups, ocg = h->out / h->groups, ocb = bk.ocb;
+    int64_t kph = pool->kernel[0], kpw = pool->kernel[1], width = pool->shape.w * kpw;
+    const char *n = e->cname[h->index];
+    emit(e, "for (int oc = 0; oc < %lld; oc += %lld) {", (long long)h->out, (long long)ocb);
+    if (h->groups == 1)
+        emit(e, "const float *xg = x;");
+    else
+        emit(e, "const float *xg = x + (oc / %lld) * %lld;", (long long)ocg, (long long)(icg * in.h * in.w));
+    emit(e, "const float *wb = %s_w + oc * %lld;", n, (long long)(icg * h->kernel[0] * h->kernel[1]));
+    if (h->bias || folded_bn(h))
+        emit(e, "const float *bb = %s_b + oc;", n);
+    emit(e, "for (int py = 0; py < %lld; py++) {", (long long)pool->shape.h);
+    emit(e, "float band[%lld][%lld][%lld];", (long long)kph, (long long)ocb, (long long)width);
+    int64_t *dy = mem_array(e->mem, (size_t)bk.p, sizeof *dy), *dx = mem_array(e->mem, (size_t)bk.p, sizeof *dx);
+    for (int64_t p = 0; p < bk.p; p++)
+        dx[p] = p;
+    Axis ranged = {false, 0};
+    for (int64_t wy = 0; wy < kph; wy++)
+        for (int64_t x0 = 0; x0 < width; x0 += bk.p) {
+            int npix = (int)(width - x0 < bk.p ? width - x0 : bk.p);
+            emit(e, "{");
+            emit(e, "const int oy = py * %lld + %lld, ox = %lld;", (long long)kph, (long long)wy, (long long)x0);
+            strip_base(e, h, ranged, ranged, "oy", "ox");
+            micro(e, h, bk, npix, dy, dx, ranged, ranged);
+            for (int64_t o = 0; o < ocb; o++) {
+                emit(e, "{");
+                emit(e, "float *bo = band[%lld][%lld] + %lld;", (long long)wy, (long long)o, (long long)x0);
+                for (int p = 0; p < npix; p++)
+                    emit(e, "bo[%d] = a%d_%lld;", p, p, (long long)o);
+                emit(e, "}");
+            }
+            emit(e, "}");
+        }
+    const char *better = pool->op == OP_MINPOOL2D ? "<" : ">";
+    bool extremum = pool->op == OP_MAXPOOL2D || pool->op == OP_MINPOOL2D;
+    emit(e, "for (int o = 0; o < %lld; o++) {", (long long)ocb);
+    emit(e, "for (int px = 0; px < %lld; px++) {", (long long)pool->shape.w);
+    for (int64_t wy = 0; wy < kph; wy++)
+        for (int64_t wx = 0; wx < kpw; wx++) {
+            const char *a = mem_printf(e->mem, "band[%lld][o][px * %lld + %lld]", (long long)wy, (long long)kpw,
+                                       (long long)wx);
+            const char *v = through(e, h, a, "oc + o", NULL, false);
+            if (wy == 0 && wx == 0)
+                emit(e, "float r = %s;", v);
+            else if (extremum) {
+                emit(e, "const float t%lld = %s;", (long long)(wy * kpw + wx), v);
+                emit(e, "if (t%lld %s r) r = t%lld;", (long long)(wy * kpw + wx), better, (long long)(wy * kpw + wx));
+            } else
+                emit(e, "r += %s;", v);
+        }
+    if (pool->op == OP_AVGPOOL2D)
+        emit(e, "r = r / %lld.0f;", (long long)(kph * kpw));
+    emit(e, "y[(oc + o) * %lld + py * %lld + px] = %s;", (long long)(pool->shape.h * pool->shape.w),
+         (long long)pool->shape.w, through(e, h, "r", "oc + o", NULL, true));
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+}
+
+/* A zero-padded conv reducing into its pool, for the host: blocks of
+ * output channels, then the pool's conv rows in chunks, accumulated in a
+ * small array (see host_row_chunk) and reduced through the epilogue. */
+static void emit_conv_host(Emitter *e, const Layer *h)
+{
+    Shape in = h->in[0]->shape;
+    Blocking bk = blocking(e, h);
+    bool oc_inner = host_oc_inner(h);
+    int64_t icg = in.c / h->groups, ocg = h->out / h->groups, ocb = bk.ocb;
+    const Layer *pool = h->pool;
+    int64_t kph = pool->kernel[0], kpw = pool->kernel[1];
+    int64_t rows = pool->shape.h, width = host_row(h);
+    int64_t chunk = oc_inner ? 16 : 64;
+    chunk = chunk / kpw * kpw > 0 ? chunk / kpw * kpw : kpw;
+    const char *n = e->cname[h->index];
+    emit(e, "for (int oc = 0; oc < %lld; oc += %lld) {", (long long)h->out, (long long)ocb);
+    if (h->groups == 1)
+        emit(e, "const float *xg = x;");
+    else
+        emit(e, "const float *xg = x + (oc / %lld) * %lld;", (long long)ocg, (long long)(icg * in.h * in.w));
+    emit(e, "const float *wb = %s_w + oc * %lld;", n, (long long)(icg * h->kernel[0] * h->kernel[1]));
+    if (h->bias || folded_bn(h))
+        emit(e, "const float *bb = %s_b + oc;", n);
+    emit(e, "for (int ry = 0; ry < %lld; ry++) {", (long long)rows);
+    for (int64_t x0 = 0; x0 < width; x0 += chunk) {
+        int64_t xw = width - x0 < chunk ? width - x0 : chunk;
+        emit(e, "{");
+        if (oc_inner)
+            emit(e, "float acc[%lld][%lld][%lld];", (long long)kph, (long long)xw, (long long)ocb);
+        else
+            emit(e, "float acc[%lld][%lld][%lld];", (long long)kph, (long long)ocb, (long long)xw);
+        for (int wy = 0; wy < kph; wy++) {
+            emit(e, "{");
+            emit(e, "const int oy = ry * %lld + %d;", (long long)kph, wy);
+            host_row_chunk(e, h, bk, oc_inner, wy, x0, xw, rows * kph);
+            emit(e, "}");
+        }
+        {
+            /* each window of epilogued conv values reduced, as the mcu kernel does */
+            const char *better = pool->op == OP_MINPOOL2D ? "<" : ">";
+            bool extremum = pool->op == OP_MAXPOOL2D || pool->op == OP_MINPOOL2D;
+            emit(e, "for (int o = 0; o < %lld; o++) {", (long long)ocb);
+            emit(e, "for (int px = 0; px < %lld; px++) {", (long long)(xw / kpw));
+            for (int64_t wy = 0; wy < kph; wy++)
+                for (int64_t wx = 0; wx < kpw; wx++) {
+                    const char *a = host_acc(e, oc_inner, mem_printf(e->mem, "%lld", (long long)wy), "o",
+                                             mem_printf(e->mem, "px * %lld + %lld", (long long)kpw, (long long)wx));
+                    const char *v = through(e, h, a, "oc + o", NULL, false);
+                    if (wy == 0 && wx == 0)
+                        emit(e, "float r = %s;", v);
+                    else if (extremum) {
+                        emit(e, "const float t%lld = %s;", (long long)(wy * kpw + wx), v);
+                        emit(e, "if (t%lld %s r) r = t%lld;", (long long)(wy * kpw + wx), better,
+                             (long long)(wy * kpw + wx));
+                    } else
+                        emit(e, "r += %s;", v);
+                }
+            if (pool->op == OP_AVGPOOL2D)
+                emit(e, "r = r / %lld.0f;", (long long)(kph * kpw));
+            emit(e, "y[(oc + o) * %lld + ry * %lld + %lld + px] = %s;", (long long)(pool->shape.h * pool->shape.w),
+                 (long long)pool->shape.w, (long long)(x0 / kpw), through(e, h, "r", "oc + o", NULL, true));
+            emit(e, "}");
+            emit(e, "}");
+        }
+        emit(e, "}");
+    }
+    emit(e, "}");
+    emit(e, "}");
+}
+
+/* The host's linear layer: one array of accumulators per block of
+ * outputs, the inner loop across them over contiguous weights. */
+static void emit_linear_host(Emitter *e, const Layer *l)
+{
+    long long in = (long long)l->in[0]->shape.c;
+    const char *n = e->cname[l->index];
+    Blocking bk = blocking(e, l);
+    emit(e, "for (int oc = 0; oc < %lld; oc += %lld) {", (long long)l->out, (long long)bk.ocb);
+    emit(e, "const float *wb = %s_w + oc * %lld;", n, in);
+    emit(e, "float acc[%lld];", (long long)bk.ocb);
+    emit(e, "for (int o = 0; o < %lld; o++) {", (long long)bk.ocb);
+    emit(e, "acc[o] = %s;", l->bias ? mem_printf(e->mem, "%s_b[oc + o]", n) : "0.0f");
+    emit(e, "}");
+    emit(e, "for (int i = 0; i < %lld; i++) {", in);
+    emit(e, "const float v = x[i];");
+    emit(e, "const float *wt = wb + i * %lld;", (long long)bk.ocb);
+    emit(e, "for (int o = 0; o < %lld; o++) {", (long long)bk.ocb);
+    emit(e, "acc[o] = CNNC_FMA(v, wt[o], acc[o]);");
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "for (int o = 0; o < %lld; o++) {", (long long)bk.ocb);
+    store(e, l, "oc + o", "acc[o]", "oc + o");
+    emit(e, "}");
+    emit(e, "}");
+}
+
+static void emit_conv_body(Emitter *e, const Layer *h);
 
 /* A conv group: blocks of output channels, then positions. */
 static void emit_conv(Emitter *e, const Layer *h)
+{
+    bool padded = h->pad[0] || h->pad[1] || h->pad[2] || h->pad[3];
+    if (host_conv(e, h) && !padded) {
+        emit_conv_pool_band(e, h);
+        return;
+    }
+    if (host_conv(e, h)) {
+        emit_conv_host(e, h);
+        return;
+    }
+    /* on the host, what follows the add (or everything) runs as one long
+     * loop per channel after the conv: gcc vectorizes a relu in a loop,
+     * and the conv's stores stay plain */
+    Shape out = h->shape;
+    const char *rest = through_part(e, h, "y[i]", "c", "i", NULL, h->residual ? EP_AFTER_ADD : EP_ALL);
+    e->post = e->opt->tune_host && !h->pool && rest != (const char *)"y[i]";
+    emit_conv_body(e, h);
+    if (e->post) {
+        emit(e, "for (int c = 0; c < %lld; c++) {", (long long)out.c);
+        emit(e, "for (int i = c * %lld; i < (c + 1) * %lld; i++) {", (long long)(out.h * out.w),
+             (long long)(out.h * out.w));
+        emit(e, "y[i] = %s;", rest);
+        emit(e, "}");
+        emit(e, "}");
+    }
+    e->post = false;
+}
+
+/* The conv's own loops: blocks of output channels, then positions. */
+static void emit_conv_body(Emitter *e, const Layer *h)
 {
     Shape in = h->in[0]->shape;
     Blocking bk = blocking(e, h);
@@ -959,6 +1484,10 @@ static void emit_global_pool(Emitter *e, const Layer *l)
 /* Blocks of OCB outputs: each input value loaded feeds OCB accumulators. */
 static void emit_linear(Emitter *e, const Layer *l)
 {
+    if (e->opt->tune_host) {
+        emit_linear_host(e, l);
+        return;
+    }
     long long in = (long long)l->in[0]->shape.c;
     const char *n = e->cname[l->index];
     Blocking bk = blocking(e, l);
@@ -1079,7 +1608,7 @@ static void emit_layer(Emitter *e, const Layer *h)
                              m->name);
     if (h->op == OP_CONV2D && h->pool)
         members = mem_printf(e->mem, "%s (reduces into %s as it goes)", members, h->pool->name);
-    if (h->op == OP_CONV2D && !regions(e, h))
+    if (h->op == OP_CONV2D && !host_conv(e, h) && !regions(e, h))
         conv_helper(e, h, blocking(e, h));
     emit(e, "/* %s: %s %s -> %s, %s:%d%s */", h->name, ir_op_name(h->op), shape_text(e->mem, h->in[0]->shape),
          shape_text(e->mem, h->tail->shape), e->path, h->loc.line, members);
@@ -1283,7 +1812,7 @@ static void choose_unroll(Emitter *e)
         c[n++] = (Candidate){l->macs + l->shape.c * l->shape.h * l->shape.w * l->kernel[0] * l->kernel[1], taps, i};
     }
     qsort(c, (size_t)n, sizeof *c, candidate_order);
-    int64_t budget = e->opt->unroll_budget;
+    int64_t budget = e->opt->tune_host ? INT64_MAX : e->opt->unroll_budget;
     for (int k = 0; k < n; k++)
         if (c[k].taps <= budget) {
             e->unroll[c[k].index] = true;

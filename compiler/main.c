@@ -29,6 +29,7 @@ typedef struct Options {
     bool make_deps;      /* -MD */
     bool check;
     bool no_fuse;
+    bool tune_host; /* --tune=host */
     SelftestOptions test; /* --emit-test and its data */
     ReportKind report;
     int64_t unroll_budget;
@@ -50,6 +51,8 @@ static const char usage_text[] =
     "  --check                   parse and analyse only; the exit status tells\n"
     "  --unroll=N|none|full      multiply-adds to unroll in all (default 4096)\n"
     "  --no-fuse                 keep every layer's output (more arena, for comparison)\n"
+    "  --tune=mcu|host           shape the float code for microcontrollers (default) or\n"
+    "                            for a vectorizing host compiler (gcc -O3 -march=native)\n"
     "  --quantize=int8           generate int8 inference (float input and outputs kept)\n"
     "  --calibrate FILE          raw float32 inputs (CHW, one after another) that set\n"
     "                            the int8 ranges; required by --quantize\n"
@@ -98,6 +101,10 @@ static int parse_options(Options *o, int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--no-fuse") == 0) {
             o->no_fuse = true;
+        } else if (strncmp(a, "--tune=", 7) == 0) {
+            if (strcmp(a + 7, "host") != 0 && strcmp(a + 7, "mcu") != 0)
+                return usage_error("unknown --tune value '%s'; use --tune=mcu or --tune=host", a + 7);
+            o->tune_host = strcmp(a + 7, "host") == 0;
         } else if (strcmp(a, "--check") == 0) {
             o->check = true;
         } else if (strcmp(a, "--report") == 0 || strcmp(a, "--report=text") == 0) {
@@ -345,6 +352,7 @@ static bool generate(Mem *m, Diag *d, Net *net, const Options *o)
                                    : mem_printf(m, "--init=%s: placeholder values, not trained weights", o->init),
         .header_name = slash ? slash + 1 : header,
         .unroll_budget = o->unroll_budget,
+        .tune_host = o->tune_host,
     };
     Pending files[4] = {{0}};
     bool ok = pending_open(m, d, &files[0], o->output) && pending_open(m, d, &files[1], header);

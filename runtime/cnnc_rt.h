@@ -42,6 +42,63 @@ extern "C" {
 #define CNNC_FMA(a, b, c) ((a) * (b) + (c))
 #endif
 
+/* CNNC_LDn(p, r0, ..., rn-1) declares float variables s<r0>..s<rn-1> holding
+ * p[0..n-1] and advances the pointer variable p past them. On a Cortex-M4F
+ * (Armv7E-M with a single-precision FPU) this is one VLDM into registers
+ * s<r0>.. (gcc never forms VLDM from C, and one VLDM counts as one
+ * instruction where n loads count n); the register numbers must be
+ * consecutive and the generated code keeps every sN's lifetime apart.
+ * Elsewhere it is n plain loads and the numbers are only names. */
+#if defined(__GNUC__) && defined(__ARM_ARCH_7EM__) && defined(__ARM_FP) && (__ARM_FP & 4) && \
+    !defined(CNNC_NO_ASM)
+#define CNNC_REG_(r) register float s##r __asm__("s" #r)
+/* what the load reads, so the compiler orders it after the stores to it */
+#define CNNC_MEM_(p, n) "m"(*(const struct { float v[n]; } *)(const void *)(p))
+#define CNNC_LD2(p, a, b) \
+    CNNC_REG_(a); CNNC_REG_(b); \
+    __asm__("vldmia %0!, {%1, %2}" : "+r"(p), "=t"(s##a), "=t"(s##b) : CNNC_MEM_(p, 2))
+#define CNNC_LD3(p, a, b, c) \
+    CNNC_REG_(a); CNNC_REG_(b); CNNC_REG_(c); \
+    __asm__("vldmia %0!, {%1, %2, %3}" : "+r"(p), "=t"(s##a), "=t"(s##b), "=t"(s##c) : CNNC_MEM_(p, 3))
+#define CNNC_LD4(p, a, b, c, d) \
+    CNNC_REG_(a); CNNC_REG_(b); CNNC_REG_(c); CNNC_REG_(d); \
+    __asm__("vldmia %0!, {%1, %2, %3, %4}" : "+r"(p), "=t"(s##a), "=t"(s##b), "=t"(s##c), "=t"(s##d) \
+            : CNNC_MEM_(p, 4))
+#define CNNC_LD5(p, a, b, c, d, e) \
+    CNNC_REG_(a); CNNC_REG_(b); CNNC_REG_(c); CNNC_REG_(d); CNNC_REG_(e); \
+    __asm__("vldmia %0!, {%1, %2, %3, %4, %5}" \
+            : "+r"(p), "=t"(s##a), "=t"(s##b), "=t"(s##c), "=t"(s##d), "=t"(s##e) : CNNC_MEM_(p, 5))
+#define CNNC_LD6(p, a, b, c, d, e, f) \
+    CNNC_REG_(a); CNNC_REG_(b); CNNC_REG_(c); CNNC_REG_(d); CNNC_REG_(e); CNNC_REG_(f); \
+    __asm__("vldmia %0!, {%1, %2, %3, %4, %5, %6}" \
+            : "+r"(p), "=t"(s##a), "=t"(s##b), "=t"(s##c), "=t"(s##d), "=t"(s##e), "=t"(s##f) : CNNC_MEM_(p, 6))
+#define CNNC_LD7(p, a, b, c, d, e, f, g) \
+    CNNC_REG_(a); CNNC_REG_(b); CNNC_REG_(c); CNNC_REG_(d); CNNC_REG_(e); CNNC_REG_(f); CNNC_REG_(g); \
+    __asm__("vldmia %0!, {%1, %2, %3, %4, %5, %6, %7}" \
+            : "+r"(p), "=t"(s##a), "=t"(s##b), "=t"(s##c), "=t"(s##d), "=t"(s##e), "=t"(s##f), "=t"(s##g) \
+            : CNNC_MEM_(p, 7))
+#define CNNC_LD8(p, a, b, c, d, e, f, g, h) \
+    CNNC_REG_(a); CNNC_REG_(b); CNNC_REG_(c); CNNC_REG_(d); CNNC_REG_(e); CNNC_REG_(f); CNNC_REG_(g); \
+    CNNC_REG_(h); \
+    __asm__("vldmia %0!, {%1, %2, %3, %4, %5, %6, %7, %8}" \
+            : "+r"(p), "=t"(s##a), "=t"(s##b), "=t"(s##c), "=t"(s##d), "=t"(s##e), "=t"(s##f), "=t"(s##g), \
+              "=t"(s##h) : CNNC_MEM_(p, 8))
+#else
+#define CNNC_LD2(p, a, b) float s##a = (p)[0], s##b = (p)[1]; (p) += 2
+#define CNNC_LD3(p, a, b, c) float s##a = (p)[0], s##b = (p)[1], s##c = (p)[2]; (p) += 3
+#define CNNC_LD4(p, a, b, c, d) float s##a = (p)[0], s##b = (p)[1], s##c = (p)[2], s##d = (p)[3]; (p) += 4
+#define CNNC_LD5(p, a, b, c, d, e) \
+    float s##a = (p)[0], s##b = (p)[1], s##c = (p)[2], s##d = (p)[3], s##e = (p)[4]; (p) += 5
+#define CNNC_LD6(p, a, b, c, d, e, f) \
+    float s##a = (p)[0], s##b = (p)[1], s##c = (p)[2], s##d = (p)[3], s##e = (p)[4], s##f = (p)[5]; (p) += 6
+#define CNNC_LD7(p, a, b, c, d, e, f, g) \
+    float s##a = (p)[0], s##b = (p)[1], s##c = (p)[2], s##d = (p)[3], s##e = (p)[4], s##f = (p)[5], \
+          s##g = (p)[6]; (p) += 7
+#define CNNC_LD8(p, a, b, c, d, e, f, g, h) \
+    float s##a = (p)[0], s##b = (p)[1], s##c = (p)[2], s##d = (p)[3], s##e = (p)[4], s##f = (p)[5], \
+          s##g = (p)[6], s##h = (p)[7]; (p) += 8
+#endif
+
 /* e^x; own approximation unless CNNC_USE_LIBM (bounds above). */
 float cnnc_expf(float x);
 

@@ -2,7 +2,10 @@
  * in tests/ref (made by tools/gen_refs.py), cnnc compiles the model with
  * its weights, gcc builds the result with the strict flags of
  * docs/generated-c.md and -Werror, and the program's output must equal
- * PyTorch's within the tolerance of docs/references.md:
+ * PyTorch's within the tolerance of docs/references.md. Every case runs
+ * once per code variant: the default (microcontroller) tuning, and
+ * --tune=host built the way the host is meant to build it (-O3
+ * -march=native, so its vectorized loops run):
  *   |got - exp| <= 1e-5 * max(|exp|, 0.1 * max|exp over the output|). */
 #include "testutil.h"
 
@@ -15,7 +18,18 @@
 typedef struct Case {
     char name[256];
     char dir[300];
+    const char *variant; /* the name's prefix and the build directory's */
+    const char *cnnc;    /* extra cnnc options */
+    const char *cflags;  /* optimization options for cc */
 } Case;
+
+/* The code variants every case is compiled in. */
+static const struct {
+    const char *variant, *cnnc, *cflags;
+} variants[] = {
+    {"", "", "-O1"},
+    {"host_", "--tune=host", "-O3 -march=native"},
+};
 
 /* A harness that runs the network on input.bin and compares with
  * expected.bin output by output; it prints the worst ratio to the
@@ -72,17 +86,17 @@ static void test_e2e_case(void **state)
     if (comp->errors)
         fail_msg("%s does not compile:\n%s", path, comp->messages);
     char out[320];
-    snprintf(out, sizeof out, "build/e2e/%s", c->name);
+    snprintf(out, sizeof out, "build/e2e/%s%s", c->variant, c->name);
     mkdir("build/e2e", 0777);
     mkdir(out, 0777);
     snprintf(path, sizeof path, "%s/harness.c", out);
     write_harness(path, comp->net);
     char *log = NULL;
     snprintf(cmd, sizeof cmd,
-             "build/cnnc %s/model.net -w %s/weights.safetensors -o %s/model.c 2>&1 && "
-             "cc " STRICT " -O1 -Iruntime -I%s %s/harness.c %s/model.c runtime/cnnc_rt.c -lm -o %s/run 2>&1 && "
+             "build/cnnc %s/model.net -w %s/weights.safetensors %s -o %s/model.c 2>&1 && "
+             "cc " STRICT " %s -Iruntime -I%s %s/harness.c %s/model.c runtime/cnnc_rt.c -lm -o %s/run 2>&1 && "
              "%s/run %s/input.bin %s/expected.bin 2>&1",
-             c->dir, c->dir, out, out, out, out, out, out, c->dir, c->dir);
+             c->dir, c->dir, c->cnnc, out, c->cflags, out, out, out, out, out, c->dir, c->dir);
     int status = tu_run(cmd, &log);
     if (status != 0)
         fail_msg("%s: status %d\n%s", c->name, status, log);
@@ -91,9 +105,12 @@ static void test_e2e_case(void **state)
     free(src);
 }
 
+/* By variant, then by name: the default variant's cases first. */
 static int case_order(const void *a, const void *b)
 {
-    return strcmp(((const Case *)a)->name, ((const Case *)b)->name);
+    const Case *x = a, *y = b;
+    int v = strcmp(x->variant, y->variant);
+    return v ? v : strcmp(x->name, y->name);
 }
 
 int main(void)
@@ -111,17 +128,22 @@ int main(void)
         snprintf(probe, sizeof probe, "tests/ref/%s/expected.bin", ent->d_name);
         if (ent->d_name[0] == '.' || stat(probe, &st) != 0)
             continue;
-        cases = realloc(cases, (n + 1) * sizeof *cases);
-        snprintf(cases[n].name, sizeof cases[n].name, "%s", ent->d_name);
-        snprintf(cases[n].dir, sizeof cases[n].dir, "tests/ref/%s", ent->d_name);
-        n++;
+        for (size_t v = 0; v < sizeof variants / sizeof *variants; v++) {
+            cases = realloc(cases, (n + 1) * sizeof *cases);
+            snprintf(cases[n].name, sizeof cases[n].name, "%s", ent->d_name);
+            snprintf(cases[n].dir, sizeof cases[n].dir, "tests/ref/%s", ent->d_name);
+            cases[n].variant = variants[v].variant;
+            cases[n].cnnc = variants[v].cnnc;
+            cases[n].cflags = variants[v].cflags;
+            n++;
+        }
     }
     closedir(d);
     qsort(cases, n, sizeof *cases, case_order);
     struct CMUnitTest *tests = calloc(n, sizeof *tests);
     char (*names)[280] = calloc(n, sizeof *names);
     for (size_t i = 0; i < n; i++) {
-        snprintf(names[i], sizeof names[i], "test_e2e_%s", cases[i].name);
+        snprintf(names[i], sizeof names[i], "test_e2e_%s%s", cases[i].variant, cases[i].name);
         tests[i] = (struct CMUnitTest){names[i], test_e2e_case, NULL, NULL, &cases[i]};
     }
     int failed = _cmocka_run_group_tests("e2e", tests, n, NULL, NULL);

@@ -641,6 +641,26 @@ static void test_emit_clang_clean(void **state)
     free(sources);
 }
 
+/* --tune=host (loops for a vectorizing host compiler): every ref case
+ * generated that way is warning free under clang's strict flags too (gcc
+ * builds and runs them all in test_e2e), and asking for an unknown
+ * tuning is a usage error. */
+static void test_emit_host_tune_clean(void **state)
+{
+    (void)state;
+    mkdir(OUT "/host", 0777);
+    must("ls tests/ref | while read n; do [ -f tests/ref/$n/expected.bin ] && echo $n; done | "
+         "xargs -P2 -I{} sh -c 'build/cnnc tests/ref/{}/model.net -w tests/ref/{}/weights.safetensors --tune=host "
+         "-o " OUT "/host/{}.c 2>/dev/null || echo FAILED {}' | grep -c FAILED | grep -qx 0");
+    if (have("clang"))
+        must("clang " STRICT " -O3 -Iruntime -I" OUT "/host -fsyntax-only " OUT "/host/*.c 2>&1");
+    char *log = NULL;
+    int status = sh(&log, "build/cnnc --tune=fast models/resnet8.net --check 2>&1");
+    assert_int_equal(status, 2);
+    assert_non_null(strstr(log, "unknown --tune value 'fast'"));
+    free(log);
+}
+
 /* The reference MCU, Cortex-M4 with its single-precision FPU: warning
  * free, and the objects hold no writable data but the arena and call
  * nothing but the runtime. */
@@ -706,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_emit_unroll_modes),
         cmocka_unit_test(test_emit_arena_exact),
         cmocka_unit_test(test_emit_clang_clean),
+        cmocka_unit_test(test_emit_host_tune_clean),
         cmocka_unit_test(test_emit_cortex_m4_clean),
         cmocka_unit_test(test_emit_riscv_freestanding),
     };

@@ -1197,26 +1197,28 @@ static void emit_requant(Q8 *e, const Layer *l, const char **acc, const long lon
  * block (CNNC_Q_KERNEL_ASM): the accumulators from the doubled biases,
  * every pair's dual MACs, then each output's rounding multiply and store
  * through the output pointer the C code left among the constants. */
-static void emit_fused_asm(Q8 *e, const Layer *l, const Plane *p)
+static void emit_fused_asm(Q8 *e, const Layer *l, const Plane *p, long long first)
 {
     long long hw = (long long)(l->shape.h * l->shape.w), pos = (long long)p->pos;
     fprintf(e->out, "#ifdef CNNC_Q_KERNEL_ASM\n");
     emit(e, "wx[cb * %lld + 8] = (uint32_t)(uintptr_t)yo;", (long long)p->cbw);
     emit(e, "__asm__ volatile(");
-    emit(e, "    \"ldrd %%[a00], %%[a10], [%%[wp]]\\n\\t\"");
-    for (int ch = 0; ch < 2; ch++)
-        for (long long i = 1; i < pos; i++)
-            emit(e, "    \"mov %%[a%d%lld], %%[a%d0]\\n\\t\"", ch, i, ch);
+    /* the biases into each even position's accumulators; the first
+     * pair's MACs of the odd one after it start from them (before the
+     * even one's own), which saves copying them */
+    for (long long i = first; i < pos; i += 2)
+        emit(e, "    \"ldrd %%[a0%lld], %%[a1%lld], [%%[wp]]\\n\\t\"", i, i);
     for (long long v = 0; v < (long long)p->cin2; v++) {
         emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wp], #%lld]\\n\\t\"", 4 * PG_CONSTS + 8 * v);
-        for (long long i = 0; i < pos; i += 2) {
+        for (long long i = first; i < pos; i += 2) {
             if (i + 1 < pos)
                 emit(e, "    \"ldrd %%[x0], %%[x1], [%%[qp], #%lld]\\n\\t\"", 4 * (v * pos + i));
             else
                 emit(e, "    \"ldr %%[x0], [%%[qp], #%lld]\\n\\t\"", 4 * (v * pos + i));
-            for (long long d = i; d < i + 2 && d < pos; d++) {
-                emit(e, "    \"smlad %%[a0%lld], %%[x%lld], %%[w0], %%[a0%lld]\\n\\t\"", d, d - i, d);
-                emit(e, "    \"smlad %%[a1%lld], %%[x%lld], %%[w1], %%[a1%lld]\\n\\t\"", d, d - i, d);
+            for (long long k = 0; k < 2 && i + k < pos; k++) {
+                long long d = v == 0 && i + 1 < pos ? i + 1 - k : i + k, src = v == 0 ? i : d;
+                emit(e, "    \"smlad %%[a0%lld], %%[x%lld], %%[w0], %%[a0%lld]\\n\\t\"", d, d - i, src);
+                emit(e, "    \"smlad %%[a1%lld], %%[x%lld], %%[w1], %%[a1%lld]\\n\\t\"", d, d - i, src);
             }
         }
     }
@@ -1225,7 +1227,7 @@ static void emit_fused_asm(Q8 *e, const Layer *l, const Plane *p)
     for (int ch = 0; ch < 2; ch++) {
         emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wp], #%d]\\n\\t\"", 8 + 12 * ch);
         emit(e, "    \"ldr %%[x0], [%%[wp], #%d]\\n\\t\"", 16 + 12 * ch);
-        for (long long i = 0; i < pos; i++) {
+        for (long long i = first; i < pos; i++) {
             emit(e, "    \"add %%[x1], %%[w1], %%[a%d%lld], asr #31\\n\\t\"", ch, i);
             emit(e, "    \"smmlar %%[x1], %%[a%d%lld], %%[w0], %%[x1]\\n\\t\"", ch, i);
             emit(e, "    \"asr %%[x1], %%[x1], %%[x0]\\n\\t\"");
@@ -1235,7 +1237,7 @@ static void emit_fused_asm(Q8 *e, const Layer *l, const Plane *p)
     }
     char *outs = mem_strdup(e->mem, "    :");
     for (int ch = 0; ch < 2; ch++)
-        for (long long i = 0; i < pos; i++)
+        for (long long i = first; i < pos; i++)
             outs = mem_printf(e->mem, "%s [a%d%lld] \"=&r\"(a%d%lld),", outs, ch, i, ch, i);
     emit(e, "%s", outs);
     emit(e, "      [w0] \"=&r\"(w0), [w1] \"=&r\"(w1), [x0] \"=&r\"(x0), [x1] \"=&r\"(x1), [qp] \"+r\"(qp)");
@@ -1247,14 +1249,14 @@ static void emit_fused_asm(Q8 *e, const Layer *l, const Plane *p)
  * set): the accumulators start at the doubled bias, each tap's weight
  * pairs meet the block's window words in dual MACs, then one rounding
  * multiply per output into yo. */
-static void emit_plane_block(Q8 *e, const Layer *l, const Plane *p)
+static void emit_plane_block(Q8 *e, const Layer *l, const Plane *p, long long first)
 {
     const QuantInfo *qi = l->quant;
     long long hw = (long long)(l->shape.h * l->shape.w), pos = (long long)p->pos, taps = (long long)p->taps;
     long long u = (long long)plane_unroll(p);
     bool asm_ok = plane_asm_fits(l, p, u);
     if (p->fused) {
-        emit_fused_asm(e, l, p);
+        emit_fused_asm(e, l, p, first);
         fprintf(e->out, "#else\n");
     }
     for (int ch = 0; ch < 2; ch++) {
@@ -1370,17 +1372,26 @@ static void emit_conv_plane(Q8 *e, const Layer *l)
         emit_plane_weights(e, l, mem_printf(e->mem, "cb * %lld", nw), mem_printf(e->mem, "%lld", nw));
         emit(e, "}");
         emit(e, "wx = q + %lld;", (long long)p.wx_at);
-        emit(e, "for (b = 0; b < %lld; b++) {", (long long)p.nblk);
-        emit(e, "start = b * %lld < %lld ? b * %lld : %lld;", pos, len - pos, pos, len - pos);
-        emit_gather_fill(e, l, &p);
-        emit(e, "for (cb = 0; cb < %lld; cb++) {", ncb);
-        emit(e, "k = k_%s + cb * 8;", c);
-        emit(e, "qp = q;");
-        emit(e, "wp = wx + cb * %lld;", (long long)p.cbw);
-        emit(e, "yo = y + cb * %lld + start;", 2 * hw);
-        emit_plane_block(e, l, &p);
-        emit(e, "}");
-        emit(e, "}");
+        /* a fused last block that overlaps its neighbour computes only its new positions */
+        long long rem = len % pos, tail = p.fused && rem && p.nblk > 1;
+        for (long long part = 0; part <= tail; part++) {
+            if (part) {
+                emit(e, "{");
+                emit(e, "start = %lld;", len - pos);
+            } else {
+                emit(e, "for (b = 0; b < %lld; b++) {", (long long)p.nblk - tail);
+                emit(e, "start = b * %lld < %lld ? b * %lld : %lld;", pos, len - pos, pos, len - pos);
+            }
+            emit_gather_fill(e, l, &p);
+            emit(e, "for (cb = 0; cb < %lld; cb++) {", ncb);
+            emit(e, "k = k_%s + cb * 8;", c);
+            emit(e, "qp = q;");
+            emit(e, "wp = wx + cb * %lld;", (long long)p.cbw);
+            emit(e, "yo = y + cb * %lld + start;", 2 * hw);
+            emit_plane_block(e, l, &p, part ? pos - rem : 0);
+            emit(e, "}");
+            emit(e, "}");
+        }
         return;
     }
     long long band = (long long)p.band;
@@ -1398,7 +1409,7 @@ static void emit_conv_plane(Q8 *e, const Layer *l)
     emit(e, "qp = q + (row - bd * %lld) * %lld + start;", band, (long long)(l->stride[0] * p.sx * p.wq));
     emit(e, "wp = wx;");
     emit(e, "yo = y + cb * %lld + row * %lld + start;", 2 * hw, (long long)o.w);
-    emit_plane_block(e, l, &p);
+    emit_plane_block(e, l, &p, 0);
     emit(e, "}");
     emit(e, "}");
     emit(e, "}");
@@ -1567,8 +1578,6 @@ static void emit_dw3_asm(Q8 *e, int64_t kh, int64_t pos, int64_t wr, int64_t sx)
     fprintf(e->out, "#ifdef CNNC_Q_KERNEL_ASM\n");
     emit(e, "__asm__ volatile(");
     emit(e, "    \"ldr %%[a0], [%%[wv], #%lld]\\n\\t\"", kb);
-    for (int64_t d = 1; d < pos; d++)
-        emit(e, "    \"mov %%[a%lld], %%[a0]\\n\\t\"", (long long)d);
     for (int64_t ky = 0; ky < kh; ky++) {
         emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wv], #%lld]\\n\\t\"", (long long)(8 * ky));
         for (int64_t i = 0; i < n; i += 2) {
@@ -1578,15 +1587,21 @@ static void emit_dw3_asm(Q8 *e, int64_t kh, int64_t pos, int64_t wr, int64_t sx)
             else
                 emit(e, "    \"ldr %%[d%lld], [%%[rp], #%lld]\\n\\t\"", (long long)i, (long long)(4 * (ky * wr + i)));
         }
+        /* the first row's first MACs start from the bias in a0 (a0's own
+         * last), which saves a copy of it per output */
+        for (int64_t k = 0; k < pos; k++) {
+            long long d = ky == 0 ? (k + 1) % pos : k, m = sx == 1 ? d / 2 : d, src = ky == 0 ? 0 : d;
+            if (sx == 2 || d % 2 == 0)
+                emit(e, "    \"smlad %%[a%lld], %%[d%lld], %%[w0], %%[a%lld]\\n\\t\"", d, m, src);
+            else
+                emit(e, "    \"smlatb %%[a%lld], %%[d%lld], %%[w0], %%[a%lld]\\n\\t\"", d, m, src);
+        }
         for (int64_t d = 0; d < pos; d++) {
             long long m = sx == 1 ? d / 2 : d;
-            if (sx == 2 || d % 2 == 0) {
-                emit(e, "    \"smlad %%[a%lld], %%[d%lld], %%[w0], %%[a%lld]\\n\\t\"", (long long)d, m, (long long)d);
+            if (sx == 2 || d % 2 == 0)
                 emit(e, "    \"smlabt %%[a%lld], %%[d%lld], %%[w1], %%[a%lld]\\n\\t\"", (long long)d, m + 1, (long long)d);
-            } else {
-                emit(e, "    \"smlatb %%[a%lld], %%[d%lld], %%[w0], %%[a%lld]\\n\\t\"", (long long)d, m, (long long)d);
+            else
                 emit(e, "    \"smlad %%[a%lld], %%[d%lld], %%[w1], %%[a%lld]\\n\\t\"", (long long)d, m + 1, (long long)d);
-            }
         }
     }
     /* requantization: w0 multiplier, w1 ra, d0 shift, d1 scratch */
@@ -1647,21 +1662,30 @@ static void emit_conv_dw3(Q8 *e, const Layer *l)
     emit(e, "for (c = 0; c < %lld; c++) {", (long long)o.c);
     /* input rows that land in the buffer */
     long long y0 = pt < 0 ? -pt : 0, y1 = H < hp - pt ? H : hp - pt;
-    emit(e, "for (i = %lld; i < %lld; i++) {", y0, y1);
-    emit(e, "xr = x + c * %lld + i * %lld;", H * W, W);
-    for (long long j = 0; j < wr; j++) {
-        long long c0 = 2 * j - pl, c1 = 2 * j + 1 - pl;
-        bool in0 = c0 >= 0 && c0 < W, in1 = c1 >= 0 && c1 < W;
-        if (!in0 && !in1)
-            continue;
-        if (c0 >= 0 && c0 + 3 < W && j + 1 < wr) {
-            emit(e, "cnnc_q_widen4(xr + %lld, pw + (i + %lld) * %lld + %lld);", c0, pt, (long long)wr, j);
-            j++;
-            continue;
+    /* rows a few at a time: the loop's own instructions were a third of the copy's */
+    long long ur = 1;
+    for (long long f = 5; f > 1; f--)
+        if (y1 > y0 && (y1 - y0) % f == 0) {
+            ur = f;
+            break;
         }
-        emit(e, "pw[(i + %lld) * %lld + %lld] = cnnc_q_pack16(%s, %s);", pt, (long long)wr, j,
-             in0 ? mem_printf(e->mem, "xr[%lld]", c0) : mem_printf(e->mem, "%d", zx),
-             in1 ? mem_printf(e->mem, "xr[%lld]", c1) : mem_printf(e->mem, "%d", zx));
+    emit(e, "for (i = %lld; i < %lld; i += %lld) {", y0, y1, ur);
+    for (long long r = 0; r < ur; r++) {
+        emit(e, "xr = x + c * %lld + (i + %lld) * %lld;", H * W, r, W);
+        for (long long j = 0; j < wr; j++) {
+            long long c0 = 2 * j - pl, c1 = 2 * j + 1 - pl;
+            bool in0 = c0 >= 0 && c0 < W, in1 = c1 >= 0 && c1 < W;
+            if (!in0 && !in1)
+                continue;
+            if (c0 >= 0 && c0 + 3 < W && j + 1 < wr) {
+                emit(e, "cnnc_q_widen4(xr + %lld, pw + (i + %lld) * %lld + %lld);", c0, pt + r, (long long)wr, j);
+                j++;
+                continue;
+            }
+            emit(e, "pw[(i + %lld) * %lld + %lld] = cnnc_q_pack16(%s, %s);", pt + r, (long long)wr, j,
+                 in0 ? mem_printf(e->mem, "xr[%lld]", c0) : mem_printf(e->mem, "%d", zx),
+                 in1 ? mem_printf(e->mem, "xr[%lld]", c1) : mem_printf(e->mem, "%d", zx));
+        }
     }
     emit(e, "}");
     emit(e, "wc = w_%s + c * %lld;", c, kh * 3);
@@ -1867,24 +1891,47 @@ static void emit_affine(Q8 *e, const Layer *l)
 
 /* Average pooling to 1x1 over whole rows (a global one, or a window of
  * the first rows): the window's n values of each plane, consecutive,
- * summed four at a time (one load, two SXTB16 and two SMLADs against
- * ones on DSP cores), then divided rounding half away from zero. */
+ * summed four at a time (one load and two SXTAB16 into 16-bit lanes on
+ * DSP cores, the lanes added at the end; long windows one load, two
+ * SXTB16 and two SMLADs), then divided rounding half away from zero. */
 static void emit_global_avg(Q8 *e, const Layer *l, long long n)
 {
     const QuantInfo *qi = l->quant;
     long long hw = (long long)(l->in[0]->shape.h * l->in[0]->shape.w), n4 = n / 4 * 4;
     emit(e, "int c, i;");
     emit(e, "int32_t sum;");
-    emit(e, "uint32_t v;");
+    emit(e, "uint32_t v, s02, s13;");
     emit(e, "const int8_t *xc;");
     emit(e, "for (c = 0; c < %lld; c++) {", (long long)l->shape.c);
     emit(e, "xc = x + c * %lld;", hw);
     emit(e, "sum = 0;");
-    emit(e, "for (i = 0; i < %lld; i += 4) {", n4);
-    emit(e, "v = cnnc_q_read4(xc + i);");
-    emit(e, "sum = cnnc_q_smlad(cnnc_q_sxtb16(v), 0x00010001u, sum);");
-    emit(e, "sum = cnnc_q_smlad(cnnc_q_sxtb16_ror8(v), 0x00010001u, sum);");
-    emit(e, "}");
+    if (n4 <= 4 * 256) {
+        /* 16-bit lanes (SXTAB16) hold the sum of up to 256 int8 each; unrolled
+         * so that the loop's own instructions do not outnumber the sums' */
+        long long u = 1, words = n4 / 4;
+        for (long long f = 8; f > 1; f--)
+            if (words % f == 0) {
+                u = f;
+                break;
+            }
+        emit(e, "s02 = s13 = 0;");
+        emit(e, "for (i = 0; i < %lld; i += %lld) {", n4, 4 * u);
+        for (long long k = 0; k < u; k++) {
+            emit(e, "v = cnnc_q_read4(xc + i + %lld);", 4 * k);
+            emit(e, "s02 = cnnc_q_sxtab16(s02, v);");
+            emit(e, "s13 = cnnc_q_sxtab16_ror8(s13, v);");
+        }
+        emit(e, "}");
+        emit(e, "sum = cnnc_q_smlad(s02, 0x00010001u, cnnc_q_smlad(s13, 0x00010001u, 0));");
+    } else {
+        emit(e, "for (i = 0; i < %lld; i += 4) {", n4);
+        emit(e, "v = cnnc_q_read4(xc + i);");
+        emit(e, "sum = cnnc_q_smlad(cnnc_q_sxtb16(v), 0x00010001u, sum);");
+        emit(e, "sum = cnnc_q_smlad(cnnc_q_sxtb16_ror8(v), 0x00010001u, sum);");
+        emit(e, "}");
+        emit(e, "(void)s02;");
+        emit(e, "(void)s13;");
+    }
     if (n4 < n) {
         emit(e, "for (i = %lld; i < %lld; i++)", n4, n);
         emit(e, "    sum += xc[i];");

@@ -21,7 +21,7 @@
  * define it); SMLAD wraps the same way.
  *
  * With __ARM_FEATURE_DSP (Cortex-M4, M7, M33 with DSP...), cnnc_q_smlad, cnnc_q_sxtb16,
- * cnnc_q_sadd16, cnnc_q_smlabt, cnnc_q_smlatb, cnnc_q_smmlar, cnnc_q_ssat8 and the PKH helpers
+ * cnnc_q_sxtab16, cnnc_q_sadd16, cnnc_q_smlabt, cnnc_q_smlatb, cnnc_q_smmlar, cnnc_q_ssat8 and the PKH helpers
  * are single instructions (ACLE intrinsics, or inline asm where <arm_acle.h> lacks them);
  * elsewhere, portable C that gives the same bits. cnnc_q_requant2 is cnnc_q_output_rs in one
  * rounding multiply, for accumulators the kernels keep doubled (see its conditions).
@@ -263,6 +263,32 @@ static inline uint32_t cnnc_q_sxtb16_ror8(uint32_t x)
     return r;
 #else
     return cnnc_q_sxtb16(x >> 8 | x << 24);
+#endif
+}
+
+/* SXTAB16: acc's halves plus bytes 0 and 2 of x, sign-extended, each wrapping in 16 bits:
+ * sums of int8 in one instruction per two values. */
+static inline uint32_t cnnc_q_sxtab16(uint32_t acc, uint32_t x)
+{
+#if defined(CNNC_Q_ACLE) || defined(CNNC_Q_ASM)
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+#else
+    uint32_t b = cnnc_q_sxtb16(x);
+    return ((acc + b) & 0xffffu) | (((acc >> 16) + (b >> 16)) & 0xffffu) << 16;
+#endif
+}
+
+/* SXTAB16 with ROR #8: acc's halves plus bytes 1 and 3 of x, as cnnc_q_sxtab16. */
+static inline uint32_t cnnc_q_sxtab16_ror8(uint32_t acc, uint32_t x)
+{
+#if defined(CNNC_Q_ACLE) || defined(CNNC_Q_ASM)
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+#else
+    return cnnc_q_sxtab16(acc, x >> 8 | x << 24);
 #endif
 }
 

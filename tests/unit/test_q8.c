@@ -454,12 +454,10 @@ static bool have_m4(void)
 /* tests/ref/<name> with --int8-io built for the emulated Cortex-M4 with
  * flags (the assembly kernels at -O2, the intrinsics in C at -O0): its
  * int8 outputs, printed in hex, are the reference's bytes. */
-static void check_m4(const char *name, const char *flags)
+static void check_m4_model(const char *name, const char *model, const char *weights, const char *inpath,
+                           const char *flags)
 {
-    char model[256], weights[256], inpath[256], stem[128], path[256];
-    snprintf(model, sizeof model, "tests/ref/%s/model.net", name);
-    snprintf(weights, sizeof weights, "tests/ref/%s/weights.safetensors", name);
-    snprintf(inpath, sizeof inpath, "tests/ref/%s/input.bin", name);
+    char stem[128], path[256];
     snprintf(stem, sizeof stem, "m4_%s", name);
     Case k = {.int8_io = true};
     case_open(&k, stem, model, weights);
@@ -512,6 +510,16 @@ static void check_m4(const char *name, const char *flags)
     case_close(&k);
 }
 
+/* check_m4_model on tests/ref/<name>. */
+static void check_m4(const char *name, const char *flags)
+{
+    char model[256], weights[256], inpath[256];
+    snprintf(model, sizeof model, "tests/ref/%s/model.net", name);
+    snprintf(weights, sizeof weights, "tests/ref/%s/weights.safetensors", name);
+    snprintf(inpath, sizeof inpath, "tests/ref/%s/input.bin", name);
+    check_m4_model(name, model, weights, inpath, flags);
+}
+
 /* The Cortex-M4 code paths give the reference's bytes: plane convs (1x1,
  * 3x3, strides, dilation, padding modes, odd channel counts, narrow
  * outputs), depthwise, linear, pools, add and the whole benchmarks. */
@@ -529,6 +537,50 @@ static void test_q8_cortex_m4_matches_reference(void **state)
         check_m4(cases[i], "-O2");
     check_m4("resnet8", "-O0");
     check_m4("dscnn", "-Os");
+}
+
+/* A pointwise conv's last block of positions, which overlaps the one
+ * before it, computes only its new positions in the assembly: every
+ * remainder of the positions by the block (none, one, two, three) and
+ * planes smaller than a block give the reference's bytes. */
+static void test_q8_cortex_m4_pointwise_tails_match_reference(void **state)
+{
+    (void)state;
+    if (!have_m4())
+        skip();
+    const int hw[][2] = {{5, 4}, {3, 3}, {3, 2}, {5, 3}, {7, 9}, {1, 3}, {1, 1}};
+    for (size_t i = 0; i < sizeof hw / sizeof *hw; i++) {
+        char name[64], model[256], inpath[256], text[128];
+        snprintf(name, sizeof name, "pw_tail_%dx%d", hw[i][0], hw[i][1]);
+        snprintf(model, sizeof model, "%s/%s.net", scratch(), name);
+        snprintf(inpath, sizeof inpath, "%s/%s_in.bin", scratch(), name);
+        snprintf(text, sizeof text, "network %s\ninput x 8x%dx%d\nconv2d pw out=6 kernel=1\n", name, hw[i][0],
+                 hw[i][1]);
+        write_bytes(model, text, strlen(text));
+        float in[8 * 7 * 9];
+        uint32_t seed = 99u + (uint32_t)i;
+        for (int j = 0; j < 8 * hw[i][0] * hw[i][1]; j++)
+            in[j] = (float)((int32_t)(next_u32(&seed) % 2001u) - 1000) / 400.0f;
+        write_bytes(inpath, in, (size_t)(8 * hw[i][0] * hw[i][1]) * sizeof *in);
+        check_m4_model(name, model, "tests/ref/conv_kernel_1x1/weights.safetensors", inpath, "-O2");
+    }
+}
+
+/* The portable SXTAB16 (the pools' sums) adds each sign-extended byte to
+ * its 16-bit lane, wrapping within the lane as the instruction does. */
+static void test_q8_sxtab16_adds_bytes_per_lane(void **state)
+{
+    (void)state;
+    uint32_t seed = 7u;
+    for (int n = 0; n < 100000; n++) {
+        uint32_t acc = next_u32(&seed), x = next_u32(&seed);
+        uint32_t lo = (acc + (uint32_t)(int32_t)(int8_t)(x & 0xffu)) & 0xffffu;
+        uint32_t hi = ((acc >> 16) + (uint32_t)(int32_t)(int8_t)((x >> 16) & 0xffu)) & 0xffffu;
+        assert_int_equal(cnnc_q_sxtab16(acc, x), lo | hi << 16);
+        lo = (acc + (uint32_t)(int32_t)(int8_t)((x >> 8) & 0xffu)) & 0xffffu;
+        hi = ((acc >> 16) + (uint32_t)(int32_t)(int8_t)(x >> 24)) & 0xffffu;
+        assert_int_equal(cnnc_q_sxtab16_ror8(acc, x), lo | hi << 16);
+    }
 }
 
 /* Every case of tests/ref builds warning-free for the Cortex-M4 at -O2
@@ -776,6 +828,8 @@ int main(void)
         cmocka_unit_test(test_q8_int8_io_matches_reference),
         cmocka_unit_test(test_q8_requant2_matches_two_roundings),
         cmocka_unit_test(test_q8_cortex_m4_matches_reference),
+        cmocka_unit_test(test_q8_cortex_m4_pointwise_tails_match_reference),
+        cmocka_unit_test(test_q8_sxtab16_adds_bytes_per_lane),
         cmocka_unit_test(test_q8_cortex_m4_builds_every_case),
         cmocka_unit_test(test_q8_builds_for_rv32),
         cmocka_unit_test(test_q8_arena_bytes_suffice),

@@ -229,15 +229,18 @@ static char *swap_extension(Mem *m, const char *path, const char *ext)
     return mem_printf(m, "%.*s%s", (int)stem, path, ext);
 }
 
-/* A file being written: its final path and a temporary beside it, so a
- * failed run never leaves half a file or clobbers a good one. */
+/* A file being written: generated into memory, and only when the whole
+ * run has succeeded written to a temporary beside its path and renamed.
+ * So a failed run, even one stopped by die(), never leaves half a file
+ * or a temporary behind, nor clobbers a good one. */
 typedef struct Pending {
     const char *path;
-    char *tmp;
+    char *text;
+    size_t len;
     FILE *f;
 } Pending;
 
-static bool pending_open(Mem *m, Diag *d, Pending *p, const char *path)
+static bool pending_open(Diag *d, Pending *p, const char *path)
 {
     p->path = path;
     /* rename() would fail on a directory after the other files were
@@ -247,45 +250,60 @@ static bool pending_open(Mem *m, Diag *d, Pending *p, const char *path)
         diag_file_error(d, path, "cannot write: %s", strerror(EISDIR));
         return false;
     }
-    p->tmp = mem_printf(m, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(p->tmp);
+    p->f = open_memstream(&p->text, &p->len);
+    if (!p->f)
+        die("out of memory");
+    return true;
+}
+
+/* Writes text to a new temporary beside path; its name, or NULL after
+ * reporting why not. */
+static char *pending_write(Mem *m, Diag *d, const Pending *p)
+{
+    char *tmp = mem_printf(m, "%s.tmp.XXXXXX", p->path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        diag_file_error(d, p->path, "cannot write: %s", strerror(errno));
+        return NULL;
+    }
     /* mkstemp makes the file private; a generated file is as readable as
      * any other the user creates */
     mode_t mask = umask(0);
     umask(mask);
-    if (fd >= 0)
-        fchmod(fd, 0666 & ~mask);
-    if (fd < 0 || !(p->f = fdopen(fd, "w"))) {
-        diag_file_error(d, path, "cannot write: %s", strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        p->tmp = NULL;
-        return false;
+    fchmod(fd, 0666 & ~mask);
+    FILE *f = fdopen(fd, "w");
+    bool ok = f && fwrite(p->text, 1, p->len, f) == p->len;
+    ok = (f ? fclose(f) == 0 : close(fd) == 0) && ok;
+    if (!ok) {
+        diag_file_error(d, p->path, "cannot write: %s", strerror(errno ? errno : EIO));
+        unlink(tmp);
+        return NULL;
     }
-    return true;
+    return tmp;
 }
 
-/* Finishes every pending file, or removes them all on any error. */
-static bool pending_commit(Diag *d, Pending *files, int n, bool ok)
+/* Writes every pending file if ok, then renames them all into place;
+ * on any error none is renamed and the temporaries are removed. */
+static bool pending_commit(Mem *m, Diag *d, Pending *files, int n, bool ok)
 {
+    char *tmp[8] = {NULL};
+    if (n > 8)
+        die("internal error: %d pending files", n);
+    for (int i = 0; i < n; i++)
+        if (files[i].f && fclose(files[i].f) != 0)
+            die("out of memory");
+    for (int i = 0; i < n && ok; i++)
+        if (files[i].f && !(tmp[i] = pending_write(m, d, &files[i])))
+            ok = false;
     for (int i = 0; i < n; i++) {
-        if (!files[i].f)
-            continue;
-        if (fclose(files[i].f) != 0 && ok) {
+        if (tmp[i] && ok && rename(tmp[i], files[i].path) != 0) {
             diag_file_error(d, files[i].path, "cannot write: %s", strerror(errno));
             ok = false;
         }
-        files[i].f = NULL;
-    }
-    for (int i = 0; i < n; i++) {
-        if (!files[i].tmp)
-            continue;
-        if (ok && rename(files[i].tmp, files[i].path) != 0) {
-            diag_file_error(d, files[i].path, "cannot write: %s", strerror(errno));
-            ok = false;
-        }
-        if (!ok)
-            unlink(files[i].tmp);
+        if (tmp[i] && !ok)
+            unlink(tmp[i]);
+        free(files[i].text);
+        files[i] = (Pending){0};
     }
     return ok;
 }
@@ -355,11 +373,11 @@ static bool generate(Mem *m, Diag *d, Net *net, const Options *o)
         .tune_host = o->tune_host,
     };
     Pending files[4] = {{0}};
-    bool ok = pending_open(m, d, &files[0], o->output) && pending_open(m, d, &files[1], header);
+    bool ok = pending_open(d, &files[0], o->output) && pending_open(d, &files[1], header);
     if (ok && o->make_deps)
-        ok = pending_open(m, d, &files[2], o->depfile ? o->depfile : swap_extension(m, o->output, ".d"));
+        ok = pending_open(d, &files[2], o->depfile ? o->depfile : swap_extension(m, o->output, ".d"));
     if (ok && o->test.path)
-        ok = pending_open(m, d, &files[3], o->test.path);
+        ok = pending_open(d, &files[3], o->test.path);
     if (ok && o->quantize)
         ok = quant_calibrate(m, d, net, o->calibrate);
     if (ok) {
@@ -374,7 +392,7 @@ static bool generate(Mem *m, Diag *d, Net *net, const Options *o)
             write_depfile(files[2].f, o, header);
         ok = d->errors == errors;
     }
-    return pending_commit(d, files, 4, ok);
+    return pending_commit(m, d, files, 4, ok);
 }
 
 /* Beyond these a model fits no microcontroller: the largest have a few

@@ -661,6 +661,27 @@ static void test_emit_host_tune_clean(void **state)
     free(log);
 }
 
+/* Zero-padded convs reducing into a pool (digits): --tune=host runs them
+ * as vectorized strips over a padded copy of the band's input rows, not
+ * the clipped-loop fallback; the mcu kernel loads their pool windows'
+ * inputs without VLDM (runs of 3 on separate rows: pinned registers cost
+ * more moves than they save), their weights still with one. */
+static void test_emit_padded_pool_kernels(void **state)
+{
+    (void)state;
+    char *log = NULL;
+    must("build/cnnc tests/ref/digits/model.net -w tests/ref/digits/weights.safetensors --tune=host -o " OUT
+         "/digits_host.c 2>&1");
+    assert_int_equal(sh(&log, "grep -c 'float xp\\[' " OUT "/digits_host.c"), 0);
+    assert_string_equal(log, "2\n");
+    free(log);
+    assert_int_not_equal(sh(NULL, "grep -q 'float acc\\[[0-9]*\\]\\[' " OUT "/digits_host.c"), 0);
+    must("build/cnnc tests/ref/digits/model.net -w tests/ref/digits/weights.safetensors -o " OUT
+         "/digits_mcu.c 2>&1");
+    assert_int_not_equal(sh(NULL, "grep -q 'CNNC_LD[0-9](xq' " OUT "/digits_mcu.c"), 0);
+    must("grep -q 'CNNC_LD[0-9](wq' " OUT "/digits_mcu.c");
+}
+
 /* The reference MCU, Cortex-M4 with its single-precision FPU: warning
  * free, and the objects hold no writable data but the arena and call
  * nothing but the runtime. */
@@ -727,6 +748,7 @@ int main(void)
         cmocka_unit_test(test_emit_arena_exact),
         cmocka_unit_test(test_emit_clang_clean),
         cmocka_unit_test(test_emit_host_tune_clean),
+        cmocka_unit_test(test_emit_padded_pool_kernels),
         cmocka_unit_test(test_emit_cortex_m4_clean),
         cmocka_unit_test(test_emit_riscv_freestanding),
     };

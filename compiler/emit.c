@@ -209,8 +209,10 @@ typedef struct Blocking {
 } Blocking;
 
 enum {
-    FREGS = 32, /* single-precision registers of a Cortex-M4F */
-    MAX_LD = 8  /* the longest CNNC_LDn in cnnc_rt.h */
+    FREGS = 32,    /* single-precision registers of a Cortex-M4F */
+    MAX_LD = 8,    /* the longest CNNC_LDn in cnnc_rt.h */
+    MAX_P = 8,     /* output positions a block may hold */
+    MAX_SPAN = 4096 /* input columns one block's row may cover */
 };
 
 /* The largest divisor of n that is at most cap. */
@@ -243,10 +245,14 @@ static Blocking blocking_for(const Layer *l, bool unrolled)
      * accumulators, a row's inputs and one tap's weights must fit the 32
      * float registers. */
     int64_t kw = l->kernel[1], kh = l->kernel[0], reach = (l->kernel[1] - 1) * l->dilation[1];
+    /* a row this long is not unrolled for registers anyway (and the
+     * bitmap below would be as long as the stride) */
+    if ((MAX_P - 1) * l->stride[1] + reach + 1 > MAX_SPAN)
+        return (Blocking){1, 1};
     Blocking best = {1, 1};
     double best_cost = 1e30;
     for (int64_t ocb = 1; ocb <= 8; ocb++)
-        for (int64_t p = 1; p <= 8; p++) {
+        for (int64_t p = 1; p <= MAX_P; p++) {
             int64_t span = (p - 1) * l->stride[1] + reach + 1, row = span < p * kw ? span : p * kw;
             if (ocg % ocb || ocb * p + row + ocb > FREGS)
                 continue;
@@ -1422,8 +1428,10 @@ static void emit_conv(Emitter *e, const Layer *h)
      * loop per channel after the conv: gcc vectorizes a relu in a loop,
      * and the conv's stores stay plain */
     Shape out = h->shape;
-    const char *rest = through_part(e, h, "y[i]", "c", "i", NULL, h->residual ? EP_AFTER_ADD : EP_ALL);
-    e->post = e->opt->tune_host && !h->pool && rest != (const char *)"y[i]";
+    /* through_part hands back its operand itself when there is nothing to apply */
+    const char *stored = "y[i]";
+    const char *rest = through_part(e, h, stored, "c", "i", NULL, h->residual ? EP_AFTER_ADD : EP_ALL);
+    e->post = e->opt->tune_host && !h->pool && rest != stored;
     emit_conv_body(e, h);
     if (e->post) {
         emit(e, "for (int c = 0; c < %lld; c++) {", (long long)out.c);
@@ -1897,11 +1905,38 @@ static void choose_unroll(Emitter *e)
         }
 }
 
+/* Windows beyond this (kernel, stride, dilation, padding) are refused:
+ * far past any input a microcontroller holds, and the loops and tables
+ * of the code generator are sized by them. */
+#define MAX_WINDOW 65535
+
+/* Whether a window parameter of l passes MAX_WINDOW; says which if so. */
+static bool window_too_large(Diag *d, const Layer *l)
+{
+    if (!(ir_ops[l->op].flags & OPF_WINDOW))
+        return false;
+    const struct {
+        const char *key;
+        const int64_t *v;
+        int n;
+    } params[] = {{"kernel", l->kernel, 2}, {"stride", l->stride, 2}, {"dilation", l->dilation, 2}, {"padding", l->pad, 4}};
+    for (size_t k = 0; k < sizeof params / sizeof *params; k++)
+        for (int j = 0; j < params[k].n; j++)
+            if (params[k].v[j] > MAX_WINDOW) {
+                diag_error(d, l->name_loc, "'%s' has %s %lld: generated code supports windows up to %d", l->name,
+                           params[k].key, (long long)params[k].v[j], MAX_WINDOW);
+                return true;
+            }
+    return false;
+}
+
 /* Everything the generated C may take for granted must fit an int. */
 bool emit_fits(Diag *d, const Net *net)
 {
     for (int i = 0; i < net->nlayers; i++) {
         const Layer *l = net->layers[i];
+        if (window_too_large(d, l))
+            return false;
         if (l->shape.c * l->shape.h * l->shape.w > INT32_MAX / 4 ||
             (weights_count(l) > 0 && weights_numel(l, 0) > INT32_MAX / 4)) {
             diag_error(d, l->name_loc, "'%s' is too large for generated code (more than 2^29 values)", l->name);

@@ -94,11 +94,16 @@ static void test_e2e_case(void **state)
     snprintf(path, sizeof path, "%s/harness.c", out);
     write_harness(path, comp->net);
     char *log = NULL;
+    /* the sanitized pass generates every variant with the sanitized cnnc,
+     * but builds and runs only the default one: the host tuning's -O3
+     * builds take minutes there and check nothing the plain pass does not */
+    bool build = c->variant[0] == '\0' || tu_cross_checks();
     snprintf(cmd, sizeof cmd,
              "build/cnnc %s/model.net -w %s/weights.safetensors %s -o %s/model.c 2>&1 && "
-             "cc " STRICT " %s -Iruntime -I%s %s/harness.c %s/model.c runtime/cnnc_rt.c -lm -o %s/run 2>&1 && "
+             "%s cc " STRICT " %s -Iruntime -I%s %s/harness.c %s/model.c runtime/cnnc_rt.c -lm -o %s/run 2>&1 && "
              "%s/run %s/input.bin %s/expected.bin 2>&1",
-             c->dir, c->dir, c->cnnc, out, c->cflags, out, out, out, out, out, c->dir, c->dir);
+             c->dir, c->dir, c->cnnc, out, build ? "" : "exit 0;", c->cflags, out, out, out, out, out, c->dir,
+             c->dir);
     int status = tu_run(cmd, &log);
     if (status != 0)
         fail_msg("%s: status %d\n%s", c->name, status, log);

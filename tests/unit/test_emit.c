@@ -72,10 +72,11 @@ static bool exists(const char *path)
     return access(path, F_OK) == 0;
 }
 
-/* Whether a compiler is installed: a test of a missing one is skipped. */
+/* Whether a compiler is installed: a test of a missing one is skipped,
+ * as other compilers are in the sanitized pass (see tu_cross_checks). */
 static bool have(const char *tool)
 {
-    return sh(NULL, "command -v %s >/dev/null 2>&1", tool) == 0;
+    return tu_cross_checks() && sh(NULL, "command -v %s >/dev/null 2>&1", tool) == 0;
 }
 
 /* The network name as the header's macros spell it. */

@@ -446,7 +446,7 @@ static const char m4_boot_src[] =
 /* Whether the Cortex-M4 toolchain, newlib's semihosting and qemu are here. */
 static bool have_m4(void)
 {
-    return tu_run("command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null && "
+    return tu_cross_checks() && tu_run("command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null && "
                   "test -f \"$(arm-none-eabi-gcc -print-file-name=rdimon.specs)\"",
                   NULL) == 0;
 }
@@ -589,7 +589,7 @@ static void test_q8_sxtab16_adds_bytes_per_lane(void **state)
 static void test_q8_cortex_m4_builds_every_case(void **state)
 {
     (void)state;
-    if (tu_run("command -v arm-none-eabi-gcc >/dev/null", NULL) != 0)
+    if (!tu_cross_checks() || tu_run("command -v arm-none-eabi-gcc >/dev/null", NULL) != 0)
         skip();
     struct dirent **names;
     int n = scandir("tests/ref", &names, NULL, alphasort);
@@ -636,7 +636,7 @@ static void test_q8_cortex_m4_builds_every_case(void **state)
 static void test_q8_builds_for_rv32(void **state)
 {
     (void)state;
-    if (tu_run("command -v riscv64-unknown-elf-gcc >/dev/null", NULL) != 0)
+    if (!tu_cross_checks() || tu_run("command -v riscv64-unknown-elf-gcc >/dev/null", NULL) != 0)
         skip();
     const char *cases[] = {"dscnn", "resnet8", "conv_mode_reflect", "conv_kernel_full"};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

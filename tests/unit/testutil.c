@@ -80,3 +80,9 @@ int tu_run(const char *cmd, char **out)
         free(buf);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+bool tu_cross_checks(void)
+{
+    const char *pass = getenv("CNNC_SANITIZED_PASS");
+    return !pass || !*pass;
+}

@@ -35,5 +35,10 @@ Layer *tu_layer(Compiled *c, const char *name);
 char *tu_read_file(const char *path, size_t *len);
 /* Runs a shell command; returns its exit status and (if out) its stdout. */
 int tu_run(const char *cmd, char **out);
+/* False in make test's sanitized pass (tests/unit/test_asan.c): builds
+ * for other CPUs, emulator runs and other compilers' passes check only
+ * what cnnc wrote, which the plain pass has checked already, and no
+ * sanitizer sees into them. Suites skip those tests there. */
+bool tu_cross_checks(void);
 
 #endif

@@ -18,7 +18,7 @@ all: $(BUILD)/cnnc
 $(BUILD)/cnnc: $(OBJS)
 	$(CC) $(CFLAGS) $^ -lm -o $@
 
-$(GEN)/parser.c $(GEN)/parser.h: grammar/parser.y
+$(GEN)/parser.c $(GEN)/parser.h &: grammar/parser.y
 	@mkdir -p $(GEN)
 	bison -Wall -Werror -o $(GEN)/parser.c --header=$(GEN)/parser.h $<
 
@@ -74,11 +74,15 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBOBJS) $(wildcard tests/unit/*.h) tests/uni
 # The oracle suite links the reference implementation of the ops.
 $(BUILD)/tests/test_oracle: tests/reference/refimpl.c tests/reference/refimpl.h
 
+# Two jobs: CI has two cores. The suites too run two at a time, the
+# longest (the sanitized rerun of them all) first.
 test: deps
-	@$(MAKE) --no-print-directory run-tests
+	@$(MAKE) -j2 --no-print-directory run-tests
+
+TEST_FIRST := $(filter %/test_asan %/test_e2e %/test_q8,$(TEST_BINS))
 
 run-tests: $(BUILD)/cnnc $(TEST_BINS)
-	@bash tests/run.sh $(TEST_BINS)
+	@bash tests/run.sh $(TEST_FIRST) $(filter-out $(TEST_FIRST),$(TEST_BINS))
 
 # ---- demo -----------------------------------------------------------------
 # The main job: compile the trained digits model with cnnc, build the

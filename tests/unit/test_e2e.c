@@ -3,9 +3,10 @@
  * its weights, gcc builds the result with the strict flags of
  * docs/generated-c.md and -Werror, and the program's output must equal
  * PyTorch's within the tolerance of docs/references.md. Every case runs
- * once per code variant: the default (microcontroller) tuning, and
+ * once per code variant: the default (microcontroller) tuning,
  * --tune=host built the way the host is meant to build it (-O3
- * -march=native, so its vectorized loops run):
+ * -march=native, so its vectorized loops run), --unroll=none (the
+ * size-minded loops) and --no-fuse (every layer's output in memory):
  *   |got - exp| <= 1e-5 * max(|exp|, 0.1 * max|exp over the output|). */
 #include "testutil.h"
 
@@ -31,6 +32,10 @@ static const struct {
 } variants[] = {
     {"", "", "-O1"},
     {"host_", "--tune=host", "-O3 -march=native"},
+    {"none_", "--unroll=none", "-O1"},
+    /* -O0: the unfused code is as large as the default, and what is
+     * checked here is the numbers, not gcc's optimizer */
+    {"nofuse_", "--no-fuse", "-O0"},
 };
 
 /* A harness that runs the network on input.bin and compares with

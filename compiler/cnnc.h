@@ -9,6 +9,7 @@
  *   plan.c      buffer liveness and the activation arena        plan()
  *   report.c    text and JSON reports                           report_
  *   weights.c   binding safetensors tensors to layers           weights_
+ *   cwrite.c    C text the back ends print alike                cw_
  *   emit.c      the C back end                                  emit_
  *   emit_q8.c   the int8 back end                               emit_q8_
  *   selftest.c  a golden self-test to run on the board          st_
@@ -325,8 +326,29 @@ typedef struct EmitOptions {
  * reports the first that does not. Checked before weights are made, so a
  * model too large to generate fails at once rather than after gigabytes. */
 bool emit_fits(Diag *d, const Net *net);
+/* Which kernel windows the C back end unrolls under opt's --unroll budget
+ * (all under --tune=host): the busiest layers first, while their
+ * multiply-add statements fit. */
+typedef struct EmitUnrollPlan {
+    bool *unroll;      /* per layer (Net.layers order): its window is unrolled */
+    int candidates;    /* group hosts with a window (conv, pool, linear) */
+    int unrolled;      /* of those, how many are unrolled */
+    int64_t taps;      /* multiply-add statements the unrolled windows take */
+    int64_t all_taps;  /* what unrolling every candidate would take (--unroll=full) */
+    int64_t budget;    /* the budget in force; INT64_MAX for full or --tune=host */
+} EmitUnrollPlan;
+EmitUnrollPlan emit_unroll_plan(Mem *m, const Net *net, const EmitOptions *opt);
 /* Writes the C file and its header; errors (sizes C cannot index) go to d. */
 void emit_c(Mem *m, Diag *d, Net *net, const EmitOptions *opt, FILE *c_out, FILE *h_out);
+
+/* ---- cwrite.c: C text every back end prints alike ---- */
+
+/* The network's name in capitals, as the header's macros spell it. */
+const char *cw_upper(Mem *m, const char *s);
+/* s with every comment closer broken up, for quoting user text in comments. */
+const char *cw_comment_safe(Mem *m, const char *s);
+/* CxHxW, as the reports write shapes. */
+const char *cw_shape(Mem *m, Shape s);
 
 /* ---- selftest.c: a self-test for the board, from golden data ---- */
 
@@ -356,6 +378,16 @@ void st_emit(Mem *m, Diag *d, Net *net, const SelftestOptions *so, const char *h
 /* ---- report.c ---- */
 
 void report_text(Net *net, FILE *out);
+/* The options in force, for the report's lines on what they cost. */
+typedef struct ReportOptions {
+    const EmitOptions *emit; /* --unroll and --tune */
+    bool fused;              /* fusion on (no --no-fuse) */
+    int64_t other_arena;     /* the arena with fusion the other way, or -1 if unknown */
+    bool int8;               /* --quantize=int8: the int8 back end ignores --unroll */
+} ReportOptions;
+/* After report_text: what fusion and --unroll do to this model, and what
+ * --no-fuse (or fusion) and --unroll=none / full would give instead. */
+void report_tradeoffs(Net *net, const ReportOptions *ro, FILE *out);
 void report_json(Net *net, FILE *out);
 /* Formats n with thousands separators into buf. */
 const char *report_thousands(int64_t n, char *buf, size_t len);

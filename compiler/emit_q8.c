@@ -84,15 +84,6 @@ static const char *flit(Q8 *e, float v)
     return mem_printf(e->mem, "%sf", buf);
 }
 
-/* s with every comment closer broken up, for quoting user text in comments. */
-static const char *comment_safe(Mem *m, const char *s)
-{
-    char *t = mem_strdup(m, s);
-    for (char *p = t; (p = strstr(p, "*/")); p++)
-        *p = '+';
-    return t;
-}
-
 /* Values in a tensor, which is also its int8 bytes. */
 static int64_t numel(Shape s)
 {
@@ -406,7 +397,7 @@ static void emit_gemm_constants(Q8 *e, const Layer *l)
         }
     emit(e, "/* %s: int8 weights, bytes (c, c+1, c, c+1) of two taps so that SXTB16 splits them into pairs; "
             "%d channels per block; per-channel scales in the multipliers */",
-         comment_safe(e->mem, l->name), GEMM_OCB);
+         cw_comment_safe(e->mem, l->name), GEMM_OCB);
     emit_ints(e, "int8_t", mem_printf(e->mem, "w_%s", c), wq, coutp * 2 * k2);
     int64_t *bq = mem_array(e->mem, (size_t)coutp, sizeof *bq);
     bool folded = gemm_folded(e, l);
@@ -440,7 +431,7 @@ static void emit_constants(Q8 *e, const Layer *l)
             return;
         }
         emit(e, "/* %s: int8 weights, per-channel scales folded into the multipliers */",
-             comment_safe(e->mem, l->name));
+             cw_comment_safe(e->mem, l->name));
         emit_i8(e, mem_printf(e->mem, "w_%s", c), qi->weight, nw);
         /* a conv whose every output is interior needs only the folded bias */
         bool all = false;
@@ -455,10 +446,10 @@ static void emit_constants(Q8 *e, const Layer *l)
     } else if (qi->kind == QK_ADD && l->nin <= 4) {
         emit_add_constants(e, l);
     } else if (qi->kind == QK_LUT) {
-        emit(e, "/* %s: y = lut[x + 128] */", comment_safe(e->mem, l->name));
+        emit(e, "/* %s: y = lut[x + 128] */", cw_comment_safe(e->mem, l->name));
         emit_i8(e, mem_printf(e->mem, "lut_%s", c), qi->lut, 256);
     } else if (qi->kind == QK_SOFTMAX) {
-        emit(e, "/* %s: e^(-scale * d) with %d fraction bits */", comment_safe(e->mem, l->name), qi->exp_bits);
+        emit(e, "/* %s: e^(-scale * d) with %d fraction bits */", cw_comment_safe(e->mem, l->name), qi->exp_bits);
         emit_u32(e, mem_printf(e->mem, "exp_%s", c), qi->exp_lut, 256);
     }
 }
@@ -559,7 +550,7 @@ static void emit_gather(Q8 *e, const Layer *l)
     int64_t ylo, yhi, xlo, xhi;
     interior(l, 0, &ylo, &yhi);
     interior(l, 1, &xlo, &xhi);
-    emit(e, "/* %s: one window, gathered as int16 */", comment_safe(e->mem, l->name));
+    emit(e, "/* %s: one window, gathered as int16 */", cw_comment_safe(e->mem, l->name));
     emit(e, "static void gather_%s(const int8_t *x, int oy, int ox, int16_t *col)", c);
     emit(e, "{");
     emit(e, "int ic, ky, kx%s;", all ? "" : ", iy, ix");
@@ -852,7 +843,7 @@ static void emit_plane_constants(Q8 *e, const Layer *l)
                 }
     emit(e, "/* %s: int8 weights, per pair of channels and of inputs four bytes that SXTB16 splits into the "
             "channels' pairs; per-channel scales in the multipliers */",
-         comment_safe(e->mem, l->name));
+         cw_comment_safe(e->mem, l->name));
     emit_ints(e, "int8_t", mem_printf(e->mem, "w_%s", c), w, n);
     bool folded = gemm_folded(e, l);
     int64_t *k = mem_array(e->mem, (size_t)(8 * cb), sizeof *k);
@@ -864,7 +855,7 @@ static void emit_plane_constants(Q8 *e, const Layer *l)
         k[4 * oc + 3] = real ? -(int64_t)qi->shift[oc] : 1;
     }
     emit(e, "/* %s: per channel 2 * bias, multiplier, rounding and zero point, right shift */",
-         comment_safe(e->mem, l->name));
+         cw_comment_safe(e->mem, l->name));
     emit_ints(e, "int32_t", mem_printf(e->mem, "k_%s", c), k, 8 * cb);
 }
 
@@ -1552,7 +1543,7 @@ static void emit_dw3_constants(Q8 *e, const Layer *l)
 {
     const QuantInfo *qi = l->quant;
     const char *c = e->cname[l->index];
-    emit(e, "/* %s: int8 weights, per-channel scales in the multipliers */", comment_safe(e->mem, l->name));
+    emit(e, "/* %s: int8 weights, per-channel scales in the multipliers */", cw_comment_safe(e->mem, l->name));
     emit_i8(e, mem_printf(e->mem, "w_%s", c), qi->weight, weights_numel(l, 0));
     int64_t *k = mem_array(e->mem, (size_t)(4 * qi->nchan), sizeof *k);
     for (int64_t ch = 0; ch < qi->nchan; ch++) {
@@ -1562,7 +1553,7 @@ static void emit_dw3_constants(Q8 *e, const Layer *l)
         k[4 * ch + 3] = -(int64_t)qi->shift[ch];
     }
     emit(e, "/* %s: per channel 2 * bias, multiplier, rounding and zero point, right shift */",
-         comment_safe(e->mem, l->name));
+         cw_comment_safe(e->mem, l->name));
     emit_ints(e, "int32_t", mem_printf(e->mem, "k_%s", c), k, 4 * qi->nchan);
 }
 
@@ -2051,7 +2042,7 @@ static void emit_add_constants(Q8 *e, const Layer *l)
     const QuantInfo *qi = l->quant;
     bool twice = add_requant2(l);
     int64_t v[256];
-    emit(e, "/* %s: each input's rescaled term by its value + 128%s */", comment_safe(e->mem, l->name),
+    emit(e, "/* %s: each input's rescaled term by its value + 128%s */", cw_comment_safe(e->mem, l->name),
          twice ? ", doubled" : "");
     for (int k = 0; k < l->nin; k++) {
         for (int i = 0; i < 256; i++)
@@ -2144,7 +2135,7 @@ static void emit_layer(Q8 *e, const Layer *l)
     const QuantInfo *qi = l->quant;
     const char *c = e->cname[l->index];
     Shape s = l->shape;
-    emit(e, "/* %s: %s -> %lldx%lldx%lld, int8 scale %s zero point %d */", comment_safe(e->mem, l->name),
+    emit(e, "/* %s: %s -> %lldx%lldx%lld, int8 scale %s zero point %d */", cw_comment_safe(e->mem, l->name),
          ir_op_name(l->op), (long long)s.c, (long long)s.h, (long long)s.w, flit(e, qi->out.scale),
          (int)qi->out.zero_point);
     bool multi = qi->kind == QK_ADD || qi->kind == QK_CONCAT;
@@ -2197,16 +2188,6 @@ static void emit_layer(Q8 *e, const Layer *l)
 
 /* ---- entry points ---- */
 
-/* The macros' prefix: the network name in capitals, as emit.c makes it. */
-static const char *upper(Mem *m, const char *s)
-{
-    char *u = mem_strdup(m, s);
-    for (char *p = u; *p; p++)
-        if (*p >= 'a' && *p <= 'z')
-            *p = (char)(*p - 'a' + 'A');
-    return u;
-}
-
 /* The type of the input and outputs the caller passes. */
 static const char *io_type(const Q8 *e)
 {
@@ -2232,7 +2213,7 @@ static const char *output_params(Q8 *e)
 static void emit_entry(Q8 *e)
 {
     Net *net = e->net;
-    const char *up = upper(e->mem, net->name);
+    const char *up = cw_upper(e->mem, net->name);
     const char *outs = output_params(e);
     const QuantInfo *iq = net->input->quant;
     emit(e, "void %s_run_arena(const %s *input%s, void *arena)", net->name, io_type(e), outs);
@@ -2281,17 +2262,11 @@ static void emit_entry(Q8 *e)
     emit(e, "}");
 }
 
-/* CxHxW, as the reports write shapes. */
-static const char *shape_text(Mem *m, Shape s)
-{
-    return mem_printf(m, "%lldx%lldx%lld", (long long)s.c, (long long)s.h, (long long)s.w);
-}
-
 /* The float back end's header, plus each edge tensor's int8 params. */
 static void emit_header(Q8 *e, const char *path)
 {
     Net *net = e->net;
-    const char *up = upper(e->mem, net->name);
+    const char *up = cw_upper(e->mem, net->name);
     Shape in = net->input->shape;
     emit(e, "/* Generated by cnnc %s from %s: network %s, int8. Do not edit. */", CNNC_VERSION, path, net->name);
     emit(e, "#ifndef %s_H", up);
@@ -2301,9 +2276,9 @@ static void emit_header(Q8 *e, const char *path)
         emit(e, "#include <stdint.h>");
         emit(e, "%s", "");
         emit(e, "/* input '%s', int8 CHW: real value = SCALE * (q - ZERO_POINT) */",
-             comment_safe(e->mem, net->input->name));
+             cw_comment_safe(e->mem, net->input->name));
     } else
-        emit(e, "/* input '%s', float32 CHW, quantized to int8 inside */", comment_safe(e->mem, net->input->name));
+        emit(e, "/* input '%s', float32 CHW, quantized to int8 inside */", cw_comment_safe(e->mem, net->input->name));
     emit(e, "#define %s_INPUT_C %lld", up, (long long)in.c);
     emit(e, "#define %s_INPUT_H %lld", up, (long long)in.h);
     emit(e, "#define %s_INPUT_W %lld", up, (long long)in.w);
@@ -2312,7 +2287,7 @@ static void emit_header(Q8 *e, const char *path)
     emit(e, "#define %s_INPUT_ZERO_POINT %d", up, (int)net->input->quant->out.zero_point);
     for (int k = 0; k < net->noutputs; k++) {
         const Layer *l = net->outputs[k];
-        emit(e, "/* output %d: '%s', %s, %s */", k, comment_safe(e->mem, l->name), shape_text(e->mem, l->shape),
+        emit(e, "/* output %d: '%s', %s, %s */", k, cw_comment_safe(e->mem, l->name), cw_shape(e->mem, l->shape),
              e->int8_io ? "int8" : "dequantized from int8");
         emit(e, "#define %s_OUTPUT%d_C %lld", up, k, (long long)l->shape.c);
         emit(e, "#define %s_OUTPUT%d_H %lld", up, k, (long long)l->shape.h);
@@ -2355,10 +2330,10 @@ static void emit_banner(Q8 *e, const char *path)
     char *cmd = "";
     for (int i = 0; i < e->opt->argc; i++)
         cmd = mem_printf(e->mem, "%s%s%s", cmd, i ? " " : "", e->opt->argv[i]);
-    emit(e, " * command:     %s", comment_safe(e->mem, cmd));
+    emit(e, " * command:     %s", cw_comment_safe(e->mem, cmd));
     emit(e, " * source:      %s (network %s)", path, e->net->name);
-    emit(e, " * weights:     %s", comment_safe(e->mem, e->opt->weights_note ? e->opt->weights_note : "?"));
-    emit(e, " * calibration: %s", comment_safe(e->mem, e->calibration ? e->calibration : "?"));
+    emit(e, " * weights:     %s", cw_comment_safe(e->mem, e->opt->weights_note ? e->opt->weights_note : "?"));
+    emit(e, " * calibration: %s", cw_comment_safe(e->mem, e->calibration ? e->calibration : "?"));
     emit(e, " *");
     char *text = NULL;
     size_t len = 0;
@@ -2370,7 +2345,7 @@ static void emit_banner(Q8 *e, const char *path)
     for (char *line = text, *nl; *line; line = nl + 1) {
         nl = strchr(line, '\n');
         *nl = '\0';
-        emit(e, " * %s", comment_safe(e->mem, line));
+        emit(e, " * %s", cw_comment_safe(e->mem, line));
     }
     free(text);
     emit(e, " */");
@@ -2386,7 +2361,7 @@ void emit_q8_c(Mem *m, Diag *d, Net *net, const EmitOptions *opt, const char *ca
     for (int i = 0; i < net->nlayers; i++)
         if (!net->layers[i]->quant)
             die("internal error: emitting int8 code for '%s' before quant_calibrate", net->layers[i]->name);
-    const char *path = comment_safe(m, d->path);
+    const char *path = cw_comment_safe(m, d->path);
     make_names(&e);
     place(&e);
 

@@ -449,6 +449,26 @@ static bool compile_model(Mem *m, Diag *d, bool fusion, Net **out)
     return true;
 }
 
+/* The arena with fusion the other way than `fused`, for the report: the
+ * model built again aside, quietly (its diagnostics were given already),
+ * so the net being generated keeps its own groups and plan. -1 if it
+ * cannot be. */
+static int64_t other_arena(const Diag *d, bool fused)
+{
+    FILE *quiet = fopen("/dev/null", "w");
+    if (!quiet)
+        return -1;
+    Mem m = {0};
+    Diag q;
+    diag_init(&q, d->path, d->src, d->srclen, quiet);
+    Net *net = NULL;
+    int64_t arena = compile_model(&m, &q, !fused, &net) ? net->arena_bytes : -1;
+    diag_flush(&q);
+    fclose(quiet);
+    mem_free(&m);
+    return arena;
+}
+
 /* Whether two paths name one existing file. */
 static bool same_file(const char *a, const char *b)
 {
@@ -506,6 +526,10 @@ int main(int argc, char **argv)
     diag_flush(&diag);
     if (ok && o.report == REPORT_TEXT) {
         report_text(net, stdout);
+        EmitOptions eo = {.unroll_budget = o.unroll_budget, .tune_host = o.tune_host};
+        ReportOptions ro = {.emit = &eo, .fused = !o.no_fuse, .other_arena = other_arena(&diag, !o.no_fuse),
+                            .int8 = o.quantize != NULL};
+        report_tradeoffs(net, &ro, stdout);
         if (o.quantize)
             quant_report(net, stdout);
     }

@@ -119,6 +119,74 @@ void report_text(Net *net, FILE *out)
     mem_free(&m);
 }
 
+/* The --unroll value the budget stands for, as the user would type it. */
+static const char *budget_name(const ReportOptions *ro, int64_t budget, char *buf, size_t len)
+{
+    if (ro->emit->tune_host)
+        return "full (--tune=host)";
+    if (budget == 0)
+        return "none";
+    if (budget == INT64_MAX)
+        return "full";
+    return report_thousands(budget, buf, len);
+}
+
+/* Fusion: how many layers run inside another's loop nest, and the arena
+ * the other setting gives, so the cost of --no-fuse is read off here. */
+static void fusion_line(const Net *net, const ReportOptions *ro, FILE *out)
+{
+    int members = 0, groups = 0;
+    for (int i = 1; i < net->nlayers; i++) {
+        const Layer *l = net->layers[i];
+        if (l->host != l)
+            members++;
+        else if (l->next_fused)
+            groups++;
+    }
+    /* without fusion the only members are batchnorms folded into their conv */
+    if (ro->fused)
+        fprintf(out, "fusion on: %d layer%s fused into %d group%s", members, members == 1 ? "" : "s", groups,
+                groups == 1 ? "" : "s");
+    else
+        fprintf(out, members ? "fusion off (--no-fuse), %d batchnorm%s folded" : "fusion off (--no-fuse)", members,
+                members == 1 ? "" : "s");
+    if (ro->other_arena >= 0) {
+        char a[32], d[32];
+        int64_t delta = ro->other_arena - net->arena_bytes;
+        fprintf(out, "; %s: arena %s B (%s%s B)", ro->fused ? "--no-fuse" : "with fusion",
+                report_thousands(ro->other_arena, a, sizeof a), delta < 0 ? "" : "+",
+                report_thousands(delta, d, sizeof d));
+    }
+    fputc('\n', out);
+}
+
+/* Unrolling: which windows the budget covers and the multiply-add
+ * statements that puts in the code, with what none and full would put. */
+static void unroll_line(Net *net, const ReportOptions *ro, FILE *out)
+{
+    if (ro->int8) {
+        fputs("unroll: not used by --quantize=int8 (its kernels are fixed)\n", out);
+        return;
+    }
+    Mem m = {0};
+    EmitUnrollPlan up = emit_unroll_plan(&m, net, ro->emit);
+    char b[32], t[32], f[32];
+    fprintf(out, "unroll %s: %d of %d windows unrolled, %s multiply-add statements",
+            budget_name(ro, up.budget, b, sizeof b), up.unrolled, up.candidates, report_thousands(up.taps, t, sizeof t));
+    bool to_none = up.taps > 0, to_full = up.taps < up.all_taps;
+    if (!ro->emit->tune_host && (to_none || to_full))
+        fprintf(out, " (--unroll=%s%s%s%s)", to_none ? "none: 0" : "", to_none && to_full ? ", " : "",
+                to_full ? "full: " : "", to_full ? report_thousands(up.all_taps, f, sizeof f) : "");
+    fputc('\n', out);
+    mem_free(&m);
+}
+
+void report_tradeoffs(Net *net, const ReportOptions *ro, FILE *out)
+{
+    fusion_line(net, ro, out);
+    unroll_line(net, ro, out);
+}
+
 /* A JSON string; names are identifiers, but the format is kept honest. */
 static void json_string(FILE *out, const char *s)
 {

@@ -421,7 +421,7 @@ static void test_cli_text_report(void **state)
     char *save = NULL;
     for (char *l = strtok_r(r.out, "\n", &save); l && n < 32; l = strtok_r(NULL, "\n", &save))
         lines[n++] = l;
-    assert_int_equal(n, 1 + 14 + 2); /* header, input + 13 layers, total, arena */
+    assert_int_equal(n, 1 + 14 + 4); /* header, input + 13 layers, total, arena, fusion, unroll */
     const char *header = lines[0];
     assert_true(strncmp(header, "layer", 5) == 0);
     const char *cols[] = {"op", "output", "params", "MACs", "rf", "jump", "start"};
@@ -466,6 +466,11 @@ static void test_cli_text_report(void **state)
     assert_true(strcmp(lines[15] + strlen(lines[15]) - 7, "416,520") == 0);
     /* cli.md's example line, to the byte */
     assert_string_equal(lines[16], "arena 6,304 B (layer-by-layer bound 23,520 B)   weights 246,824 B");
+    /* what --no-fuse and --unroll=none would change */
+    assert_true(strncmp(lines[17], "fusion on: ", 11) == 0);
+    assert_contains(lines[17], "--no-fuse: arena 23,520 B");
+    assert_true(strncmp(lines[18], "unroll 4,096: ", 14) == 0);
+    assert_contains(lines[18], "--unroll=none: 0");
     run_free(&r);
     /* --report=text is the same as --report */
     Run t = cnnc(*state, "--report=text models/lenet5.net");

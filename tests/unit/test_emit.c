@@ -239,6 +239,10 @@ static void test_emit_banner(void **state)
     assert_int_equal(sh(&report, "build/cnnc models/lenet5.net --report"), 0);
     int lines = 0;
     for (char *line = strtok(report, "\n"); line; line = strtok(NULL, "\n"), lines++) {
+        /* the report's last lines weigh other options (--no-fuse,
+         * --unroll): they belong to the command line, not the file */
+        if (strncmp(line, "fusion ", 7) == 0 || strncmp(line, "unroll ", 7) == 0)
+            continue;
         char want[512];
         snprintf(want, sizeof want, " * %s\n", line);
         if (!strstr(c, want))

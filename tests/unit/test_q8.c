@@ -4,8 +4,11 @@
  * generated code, runs it on the input and requires every output to equal
  * the int8 reference (tests/quantref) bit for bit: the outputs are
  * dequantized by both, and dequantization is one-to-one, so equal floats
- * mean equal int8 values. The digits demo set checks accuracy against
- * PyTorch's, and the command line's new options their usage errors.
+ * mean equal int8 values. Random architectures drawn from a fixed seed
+ * (test_oracle.c's approach, in a compact generator of its own) get the
+ * same check, their text printed on any failure. The digits demo set
+ * checks accuracy against PyTorch's, and the command line's new options
+ * their usage errors.
  *
  * The reference is included whole, as test_quant.c does, so every build
  * of the suites links it without rules of its own. */
@@ -66,6 +69,7 @@ static void write_bytes(const char *path, const void *p, size_t n)
 typedef struct Case {
     const char *name; /* the C files' stem */
     bool int8_io;
+    const char *shown; /* a random model's text, printed with any failure, or NULL */
     Compiled *c;
     Diag d;
     FILE *dout;
@@ -130,7 +134,7 @@ static const char *write_calibration(Case *k, const float *input)
 static void generate(Case *k, const char *calibration)
 {
     if (!quant_calibrate(&k->c->mem, &k->d, k->c->net, calibration))
-        fail_msg("%s: calibration failed: %s", k->name, case_messages(k));
+        fail_msg("%s: calibration failed: %s%s", k->name, case_messages(k), k->shown ? k->shown : "");
     char cpath[256], hpath[256], header[128];
     snprintf(cpath, sizeof cpath, "%s/%s.c", scratch(), k->name);
     snprintf(hpath, sizeof hpath, "%s/%s.h", scratch(), k->name);
@@ -144,7 +148,7 @@ static void generate(Case *k, const char *calibration)
     fclose(c);
     fclose(h);
     if (k->d.errors)
-        fail_msg("%s: emission failed: %s", k->name, case_messages(k));
+        fail_msg("%s: emission failed: %s%s", k->name, case_messages(k), k->shown ? k->shown : "");
 }
 
 /* A driver for the generated code: reads count inputs from argv[1] and
@@ -184,7 +188,7 @@ static void build(Case *k)
              "cc " STRICT " -O2 -Iruntime -I%1$s %1$s/%2$s.c %1$s/%2$s_main.c -o %1$s/%2$s 2>&1", scratch(),
              k->name);
     if (tu_run(cmd, &out) != 0)
-        fail_msg("%s: build failed:\n%s", k->name, out);
+        fail_msg("%s: build failed:\n%s%s", k->name, out, k->shown ? k->shown : "");
     free(out);
 }
 
@@ -194,7 +198,8 @@ static float *run(Case *k, const char *inputs, size_t *nbytes)
     char cmd[1024], outpath[256];
     snprintf(outpath, sizeof outpath, "%s/%s_out.bin", scratch(), k->name);
     snprintf(cmd, sizeof cmd, "%s/%s %s %s", scratch(), k->name, inputs, outpath);
-    assert_int_equal(tu_run(cmd, NULL), 0);
+    if (tu_run(cmd, NULL) != 0)
+        fail_msg("%s: the generated program failed\n%s", k->name, k->shown ? k->shown : "");
     return (float *)tu_read_file(outpath, nbytes);
 }
 
@@ -428,6 +433,316 @@ static void test_q8_requant2_matches_two_roundings(void **state)
         if (got != want)
             fail_msg("acc %d mult %d shift -%d zp %d: %d, want %d", acc, mult, rs, zp, got, want);
     }
+}
+
+/* ---- random architectures against the reference ---- */
+
+enum { ARCH_TENSORS = 40, ARCH_TEXT = 8192, ARCH_LINE = 512 };
+
+/* A model being drawn: its text so far and the tensors later lines may read. */
+typedef struct Arch {
+    uint32_t seed;
+    char text[ARCH_TEXT];
+    size_t len;
+    char names[ARCH_TENSORS][16];
+    Shape shapes[ARCH_TENSORS];
+    OpKind ops[ARCH_TENSORS];
+    int n;
+} Arch;
+
+/* Uniform integer in [lo, hi], from the model's own sequence. */
+static int arch_pick(Arch *a, int lo, int hi)
+{
+    return lo + (int)(next_u32(&a->seed) % (uint32_t)(hi - lo + 1));
+}
+
+/* True percent times in a hundred. */
+static bool arch_chance(Arch *a, int percent)
+{
+    return arch_pick(a, 0, 99) < percent;
+}
+
+/* Appends to a line being drawn. */
+static void arch_put(char *line, const char *fmt, ...) PRINTF(2, 3);
+static void arch_put(char *line, const char *fmt, ...)
+{
+    size_t n = strlen(line);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, ARCH_LINE - n, fmt, ap);
+    va_end(ap);
+}
+
+/* N or HxW for a spatial option. */
+static void arch_pair(Arch *a, char *line, const char *key, int lo, int hi)
+{
+    if (arch_chance(a, 30))
+        arch_put(line, " %s=%dx%d", key, arch_pick(a, lo, hi), arch_pick(a, lo, hi));
+    else
+        arch_put(line, " %s=%d", key, arch_pick(a, lo, hi));
+}
+
+/* Every padding form the language has, up to most on each side. */
+static void arch_padding(Arch *a, char *line, int most)
+{
+    int r = arch_pick(a, 0, 99);
+    if (r < 25)
+        return;
+    if (r < 45)
+        arch_put(line, " padding=%d", arch_pick(a, 0, most));
+    else if (r < 55)
+        arch_put(line, " padding=%dx%d", arch_pick(a, 0, most), arch_pick(a, 0, most));
+    else if (r < 70)
+        arch_put(line, " padding=%d,%d,%d,%d", arch_pick(a, 0, most), arch_pick(a, 0, most), arch_pick(a, 0, most),
+                 arch_pick(a, 0, most));
+    else if (r < 92)
+        arch_put(line, " padding=same");
+    else
+        arch_put(line, " padding=valid");
+}
+
+/* One layer (or a branch and its join, or flatten and linear) reading
+ * tensor src, as .net lines; the names it defines go to defs. */
+static int arch_draw(Arch *a, int src, char *line, char defs[2][16])
+{
+    Shape s = a->shapes[src];
+    bool spatial = s.h > 1 || s.w > 1;
+    int r = arch_pick(a, 0, 99);
+    snprintf(defs[0], 16, "l%d", a->n);
+    snprintf(defs[1], 16, "j%d", a->n);
+    if (a->ops[src] == OP_CONV2D && arch_chance(a, 30)) { /* folded into the conv */
+        arch_put(line, "batchnorm2d %s from=%s\n", defs[0], a->names[src]);
+    } else if (r < (spatial ? 35 : 10)) {
+        int groups = 1, out = arch_pick(a, 1, 12), g = arch_pick(a, 0, 99);
+        if (g < 25) { /* depthwise, sometimes with a multiplier */
+            groups = (int)s.c;
+            out = groups * arch_pick(a, 1, 2);
+        } else if (g < 40) { /* grouped: a divisor of the channels */
+            do
+                groups = arch_pick(a, 1, (int)s.c);
+            while (s.c % groups);
+            out = groups * arch_pick(a, 1, 3);
+        }
+        arch_put(line, "conv2d %s out=%d", defs[0], out);
+        arch_pair(a, line, "kernel", 1, spatial ? 5 : 1);
+        if (arch_chance(a, 35))
+            arch_pair(a, line, "stride", 1, 3);
+        if (arch_chance(a, 20))
+            arch_pair(a, line, "dilation", 1, 3);
+        if (groups > 1)
+            arch_put(line, " groups=%d", groups);
+        arch_padding(a, line, 3);
+        if (arch_chance(a, 30) && !strstr(line, "padding=valid")) {
+            static const char *const modes[] = {"zeros", "reflect", "replicate", "circular"};
+            arch_put(line, " padding_mode=%s", modes[arch_pick(a, 0, 3)]);
+        }
+        arch_put(line, "%s from=%s\n", arch_chance(a, 20) ? " bias=false" : "", a->names[src]);
+    } else if (spatial && r < 55) {
+        static const char *const pools[] = {"maxpool2d", "minpool2d", "avgpool2d", "sumpool2d"};
+        int op = arch_pick(a, 0, 3), k = arch_pick(a, 1, 4);
+        arch_put(line, "%s %s kernel=%d", pools[op], defs[0], k);
+        if (arch_chance(a, 50))
+            arch_pair(a, line, "stride", 1, 3);
+        arch_padding(a, line, k / 2);
+        if (op < 2 && arch_chance(a, 25))
+            arch_put(line, " dilation=2");
+        if (arch_chance(a, 35))
+            arch_put(line, " ceil_mode=true");
+        if (op == 2 && arch_chance(a, 45))
+            arch_put(line, " count_include_pad=false");
+        arch_put(line, " from=%s\n", a->names[src]);
+    } else if (spatial && r < 60) {
+        arch_put(line, "%s %s from=%s\n", arch_chance(a, 50) ? "globalavgpool2d" : "globalmaxpool2d", defs[0],
+                 a->names[src]);
+    } else if (r < 68) {
+        if (spatial || arch_chance(a, 30)) {
+            arch_put(line, "flatten %s from=%s\n", defs[1], a->names[src]);
+            arch_put(line, "linear %s out=%d%s\n", defs[0], arch_pick(a, 1, 12),
+                     arch_chance(a, 20) ? " bias=false" : "");
+            return 2;
+        }
+        arch_put(line, "linear %s out=%d from=%s\n", defs[0], arch_pick(a, 1, 12), a->names[src]);
+    } else if (r < 86) {
+        static const char *const ops[] = {"relu",      "relu6",   "sigmoid", "tanh",       "hardswish",
+                                          "leakyrelu", "softmax", "dropout", "batchnorm2d"};
+        int op = arch_pick(a, 0, 8);
+        arch_put(line, "%s %s%s from=%s\n", ops[op], defs[0], op == 5 && arch_chance(a, 50) ? " slope=0.2" : "",
+                 a->names[src]);
+    } else {
+        /* add or concat of src and a branch from it (or an earlier tensor that fits) */
+        bool add = arch_chance(a, 55);
+        const char *other = defs[1];
+        for (int i = 0; i < a->n && arch_chance(a, 40); i++) {
+            int t = arch_pick(a, 0, a->n - 1);
+            Shape o = a->shapes[t];
+            if (t != src && o.h == s.h && o.w == s.w && (!add || o.c == s.c)) {
+                other = a->names[t];
+                break;
+            }
+        }
+        if (other == defs[1] && spatial && arch_chance(a, 70))
+            arch_put(line, "conv2d %s out=%d kernel=%d padding=same%s from=%s\n", defs[1],
+                     add ? (int)s.c : arch_pick(a, 1, 6), 2 * arch_pick(a, 0, 2) + 1,
+                     arch_chance(a, 30) ? " padding_mode=reflect" : "", a->names[src]);
+        else if (other == defs[1])
+            arch_put(line, "%s %s from=%s\n", arch_chance(a, 50) ? "relu" : "tanh", defs[1], a->names[src]);
+        bool swap = arch_chance(a, 50);
+        arch_put(line, "%s %s from=%s,%s\n", add ? "add" : "concat", defs[0], swap ? other : a->names[src],
+                 swap ? a->names[src] : other);
+        return other == defs[1] ? 2 : 1;
+    }
+    return 1;
+}
+
+/* Adds one drawn step if cnnc accepts it; records the new tensors' shapes. */
+static void arch_step(Arch *a)
+{
+    char line[ARCH_LINE] = "", defs[2][16];
+    int src = arch_chance(a, 20) ? arch_pick(a, 0, a->n - 1) : a->n - 1;
+    int ndefs = arch_draw(a, src, line, defs);
+    size_t n = strlen(line);
+    if (a->len + n + 1 >= ARCH_TEXT || a->n + ndefs > ARCH_TENSORS)
+        return;
+    memcpy(a->text + a->len, line, n + 1);
+    Compiled *c = tu_compile(a->text);
+    if (c->errors) {
+        a->text[a->len] = '\0';
+        tu_free(c);
+        return;
+    }
+    a->len += n;
+    for (int i = ndefs - 1; i >= 0; i--) { /* the layer last, so the chain goes on from it */
+        Layer *l = ir_find(c->net, defs[i]);
+        assert_non_null(l);
+        snprintf(a->names[a->n], 16, "%s", defs[i]);
+        a->shapes[a->n] = l->shape;
+        a->ops[a->n++] = l->op;
+    }
+    tu_free(c);
+}
+
+/* Model k of the seed: an input, 2 to 10 steps, sometimes several outputs. */
+static void arch_model(Arch *a, int k)
+{
+    Shape in = {arch_pick(a, 1, 6), arch_pick(a, 3, 14), arch_pick(a, 3, 14)};
+    if (arch_chance(a, 8))
+        in.h = in.w = 1;
+    a->len = (size_t)snprintf(a->text, ARCH_TEXT, "network r%d\ninput x %lldx%lldx%lld\n", k, (long long)in.c,
+                              (long long)in.h, (long long)in.w);
+    snprintf(a->names[0], 16, "x");
+    a->shapes[0] = in;
+    a->ops[0] = OP_INPUT;
+    a->n = 1;
+    int want = arch_pick(a, 2, 10);
+    for (int tries = 0; a->n - 1 < want && tries < 20 * want; tries++)
+        arch_step(a);
+    if (a->n > 2 && arch_chance(a, 30)) { /* the last tensor and an earlier one */
+        char line[64];
+        int t = arch_pick(a, 1, a->n - 2);
+        snprintf(line, sizeof line, "output %s %s\n", a->names[t], a->names[a->n - 1]);
+        if (a->len + strlen(line) < ARCH_TEXT) {
+            memcpy(a->text + a->len, line, strlen(line) + 1);
+            a->len += strlen(line);
+        }
+    }
+}
+
+/* Batchnorms far from the identity, so folding and requantizing them shows. */
+static void arch_batchnorms(Arch *a, Net *net)
+{
+    for (int i = 1; i < net->nlayers; i++) {
+        Layer *l = net->layers[i];
+        for (int64_t c = 0; l->op == OP_BATCHNORM2D && c < l->shape.c; c++) {
+            l->tensor[0][c] = (float)arch_pick(a, 50, 150) / 100.0f * (arch_chance(a, 20) ? -1.0f : 1.0f);
+            l->tensor[1][c] = (float)arch_pick(a, -50, 50) / 100.0f;
+            l->tensor[2][c] = (float)arch_pick(a, -50, 50) / 100.0f;
+            l->tensor[3][c] = (float)arch_pick(a, 30, 200) / 100.0f;
+        }
+    }
+}
+
+/* n floats uniform in [-lim, lim]. */
+static void arch_floats(Arch *a, float *v, int64_t n, float lim)
+{
+    for (int64_t i = 0; i < n; i++)
+        v[i] = lim * (float)arch_pick(a, -10000, 10000) / 10000.0f;
+}
+
+/* Model k through the int8 back end and the reference: random weights, a
+ * calibration set of random inputs, an input that may leave its ranges. */
+static void check_random(Arch *a, int k, bool int8_io)
+{
+    arch_model(a, k);
+    Case c = {.int8_io = int8_io, .shown = a->text};
+    char name[32], spec[32], inpath[256], calpath[256];
+    snprintf(name, sizeof name, "rand%d", k);
+    c.name = name;
+    c.c = tu_compile(a->text);
+    assert_int_equal(c.c->errors, 0);
+    c.dout = open_memstream(&c.msgs, &c.len);
+    diag_init(&c.d, name, "", 0, c.dout);
+    Net *net = c.c->net;
+    snprintf(spec, sizeof spec, "random:%d", arch_pick(a, 1, 1000000));
+    assert_true(weights_init(&c.c->mem, net, spec));
+    arch_batchnorms(a, net);
+    int64_t n = numel(net->input->shape), ncal = arch_pick(a, 1, 4);
+    float *cal = malloc((size_t)(n * ncal) * sizeof *cal), *input = malloc((size_t)n * sizeof *input);
+    assert_true(cal && input);
+    arch_floats(a, cal, n * ncal, 1.0f);
+    arch_floats(a, input, n, 1.2f);
+    snprintf(calpath, sizeof calpath, "%s/%s_cal.bin", scratch(), name);
+    write_bytes(calpath, cal, (size_t)(n * ncal) * sizeof *cal);
+    generate(&c, calpath);
+    build(&c);
+    int8_t **want = qr_run(net, input);
+    snprintf(inpath, sizeof inpath, "%s/%s_in.bin", scratch(), name);
+    if (int8_io)
+        write_bytes(inpath, want[0], (size_t)n);
+    else
+        write_bytes(inpath, input, (size_t)n * sizeof *input);
+    size_t nbytes, off = 0, size = int8_io ? 1 : sizeof(float);
+    unsigned char *got = (unsigned char *)run(&c, inpath, &nbytes);
+    for (int i = 0; i < net->noutputs; i++) {
+        const Layer *l = net->outputs[i];
+        int64_t m = numel(l->shape);
+        assert_true(off + (size_t)m * size <= nbytes);
+        float *ref = malloc((size_t)m * sizeof *ref);
+        assert_non_null(ref);
+        qr_dequantize_tensor(l, want[l->index], ref);
+        for (int64_t j = 0; j < m; j++)
+            if (memcmp(got + off + (size_t)j * size, int8_io ? (void *)&want[l->index][j] : (void *)&ref[j], size))
+                fail_msg("random model %d%s: output '%s'[%lld] differs from the reference (int8 %d, %.9g)\n%s", k,
+                         int8_io ? " (--int8-io)" : "", l->name, (long long)j, want[l->index][j], (double)ref[j],
+                         a->text);
+        off += (size_t)m * size;
+        free(ref);
+    }
+    assert_int_equal(off, nbytes);
+    qr_free(net, want);
+    free(got);
+    free(cal);
+    free(input);
+    case_close(&c);
+}
+
+/* Random architectures over every op the int8 back end has (convs of
+ * every kernel, stride, dilation, padding form and mode, groups and
+ * depthwise; linear, the pools, add, concat, activations, batchnorm,
+ * flatten, softmax; branches and several outputs), every third with
+ * --int8-io: the generated code gives the reference's bytes on each.
+ * CNNC_Q8_RANDOM_COUNT and CNNC_Q8_RANDOM_SEED (environment) widen the hunt. */
+static void test_q8_random_architectures_match_reference(void **state)
+{
+    (void)state;
+    const char *count = getenv("CNNC_Q8_RANDOM_COUNT"), *seed = getenv("CNNC_Q8_RANDOM_SEED");
+    int models = count ? atoi(count) : 80;
+    Arch *a = calloc(1, sizeof *a);
+    assert_non_null(a);
+    a->seed = seed ? (uint32_t)strtoul(seed, NULL, 10) | 1u : 20261124u;
+    for (int k = 0; k < models; k++)
+        check_random(a, k, k % 3 == 2);
+    print_message("%d random architectures bit-exact\n", models);
+    free(a);
 }
 
 /* ---- the Cortex-M4 kernels (SMLAD, SXTB16, SMMLAR, assembly) ---- */
@@ -827,6 +1142,7 @@ int main(void)
         cmocka_unit_test(test_q8_every_ref_case_matches_reference),
         cmocka_unit_test(test_q8_int8_io_matches_reference),
         cmocka_unit_test(test_q8_requant2_matches_two_roundings),
+        cmocka_unit_test(test_q8_random_architectures_match_reference),
         cmocka_unit_test(test_q8_cortex_m4_matches_reference),
         cmocka_unit_test(test_q8_cortex_m4_pointwise_tails_match_reference),
         cmocka_unit_test(test_q8_sxtab16_adds_bytes_per_lane),

@@ -749,15 +749,6 @@ static void test_q8_random_architectures_match_reference(void **state)
 
 #define M4 "-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16"
 
-/* Reset handler for qemu's mps2-an386: the FPU on, then newlib's
- * semihosting start-up, which gives printf. */
-static const char m4_boot_src[] =
-    "extern void _start(void);\nvoid reset(void);\n"
-    "void reset(void)\n{\n    *(volatile unsigned *)0xE000ED88u |= 0xFu << 20;\n"
-    "    __asm__ volatile(\"dsb\\n isb\");\n    _start();\n}\n"
-    "__attribute__((section(\".vectors\"), used)) static void (*const vectors[2])(void) = {\n"
-    "    (void (*)(void))0x20400000u, reset};\n";
-
 /* Whether the Cortex-M4 toolchain, newlib's semihosting and qemu are here. */
 static bool have_m4(void)
 {
@@ -799,7 +790,7 @@ static void check_m4_model(const char *name, const char *model, const char *weig
     fprintf(f, "    printf(\"\\n\");\n    return 0;\n}\n");
     fclose(f);
     snprintf(path, sizeof path, "%s/boot.c", scratch());
-    write_bytes(path, m4_boot_src, strlen(m4_boot_src));
+    write_bytes(path, tu_m4_boot_src, strlen(tu_m4_boot_src));
     char cmd[2048], *out = NULL;
     snprintf(cmd, sizeof cmd,
              "arm-none-eabi-gcc " STRICT " " M4 " %3$s -Iruntime -I%1$s -c %1$s/%2$s.c -o %1$s/%2$s_m4.o 2>&1 && "

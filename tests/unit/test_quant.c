@@ -470,15 +470,6 @@ static void test_quant_q8_builds_for_targets(void **state)
     }
 }
 
-/* Reset handler for qemu's mps2-an386 (Cortex-M4F): turn the FPU on, then
- * newlib's semihosting start-up, which gives printf and the exit status. */
-static const char m4_boot_src[] =
-    "extern void _start(void);\nvoid reset(void);\n"
-    "void reset(void)\n{\n    *(volatile unsigned *)0xE000ED88u |= 0xFu << 20;\n"
-    "    __asm__ volatile(\"dsb\\n isb\");\n    _start();\n}\n"
-    "__attribute__((section(\".vectors\"), used)) static void (*const vectors[2])(void) = {\n"
-    "    (void (*)(void))0x20400000u, reset};\n";
-
 /* The sweep gives the same checksum on the host (portable C) and on an
  * emulated Cortex-M4 with each variant: ACLE intrinsics, inline asm (as
  * without ACLE's SIMD32 macro) and portable C (as without DSP). */
@@ -489,7 +480,7 @@ static void test_quant_q8_dsp_matches_portable_on_qemu(void **state)
         tu_run("test -f \"$(arm-none-eabi-gcc -print-file-name=rdimon.specs)\"", NULL) != 0)
         skip();
     write_text("sweep.c", q8_sweep_src);
-    write_text("boot.c", m4_boot_src);
+    write_text("boot.c", tu_m4_boot_src);
     char *host = NULL, *out = NULL;
     if (run_in(&host, "cc -O2 -Iruntime %1$s/sweep.c -o %1$s/sweep 2>&1 && %1$s/sweep"))
         fail_msg("host sweep: %s", host);

@@ -40,5 +40,9 @@ int tu_run(const char *cmd, char **out);
  * what cnnc wrote, which the plain pass has checked already, and no
  * sanitizer sees into them. Suites skip those tests there. */
 bool tu_cross_checks(void);
+/* A reset handler for qemu's mps2-an386 (Cortex-M4F) as C source: turns
+ * the FPU on, then newlib's semihosting start-up, which gives printf and
+ * the exit status. */
+extern const char tu_m4_boot_src[];
 
 #endif

@@ -38,51 +38,6 @@ static const struct {
     {"nofuse_", "--no-fuse", "-O0"},
 };
 
-/* A harness that runs the network on input.bin and compares with
- * expected.bin output by output; it prints the worst ratio to the
- * tolerance and exits 1 beyond it. */
-static void write_harness(const char *path, const Net *net)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    char up[128];
-    size_t i = 0;
-    for (; net->name[i] && i + 1 < sizeof up; i++)
-        up[i] = (char)(net->name[i] >= 'a' && net->name[i] <= 'z' ? net->name[i] - 32 : net->name[i]);
-    up[i] = '\0';
-    fprintf(f, "#include <math.h>\n#include <stdio.h>\n#include \"model.h\"\n\n");
-    fprintf(f, "static float input[%s_INPUT_SIZE];\n", up);
-    for (int k = 0; k < net->noutputs; k++)
-        fprintf(f, "static float out%d[%s_OUTPUT%d_SIZE], want%d[%s_OUTPUT%d_SIZE];\n", k, up, k, k, up, k);
-    fprintf(f, "\n/* Reads n floats; 0 when the file is short. */\n"
-               "static int load(FILE *f, float *v, size_t n)\n{\n    return fread(v, sizeof *v, n, f) == n;\n}\n\n");
-    fprintf(f, "/* Worst |got - exp| as a fraction of the tolerance. */\n"
-               "static double worst(const float *got, const float *exp, int n)\n{\n"
-               "    double peak = 0, w = 0;\n"
-               "    for (int i = 0; i < n; i++)\n        if (fabs(exp[i]) > peak)\n            peak = fabs(exp[i]);\n"
-               "    for (int i = 0; i < n; i++) {\n"
-               "        double scale = fabs(exp[i]) > 0.1 * peak ? fabs(exp[i]) : 0.1 * peak;\n"
-               "        double allowed = 1e-5 * scale > 1e-38 ? 1e-5 * scale : 1e-38;\n"
-               "        double r = isfinite(got[i]) ? fabs((double)got[i] - exp[i]) / allowed : INFINITY;\n"
-               "        if (!(r <= w))\n            w = r;\n    }\n    return w;\n}\n\n");
-    fprintf(f, "int main(int argc, char **argv)\n{\n    (void)argc;\n");
-    fprintf(f, "    FILE *in = fopen(argv[1], \"rb\"), *ex = fopen(argv[2], \"rb\");\n");
-    fprintf(f, "    if (!in || !ex || !load(in, input, %s_INPUT_SIZE)) {\n        puts(\"cannot read the case\");\n"
-               "        return 2;\n    }\n", up);
-    fprintf(f, "    %s_run(input", net->name);
-    for (int k = 0; k < net->noutputs; k++)
-        fprintf(f, ", out%d", k);
-    fprintf(f, ");\n    int bad = 0;\n");
-    for (int k = 0; k < net->noutputs; k++) {
-        fprintf(f, "    if (!load(ex, want%d, %s_OUTPUT%d_SIZE)) {\n        puts(\"short expected.bin\");\n"
-                   "        return 2;\n    }\n", k, up, k);
-        fprintf(f, "    double w%d = worst(out%d, want%d, %s_OUTPUT%d_SIZE);\n", k, k, k, up, k);
-        fprintf(f, "    printf(\"output %d: worst %%.3g of tolerance\\n\", w%d);\n    bad |= !(w%d <= 1.0);\n", k, k, k);
-    }
-    fprintf(f, "    fclose(in);\n    fclose(ex);\n    return bad;\n}\n");
-    fclose(f);
-}
-
 static void test_e2e_case(void **state)
 {
     const Case *c = *state;
@@ -97,7 +52,7 @@ static void test_e2e_case(void **state)
     mkdir("build/e2e", 0777);
     mkdir(out, 0777);
     snprintf(path, sizeof path, "%s/harness.c", out);
-    write_harness(path, comp->net);
+    tu_write_harness(path, "model.h", comp->net->name, comp->net->noutputs);
     char *log = NULL;
     /* the sanitized pass generates every variant with the sanitized cnnc,
      * but builds and runs only the default one: the host tuning's -O3
@@ -168,7 +123,7 @@ static void test_e2e_host_wide_pool_fallback(void **state)
     if (comp->errors)
         fail_msg("widepool does not compile:\n%s", comp->messages);
     snprintf(path, sizeof path, "%s/harness.c", dir);
-    write_harness(path, comp->net);
+    tu_write_harness(path, "model.h", comp->net->name, comp->net->noutputs);
     char *log = NULL;
     snprintf(cmd, sizeof cmd,
              "D=%s && build/cnnc $D/model.net --init=random:7 -o $D/model.c 2>&1 && "

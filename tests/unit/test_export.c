@@ -68,57 +68,14 @@ static bool same_file(const char *a, const char *b)
     return same;
 }
 
-/* A program running NAME_run on input.bin and comparing with expected.bin,
- * output by output, with the e2e tolerance (as test_e2e.c's harness). */
-static void write_harness(const char *path, const char *name, int noutputs)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    char up[64];
-    size_t i = 0;
-    for (; name[i] && i + 1 < sizeof up; i++)
-        up[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
-    up[i] = '\0';
-    fprintf(f, "#include <math.h>\n#include <stdio.h>\n#include \"%s.h\"\n\n", name);
-    fprintf(f, "static float input[%s_INPUT_SIZE];\n", up);
-    for (int k = 0; k < noutputs; k++)
-        fprintf(f, "static float out%d[%s_OUTPUT%d_SIZE], want%d[%s_OUTPUT%d_SIZE];\n", k, up, k, k, up, k);
-    fprintf(f, "\n/* Reads n floats; 0 when the file is short. */\n"
-               "static int load(FILE *f, float *v, size_t n)\n{\n    return fread(v, sizeof *v, n, f) == n;\n}\n\n"
-               "/* Worst |got - exp| as a fraction of the tolerance. */\n"
-               "static double worst(const float *got, const float *exp, int n)\n{\n"
-               "    double peak = 0, w = 0;\n"
-               "    for (int i = 0; i < n; i++)\n        if (fabs(exp[i]) > peak)\n            peak = fabs(exp[i]);\n"
-               "    for (int i = 0; i < n; i++) {\n"
-               "        double scale = fabs(exp[i]) > 0.1 * peak ? fabs(exp[i]) : 0.1 * peak;\n"
-               "        double allowed = 1e-5 * scale > 1e-38 ? 1e-5 * scale : 1e-38;\n"
-               "        double r = isfinite(got[i]) ? fabs((double)got[i] - exp[i]) / allowed : INFINITY;\n"
-               "        if (!(r <= w))\n            w = r;\n    }\n    return w;\n}\n\n");
-    fprintf(f, "int main(int argc, char **argv)\n{\n    (void)argc;\n"
-               "    FILE *in = fopen(argv[1], \"rb\"), *ex = fopen(argv[2], \"rb\");\n"
-               "    if (!in || !ex || !load(in, input, %s_INPUT_SIZE)) {\n        puts(\"cannot read the case\");\n"
-               "        return 2;\n    }\n    %s_run(input",
-            up, name);
-    for (int k = 0; k < noutputs; k++)
-        fprintf(f, ", out%d", k);
-    fprintf(f, ");\n    int bad = 0;\n");
-    for (int k = 0; k < noutputs; k++)
-        fprintf(f, "    if (!load(ex, want%d, %s_OUTPUT%d_SIZE)) {\n        puts(\"short expected.bin\");\n"
-                   "        return 2;\n    }\n"
-                   "    double w%d = worst(out%d, want%d, %s_OUTPUT%d_SIZE);\n"
-                   "    printf(\"output %d: worst %%.3g of tolerance\\n\", w%d);\n    bad |= !(w%d <= 1.0);\n",
-                k, up, k, k, k, k, up, k, k, k, k);
-    fprintf(f, "    fclose(in);\n    fclose(ex);\n    return bad;\n}\n");
-    fclose(f);
-}
-
 /* cnnc compiles DIR/NAME.net with its weights, gcc builds it with the
  * strict flags, and it must reproduce PyTorch's outputs for the case. */
 static void expect_pytorch_outputs(const char *dir, const char *name, int noutputs, const char *ref)
 {
-    char path[512], cmd[4096];
+    char path[512], header[300], cmd[4096];
     snprintf(path, sizeof path, "%s/harness.c", dir);
-    write_harness(path, name, noutputs);
+    snprintf(header, sizeof header, "%s.h", name);
+    tu_write_harness(path, header, name, noutputs);
     snprintf(cmd, sizeof cmd,
              "build/cnnc %s/%s.net -w %s/%s.safetensors -o %s/%s.c && "
              "cc " STRICT " -O1 -Iruntime -I%s %s/harness.c %s/%s.c runtime/cnnc_rt.c -lm -o %s/run && "

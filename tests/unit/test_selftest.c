@@ -23,16 +23,6 @@ static const char *cnnc(char *buf, size_t len, const char *c, const char *name, 
     return buf;
 }
 
-/* Runs cmd; fails the test with its output unless the status is want. */
-static char *run_expect(const char *cmd, int want)
-{
-    char *out = NULL;
-    int status = tu_run(cmd, &out);
-    if (status != want)
-        fail_msg("status %d (wanted %d) from:\n%s\n%s", status, want, cmd, out);
-    return out;
-}
-
 /* Builds DIR/NAME_test.c with the model for the host and runs it; returns what it printed. */
 static char *build_and_run(const char *name, int want)
 {
@@ -41,7 +31,7 @@ static char *build_and_run(const char *name, int want)
              "cc " STRICT " -O1 -Iruntime -I" DIR " " DIR "/%s_test.c " DIR "/%s.c runtime/cnnc_rt.c -o " DIR
              "/%s_run 2>&1 && " DIR "/%s_run",
              name, name, name, name);
-    return run_expect(cmd, want);
+    return tu_run_expect(cmd, want);
 }
 
 /* Writes a file of floats: src's values repeated, scaled, or one changed. */
@@ -75,7 +65,7 @@ static void test_selftest_passes(void **state)
 {
     (void)state;
     char cmd[2048];
-    free(run_expect(cnnc(cmd, sizeof cmd, "digits", "digits", REF "/digits/input.bin", REF "/digits/expected.bin", ""),
+    free(tu_run_expect(cnnc(cmd, sizeof cmd, "digits", "digits", REF "/digits/input.bin", REF "/digits/expected.bin", ""),
                     0));
     char *out = build_and_run("digits", 0);
     if (!strstr(out, "digits self-test: 1 sample, 10 output values each\n") || !strstr(out, "largest error ") ||
@@ -89,7 +79,7 @@ static void test_selftest_fails_beyond_tolerance(void **state)
     (void)state;
     char cmd[2048];
     write_floats(DIR "/bad_expected.bin", REF "/digits/expected.bin", 1, 6, 1.0001f);
-    free(run_expect(cnnc(cmd, sizeof cmd, "digits", "bad", REF "/digits/input.bin", DIR "/bad_expected.bin", ""), 0));
+    free(tu_run_expect(cnnc(cmd, sizeof cmd, "digits", "bad", REF "/digits/input.bin", DIR "/bad_expected.bin", ""), 0));
     char *out = build_and_run("bad", 1);
     if (!strstr(out, "output 0 [6]") || !strstr(out, "1 value(s) outside the tolerance") || !strstr(out, "\nFAIL\n"))
         fail_msg("the wrong value is not reported:\n%s", out);
@@ -101,7 +91,7 @@ static void test_selftest_tolerance_option(void **state)
 {
     (void)state;
     char cmd[2048];
-    free(run_expect(cnnc(cmd, sizeof cmd, "lenet5", "tight", REF "/lenet5/input.bin", REF "/lenet5/expected.bin",
+    free(tu_run_expect(cnnc(cmd, sizeof cmd, "lenet5", "tight", REF "/lenet5/input.bin", REF "/lenet5/expected.bin",
                          "--test-tolerance=1e-9"),
                     0));
     char *src = tu_read_file(DIR "/tight_test.c", NULL);
@@ -116,7 +106,7 @@ static void test_selftest_several_samples(void **state)
     char cmd[2048];
     write_floats(DIR "/in3.bin", REF "/lenet5/input.bin", 3, -1, 1);
     write_floats(DIR "/exp3.bin", REF "/lenet5/expected.bin", 3, -1, 1);
-    free(run_expect(cnnc(cmd, sizeof cmd, "lenet5", "three", DIR "/in3.bin", DIR "/exp3.bin", ""), 0));
+    free(tu_run_expect(cnnc(cmd, sizeof cmd, "lenet5", "three", DIR "/in3.bin", DIR "/exp3.bin", ""), 0));
     char *out = build_and_run("three", 0);
     if (!strstr(out, "lenet5 self-test: 3 samples, 10 output values each\n") || !strstr(out, "\nPASS\n"))
         fail_msg("unexpected output:\n%s", out);
@@ -127,7 +117,7 @@ static void test_selftest_several_outputs(void **state)
 {
     (void)state;
     char cmd[2048];
-    free(run_expect(cnnc(cmd, sizeof cmd, "outputs_two", "two", REF "/outputs_two/input.bin",
+    free(tu_run_expect(cnnc(cmd, sizeof cmd, "outputs_two", "two", REF "/outputs_two/input.bin",
                          REF "/outputs_two/expected.bin", ""),
                     0));
     char *out = build_and_run("two", 0);
@@ -141,9 +131,9 @@ static void test_selftest_without_stdio(void **state)
 {
     (void)state;
     char cmd[2048];
-    free(run_expect(cnnc(cmd, sizeof cmd, "digits", "hooked", REF "/digits/input.bin", REF "/digits/expected.bin", ""),
+    free(tu_run_expect(cnnc(cmd, sizeof cmd, "digits", "hooked", REF "/digits/input.bin", REF "/digits/expected.bin", ""),
                     0));
-    char *out = run_expect("cc " STRICT " -O2 -DCNNC_TEST_PUTS=my_puts -DCNNC_TEST_NO_MAIN -I" DIR " -c " DIR
+    char *out = tu_run_expect("cc " STRICT " -O2 -DCNNC_TEST_PUTS=my_puts -DCNNC_TEST_NO_MAIN -I" DIR " -c " DIR
                            "/hooked_test.c -o " DIR "/hooked_test.o 2>&1 && nm -u " DIR "/hooked_test.o",
                            0);
     if (!strstr(out, "my_puts") || !strstr(out, "digits_run") || strstr(out, "fputs") || strstr(out, "stdout") ||
@@ -157,9 +147,9 @@ static void test_selftest_deterministic(void **state)
 {
     (void)state;
     char cmd[2048];
-    free(run_expect(cnnc(cmd, sizeof cmd, "digits", "det1", REF "/digits/input.bin", REF "/digits/expected.bin", ""),
+    free(tu_run_expect(cnnc(cmd, sizeof cmd, "digits", "det1", REF "/digits/input.bin", REF "/digits/expected.bin", ""),
                     0));
-    free(run_expect(cnnc(cmd, sizeof cmd, "digits", "det2", REF "/digits/input.bin", REF "/digits/expected.bin", ""),
+    free(tu_run_expect(cnnc(cmd, sizeof cmd, "digits", "det2", REF "/digits/input.bin", REF "/digits/expected.bin", ""),
                     0));
     char *a = tu_read_file(DIR "/det1_test.c", NULL), *b = tu_read_file(DIR "/det2_test.c", NULL);
     char *da = strstr(a, "#include \"det1.h\""), *db = strstr(b, "#include \"det2.h\"");
@@ -192,7 +182,7 @@ static void test_selftest_usage_errors(void **state)
         char cmd[1024];
         snprintf(cmd, sizeof cmd, "build/cnnc " REF "/digits/model.net -w " REF "/digits/weights.safetensors %s 2>&1",
                  cases[i][0]);
-        char *out = run_expect(cmd, 2);
+        char *out = tu_run_expect(cmd, 2);
         if (!strstr(out, cases[i][1]) || !strstr(out, "usage: cnnc"))
             fail_msg("'%s': expected '%s' in:\n%s", cases[i][0], cases[i][1], out);
         free(out);
@@ -221,7 +211,7 @@ static void test_selftest_bad_data(void **state)
         char cmd[2048];
         unlink(DIR "/none.c");
         unlink(DIR "/none_test.c");
-        char *out = run_expect(cnnc(cmd, sizeof cmd, "digits", "none", cases[i][0], cases[i][1], "-MD"), 1);
+        char *out = tu_run_expect(cnnc(cmd, sizeof cmd, "digits", "none", cases[i][0], cases[i][1], "-MD"), 1);
         if (!strstr(out, cases[i][2]))
             fail_msg("expected '%s' in:\n%s", cases[i][2], out);
         free(out);
@@ -237,7 +227,7 @@ static void test_selftest_depfile(void **state)
 {
     (void)state;
     char cmd[2048];
-    free(run_expect(cnnc(cmd, sizeof cmd, "digits", "dep", REF "/digits/input.bin", REF "/digits/expected.bin", "-MD"),
+    free(tu_run_expect(cnnc(cmd, sizeof cmd, "digits", "dep", REF "/digits/input.bin", REF "/digits/expected.bin", "-MD"),
                     0));
     char *d = tu_read_file(DIR "/dep.d", NULL);
     assert_non_null(strstr(d, DIR "/dep.c " DIR "/dep.h " DIR "/dep_test.c: " REF "/digits/model.net " REF
@@ -249,7 +239,7 @@ static void test_selftest_depfile(void **state)
 static void test_selftest_help(void **state)
 {
     (void)state;
-    char *out = run_expect("build/cnnc --help", 0);
+    char *out = tu_run_expect("build/cnnc --help", 0);
     assert_non_null(strstr(out, "--emit-test FILE.c"));
     assert_non_null(strstr(out, "--test-input FILE"));
     assert_non_null(strstr(out, "--test-expected FILE"));

@@ -75,16 +75,6 @@ static const Build full_builds[] = {
     {"rv32_full.elf", RV32 " " STRICT RV_LINK SELFTEST_SOURCES("") " -lgcc -o %s/rv32_full.elf"},
 };
 
-/* Runs cmd; fails the test with its output unless the status is want. */
-static char *run_expect(const char *cmd, int want)
-{
-    char *out = NULL;
-    int status = tu_run(cmd, &out);
-    if (status != want)
-        fail_msg("status %d (wanted %d) from:\n%s\n%s", status, want, cmd, out);
-    return out;
-}
-
 /* The file a build left, or the test fails with the build's log. */
 static void assert_built(const Model *m, const char *file)
 {
@@ -179,7 +169,7 @@ static const char *host_dump(Model *m)
     assert_built(m, "host");
     char cmd[256];
     snprintf(cmd, sizeof cmd, "%s/host", m->dir);
-    char *out = run_expect(cmd, 0);
+    char *out = tu_run_expect(cmd, 0);
     assert_passed(out, "host");
     m->host_dump = out;
     return out;
@@ -192,7 +182,7 @@ static void run_arm(Model *m, const char *machine, const char *elf)
     assert_built(m, elf);
     char cmd[512];
     snprintf(cmd, sizeof cmd, QEMU " -M %s -kernel %s/%s </dev/null 2>&1", machine, m->dir, elf);
-    char *out = run_expect(cmd, 0);
+    char *out = tu_run_expect(cmd, 0);
     assert_passed(out, machine);
     assert_agrees(out, ref, machine);
     free(out);
@@ -262,7 +252,7 @@ static void test_target_fault_exits(void **state)
           "    board_puts(x * x > 3.0f ? \"no fault\\n\" : \"no fault?\\n\");\n    return 0;\n}\n",
           f);
     fclose(f);
-    char *out = run_expect(ARM_M4F " " STRICT " -O2 -nostdlib -T" FIRMWARE "/mps2_an386.ld " FIRMWARE
+    char *out = tu_run_expect(ARM_M4F " " STRICT " -O2 -nostdlib -T" FIRMWARE "/mps2_an386.ld " FIRMWARE
                                    "/startup.c " WORK "/fault/fault.c -lgcc -o " WORK "/fault/fault.elf 2>&1 && " QEMU
                                    " -M mps2-an386 -kernel " WORK "/fault/fault.elf </dev/null 2>&1",
                            3);
@@ -278,7 +268,7 @@ static void test_target_firmware_template(void **state)
     (void)state;
     char root[1024], cmd[4096], make[2048];
     assert_non_null(getcwd(root, sizeof root));
-    free(run_expect("rm -rf " WORK "/firmware && cp -r " FIRMWARE " " WORK "/firmware && mkdir " WORK
+    free(tu_run_expect("rm -rf " WORK "/firmware && cp -r " FIRMWARE " " WORK "/firmware && mkdir " WORK
                     "/firmware/model && cp models/digits.net models/digits.safetensors " WORK "/firmware/model/",
                     0));
     snprintf(make, sizeof make,
@@ -286,20 +276,20 @@ static void test_target_firmware_template(void **state)
              "WEIGHTS=model/digits.safetensors",
              root);
     snprintf(cmd, sizeof cmd, "%s all run 2>&1", make);
-    char *out = run_expect(cmd, 0);
+    char *out = tu_run_expect(cmd, 0);
     if (!strstr(out, "\nPASS\n") || !strstr(out, "flash ") || !strstr(out, "RAM ") ||
         !strstr(out, "digits: on an all-zero input"))
         fail_msg("the template's build or run is not as expected:\n%s", out);
     free(out);
 
     snprintf(cmd, sizeof cmd, "%s all 2>&1", make);
-    out = run_expect(cmd, 0);
+    out = tu_run_expect(cmd, 0);
     if (strstr(out, "build/cnnc ") || strstr(out, " -c "))
         fail_msg("nothing changed, yet make rebuilt:\n%s", out);
     free(out);
 
-    free(run_expect("touch " WORK "/firmware/model/digits.safetensors", 0));
-    out = run_expect(cmd, 0);
+    free(tu_run_expect("touch " WORK "/firmware/model/digits.safetensors", 0));
+    out = tu_run_expect(cmd, 0);
     if (!strstr(out, "build/cnnc ") || !strstr(out, "model.o"))
         fail_msg("the weights changed, yet make did not regenerate:\n%s", out);
     free(out);

@@ -44,5 +44,13 @@ bool tu_cross_checks(void);
  * the FPU on, then newlib's semihosting start-up, which gives printf and
  * the exit status. */
 extern const char tu_m4_boot_src[];
+/* Writes a C program that runs NAME_run (from header) on input.bin and
+ * compares each output with expected.bin under the tolerance of
+ * docs/references.md, printing the worst ratio to it per output and
+ * exiting 1 beyond it (2 when the files are short). */
+void tu_write_harness(const char *path, const char *header, const char *name, int noutputs);
+/* Runs cmd; fails the test with its output unless the status is want.
+ * The output is the caller's to free. */
+char *tu_run_expect(const char *cmd, int want);
 
 #endif

@@ -245,6 +245,11 @@ struct Layer {
 
     /* quant.c: the layer's int8 form, NULL until quant_calibrate() */
     struct QuantInfo *quant;
+
+    /* an imported int8 model's own params for this tensor (scale=, zero_point=) */
+    bool qgiven;
+    float qscale;
+    int32_t qzero;
 };
 
 /* Tensors that live in the caller's memory rather than the arena. */
@@ -261,6 +266,12 @@ typedef struct Net {
     Layer *input;
     Layer **outputs;
     int noutputs;
+
+    /* the caller's side (input statement): layout=hwc makes the input and
+     * the outputs HWC; scale= makes the model int8 with its own params
+     * (quantized), whose interface is int8 unless dtype=float32 (float_io) */
+    bool hwc;
+    bool quantized, float_io;
 
     /* analyze() */
     int64_t params, macs, weight_bytes;

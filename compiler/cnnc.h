@@ -164,7 +164,7 @@ enum {
 
 typedef enum { KEY_OUT, KEY_KERNEL, KEY_STRIDE, KEY_PADDING, KEY_DILATION, KEY_GROUPS, KEY_BIAS,
                KEY_PADDING_MODE, KEY_CEIL_MODE, KEY_COUNT_INCLUDE_PAD, KEY_EPS, KEY_SLOPE, KEY_P,
-               KEY_FROM, KEY_COUNT } KeyKind;
+               KEY_FROM, KEY_SCALE, KEY_ZERO_POINT, KEY_LAYOUT, KEY_DTYPE, KEY_COUNT } KeyKind;
 
 typedef struct OpInfo {
     const char *name;
@@ -250,6 +250,13 @@ struct Layer {
     bool qgiven;
     float qscale;
     int32_t qzero;
+    /* weights.c, int8 models: conv/linear weights as stored (PyTorch layout),
+     * their scales (one per output channel, or one for all) and int32 biases
+     * (NULL without bias) */
+    int8_t *qweight;
+    float *qwscale;
+    int64_t nqwscale;
+    int32_t *qbias;
 };
 
 /* Tensors that live in the caller's memory rather than the arena. */
@@ -476,6 +483,11 @@ typedef struct QuantInfo {
 bool quant_calibrate(Mem *m, Diag *d, Net *net, const char *path);
 /* Same, from count inputs in memory. */
 bool quant_calibrate_data(Mem *m, Diag *d, Net *net, const float *inputs, int64_t count);
+/* An int8 model's own quantization (Net.quantized): every tensor's params
+ * from the model, weights, scales and biases as stored, the constants
+ * computed as TensorFlow Lite's kernels compute them. Layer.quant for
+ * every layer; problems go to d; false after an error. */
+bool quant_import(Mem *m, Diag *d, Net *net);
 /* Prints each tensor's scale, zero point, range and clamp as a text table. */
 void quant_report(Net *net, FILE *out);
 

@@ -153,6 +153,14 @@ static void place_scratch(Q8 *e, Slot *busy)
     }
 }
 
+/* Whether the caller's side of tensor l is HWC and differs from CHW. Until
+ * the kernels index HWC themselves, such an input is copied into the arena
+ * in CHW order and such an output written back in HWC order. */
+static bool hwc_spatial(const Q8 *e, const Layer *l)
+{
+    return e->net->hwc && l->shape.c > 1 && l->shape.h * l->shape.w > 1;
+}
+
 /* Offsets by liveness: a tensor lives from the step that writes it to the
  * last step that reads it (the end for outputs), and takes the lowest
  * place free of every tensor whose life overlaps its own. Reader and
@@ -182,7 +190,7 @@ static void place(Q8 *e)
     for (int i = 0; i < n; i++) {
         const Layer *l = net->layers[i];
         e->offset[i] = -1;
-        if (owner(l) != l || (i == 0 && e->int8_io))
+        if (owner(l) != l || (i == 0 && e->int8_io && !hwc_spatial(e, l)))
             continue; /* int8 input is read where the caller keeps it */
         int nbusy = 0;
         for (int j = 0; j < i; j++)
@@ -2220,11 +2228,18 @@ static void emit_entry(Q8 *e)
     emit(e, "{");
     emit(e, "int8_t *a = (int8_t *)arena;");
     emit(e, "int i;");
-    if (!e->int8_io) {
-        emit(e, "for (i = 0; i < %lld; i++)", (long long)numel(net->input->shape));
-        emit(e, "    a[%lld + i] = cnnc_q_quantize(input[i], %s, %d);", (long long)e->offset[0],
+    Shape is = net->input->shape;
+    const char *from = hwc_spatial(e, net->input)
+                           ? mem_printf(e->mem, "input[(i %% %lld) * %lld + i / %lld]", (long long)(is.h * is.w),
+                                        (long long)is.c, (long long)(is.h * is.w))
+                           : "input[i]";
+    if (!e->int8_io || hwc_spatial(e, net->input))
+        emit(e, "for (i = 0; i < %lld; i++)", (long long)numel(is));
+    if (!e->int8_io)
+        emit(e, "    a[%lld + i] = cnnc_q_quantize(%s, %s, %d);", (long long)e->offset[0], from,
              flit(e, iq->out.scale), (int)iq->out.zero_point);
-    }
+    else if (hwc_spatial(e, net->input))
+        emit(e, "    a[%lld + i] = %s;", (long long)e->offset[0], from);
     for (int i = 1; i < net->nlayers; i++) {
         const Layer *l = net->layers[i];
         if (owner(l) != l)
@@ -2239,12 +2254,17 @@ static void emit_entry(Q8 *e)
     }
     for (int k = 0; k < net->noutputs; k++) {
         const Layer *l = net->outputs[k];
-        emit(e, "for (i = 0; i < %lld; i++)", (long long)numel(l->shape));
+        Shape os = l->shape;
+        const char *to = hwc_spatial(e, l) ? mem_printf(e->mem, "%s[(i %% %lld) * %lld + i / %lld]", output_name(e, k),
+                                                        (long long)(os.h * os.w), (long long)os.c,
+                                                        (long long)(os.h * os.w))
+                                           : mem_printf(e->mem, "%s[i]", output_name(e, k));
+        emit(e, "for (i = 0; i < %lld; i++)", (long long)numel(os));
         if (e->int8_io)
-            emit(e, "    %s[i] = (%s)[i];", output_name(e, k), where(e, l));
+            emit(e, "    %s = (%s)[i];", to, where(e, l));
         else
-            emit(e, "    %s[i] = cnnc_q_dequantize((%s)[i], %s_OUTPUT%d_SCALE, %s_OUTPUT%d_ZERO_POINT);",
-                 output_name(e, k), where(e, l), up, k, up, k);
+            emit(e, "    %s = cnnc_q_dequantize((%s)[i], %s_OUTPUT%d_SCALE, %s_OUTPUT%d_ZERO_POINT);", to,
+                 where(e, l), up, k, up, k);
     }
     if (e->arena == 0)
         emit(e, "(void)a;");
@@ -2275,10 +2295,11 @@ static void emit_header(Q8 *e, const char *path)
     if (e->int8_io) {
         emit(e, "#include <stdint.h>");
         emit(e, "%s", "");
-        emit(e, "/* input '%s', int8 CHW: real value = SCALE * (q - ZERO_POINT) */",
-             cw_comment_safe(e->mem, net->input->name));
+        emit(e, "/* input '%s', int8 %s: real value = SCALE * (q - ZERO_POINT) */",
+             cw_comment_safe(e->mem, net->input->name), net->hwc ? "HWC" : "CHW");
     } else
-        emit(e, "/* input '%s', float32 CHW, quantized to int8 inside */", cw_comment_safe(e->mem, net->input->name));
+        emit(e, "/* input '%s', float32 %s, quantized to int8 inside */", cw_comment_safe(e->mem, net->input->name),
+             net->hwc ? "HWC" : "CHW");
     emit(e, "#define %s_INPUT_C %lld", up, (long long)in.c);
     emit(e, "#define %s_INPUT_H %lld", up, (long long)in.h);
     emit(e, "#define %s_INPUT_W %lld", up, (long long)in.w);
@@ -2308,7 +2329,7 @@ static void emit_header(Q8 *e, const char *path)
     emit(e, "#endif");
     emit(e, "%s", "");
     const char *outs = output_params(e);
-    emit(e, "/* Runs the network on one CHW %s input. Uses an internal static arena. */",
+    emit(e, "/* Runs the network on one %s %s input. Uses an internal static arena. */", net->hwc ? "HWC" : "CHW",
          e->int8_io ? "int8" : "float32");
     emit(e, "void %s_run(const %s *input%s);", net->name, io_type(e), outs);
     emit(e, "%s", "");

@@ -10,41 +10,44 @@
 
 #define K(k) (1u << (k))
 
+/* An int8 tensor's own params, which any layer of a quantized model may give. */
+#define QKEYS (K(KEY_SCALE) | K(KEY_ZERO_POINT))
 /* The window keys every pool shares. */
-#define POOL_KEYS (K(KEY_KERNEL) | K(KEY_STRIDE) | K(KEY_PADDING) | K(KEY_CEIL_MODE) | K(KEY_FROM))
+#define POOL_KEYS (K(KEY_KERNEL) | K(KEY_STRIDE) | K(KEY_PADDING) | K(KEY_CEIL_MODE) | K(KEY_FROM) | QKEYS)
 
 /* The op table: what each op is and which keys it takes. Everything
  * that differs between ops in the front end is read from here. */
 const OpInfo ir_ops[OP_COUNT] = {
-    [OP_INPUT] = {"input", 0, 0, 0},
+    [OP_INPUT] = {"input", 0, K(KEY_LAYOUT) | K(KEY_DTYPE) | QKEYS, 0},
     [OP_CONV2D] = {"conv2d", OPF_WINDOW,
                    K(KEY_OUT) | K(KEY_KERNEL) | K(KEY_STRIDE) | K(KEY_PADDING) | K(KEY_DILATION) |
-                       K(KEY_GROUPS) | K(KEY_BIAS) | K(KEY_PADDING_MODE) | K(KEY_FROM),
+                       K(KEY_GROUPS) | K(KEY_BIAS) | K(KEY_PADDING_MODE) | K(KEY_FROM) | QKEYS,
                    K(KEY_OUT) | K(KEY_KERNEL)},
     [OP_MAXPOOL2D] = {"maxpool2d", OPF_WINDOW, POOL_KEYS | K(KEY_DILATION), K(KEY_KERNEL)},
     [OP_MINPOOL2D] = {"minpool2d", OPF_WINDOW, POOL_KEYS | K(KEY_DILATION), K(KEY_KERNEL)},
     [OP_AVGPOOL2D] = {"avgpool2d", OPF_WINDOW, POOL_KEYS | K(KEY_COUNT_INCLUDE_PAD), K(KEY_KERNEL)},
     [OP_SUMPOOL2D] = {"sumpool2d", OPF_WINDOW, POOL_KEYS, K(KEY_KERNEL)},
-    [OP_GLOBALAVGPOOL2D] = {"globalavgpool2d", OPF_GLOBAL, K(KEY_FROM), 0},
-    [OP_GLOBALMAXPOOL2D] = {"globalmaxpool2d", OPF_GLOBAL, K(KEY_FROM), 0},
-    [OP_LINEAR] = {"linear", OPF_GLOBAL, K(KEY_OUT) | K(KEY_BIAS) | K(KEY_FROM), K(KEY_OUT)},
-    [OP_FLATTEN] = {"flatten", OPF_GLOBAL, K(KEY_FROM), 0},
-    [OP_BATCHNORM2D] = {"batchnorm2d", OPF_ELEMENTWISE, K(KEY_EPS) | K(KEY_FROM), 0},
-    [OP_RELU] = {"relu", OPF_ELEMENTWISE, K(KEY_FROM), 0},
-    [OP_RELU6] = {"relu6", OPF_ELEMENTWISE, K(KEY_FROM), 0},
-    [OP_SIGMOID] = {"sigmoid", OPF_ELEMENTWISE, K(KEY_FROM), 0},
-    [OP_TANH] = {"tanh", OPF_ELEMENTWISE, K(KEY_FROM), 0},
-    [OP_HARDSWISH] = {"hardswish", OPF_ELEMENTWISE, K(KEY_FROM), 0},
-    [OP_LEAKYRELU] = {"leakyrelu", OPF_ELEMENTWISE, K(KEY_SLOPE) | K(KEY_FROM), 0},
+    [OP_GLOBALAVGPOOL2D] = {"globalavgpool2d", OPF_GLOBAL, K(KEY_FROM) | QKEYS, 0},
+    [OP_GLOBALMAXPOOL2D] = {"globalmaxpool2d", OPF_GLOBAL, K(KEY_FROM) | QKEYS, 0},
+    [OP_LINEAR] = {"linear", OPF_GLOBAL, K(KEY_OUT) | K(KEY_BIAS) | K(KEY_FROM) | QKEYS, K(KEY_OUT)},
+    [OP_FLATTEN] = {"flatten", OPF_GLOBAL, K(KEY_FROM) | QKEYS, 0},
+    [OP_BATCHNORM2D] = {"batchnorm2d", OPF_ELEMENTWISE, K(KEY_EPS) | K(KEY_FROM) | QKEYS, 0},
+    [OP_RELU] = {"relu", OPF_ELEMENTWISE, K(KEY_FROM) | QKEYS, 0},
+    [OP_RELU6] = {"relu6", OPF_ELEMENTWISE, K(KEY_FROM) | QKEYS, 0},
+    [OP_SIGMOID] = {"sigmoid", OPF_ELEMENTWISE, K(KEY_FROM) | QKEYS, 0},
+    [OP_TANH] = {"tanh", OPF_ELEMENTWISE, K(KEY_FROM) | QKEYS, 0},
+    [OP_HARDSWISH] = {"hardswish", OPF_ELEMENTWISE, K(KEY_FROM) | QKEYS, 0},
+    [OP_LEAKYRELU] = {"leakyrelu", OPF_ELEMENTWISE, K(KEY_SLOPE) | K(KEY_FROM) | QKEYS, 0},
     /* softmax mixes channels, but per pixel and in place like the rest */
-    [OP_SOFTMAX] = {"softmax", OPF_ELEMENTWISE, K(KEY_FROM), 0},
-    [OP_DROPOUT] = {"dropout", OPF_ELEMENTWISE, K(KEY_P) | K(KEY_FROM), 0},
-    [OP_ADD] = {"add", OPF_MULTI, K(KEY_FROM), K(KEY_FROM)},
-    [OP_CONCAT] = {"concat", OPF_MULTI, K(KEY_FROM), K(KEY_FROM)},
+    [OP_SOFTMAX] = {"softmax", OPF_ELEMENTWISE, K(KEY_FROM) | QKEYS, 0},
+    [OP_DROPOUT] = {"dropout", OPF_ELEMENTWISE, K(KEY_P) | K(KEY_FROM) | QKEYS, 0},
+    [OP_ADD] = {"add", OPF_MULTI, K(KEY_FROM) | QKEYS, K(KEY_FROM)},
+    [OP_CONCAT] = {"concat", OPF_MULTI, K(KEY_FROM) | QKEYS, K(KEY_FROM)},
 };
 
 /* The forms a value can take. */
-typedef enum { FORM_COUNT, FORM_SPATIAL, FORM_PADDING, FORM_BOOL, FORM_NUMBER, FORM_MODE, FORM_NAMES } Form;
+typedef enum { FORM_COUNT, FORM_SPATIAL, FORM_PADDING, FORM_BOOL, FORM_NUMBER, FORM_MODE, FORM_NAMES, FORM_INT,
+               FORM_WORD } Form;
 
 static const struct {
     const char *name;
@@ -65,6 +68,10 @@ static const struct {
     [KEY_SLOPE] = {"slope", FORM_NUMBER, "a number"},
     [KEY_P] = {"p", FORM_NUMBER, "a number"},
     [KEY_FROM] = {"from", FORM_NAMES, "a layer name or names separated by commas"},
+    [KEY_SCALE] = {"scale", FORM_NUMBER, "a positive number"},
+    [KEY_ZERO_POINT] = {"zero_point", FORM_INT, "an integer from -128 to 127"},
+    [KEY_LAYOUT] = {"layout", FORM_WORD, "chw or hwc"},
+    [KEY_DTYPE] = {"dtype", FORM_WORD, "int8 or float32"},
 };
 
 static const char *const pad_modes[] = {"zeros", "reflect", "replicate", "circular"};
@@ -401,7 +408,7 @@ static void read_attr(Builder *b, Layer *l, const Attr *a)
         char list[256] = "";
         for (int k = 0; k < KEY_COUNT; k++) {
             cands[k] = info->keys & K(k) ? keys[k].name : NULL;
-            if (cands[k] && k != KEY_FROM) {
+            if (cands[k] && k != KEY_FROM && !(QKEYS & K(k))) {
                 if (*list)
                     strcat(list, ", ");
                 strcat(list, keys[k].name);
@@ -447,6 +454,36 @@ static void read_attr(Builder *b, Layer *l, const Attr *a)
             diag_error(b->diag, v->loc, "p is a probability between 0 and 1, got '%s'", v->text);
         break;
     case KEY_FROM: break; /* wired by ir_layer once all keys are read */
+    case KEY_SCALE: {
+        double d = 0;
+        read_number(b, v, KEY_SCALE, &d);
+        float f = (float)d;
+        if (!(f > 0.0f) || !isfinite(f))
+            diag_error(b->diag, v->loc, "scale must be a positive number that fits a float, got '%s'", v->text);
+        else
+            l->qscale = f;
+        break;
+    }
+    case KEY_ZERO_POINT: {
+        int64_t z = 0;
+        if (v->kind != VAL_INT || !parse_int(v->text, &z) || z < -128 || z > 127)
+            value_error(b, v, KEY_ZERO_POINT, NULL);
+        else
+            l->qzero = (int32_t)z;
+        break;
+    }
+    case KEY_LAYOUT:
+        if (v->kind == VAL_WORD && (strcmp(v->text, "chw") == 0 || strcmp(v->text, "hwc") == 0))
+            b->net->hwc = strcmp(v->text, "hwc") == 0;
+        else
+            value_error(b, v, KEY_LAYOUT, NULL);
+        break;
+    case KEY_DTYPE:
+        if (v->kind == VAL_WORD && (strcmp(v->text, "int8") == 0 || strcmp(v->text, "float32") == 0))
+            b->net->float_io = strcmp(v->text, "float32") == 0;
+        else
+            value_error(b, v, KEY_DTYPE, NULL);
+        break;
     case KEY_COUNT: unreachable();
     }
 }
@@ -537,8 +574,36 @@ static void ir_input(Builder *b, const Stmt *s)
         l->shape = (Shape){d[0], d[1], d[2]};
         l->ok = true;
     }
+    for (const Attr *a = s->attrs; a; a = a->next)
+        read_attr(b, l, a);
     net->input = l;
     define(b, l);
+}
+
+/* scale= and zero_point= go together, and only in a model whose input
+ * gives them: that is what makes it an int8 model with its own params. */
+static void ir_quant_keys(Builder *b)
+{
+    Net *net = b->net;
+    const Layer *in = net->input;
+    net->quantized = in && (in->given & QKEYS);
+    for (int i = 0; i < net->nlayers; i++) {
+        Layer *l = net->layers[i];
+        unsigned q = l->given & QKEYS;
+        if (q && q != QKEYS) {
+            KeyKind have = (q & K(KEY_SCALE)) ? KEY_SCALE : KEY_ZERO_POINT;
+            diag_error(b->diag, l->key_loc[have], "%s= needs %s= beside it: an int8 tensor has both", keys[have].name,
+                       keys[have == KEY_SCALE ? KEY_ZERO_POINT : KEY_SCALE].name);
+        } else if (q && !net->quantized) {
+            diag_error(b->diag, l->key_loc[KEY_SCALE],
+                       "scale= and zero_point= are for int8 models, whose input gives them too, as in "
+                       "'input x 1x28x28 scale=0.0039 zero_point=-128'");
+        }
+        l->qgiven = q == QKEYS && net->quantized;
+    }
+    if (in && (in->given & K(KEY_DTYPE)) && !net->quantized && !net->float_io)
+        diag_error(b->diag, in->key_loc[KEY_DTYPE],
+                   "dtype=int8 is for int8 models: give the input's scale= and zero_point= too");
 }
 
 /* Wires the layer to its producers: from=, or the statement before. */
@@ -712,6 +777,7 @@ Net *ir_build(Mem *m, Diag *d, Stmt *stmts)
     }
     if (net->nlayers < 2 && syntax_ok)
         diag_error(d, net->input->loc, "the network has no layers after its input");
+    ir_quant_keys(&b);
     ir_outputs(&b);
     ir_users(&b);
     return net;

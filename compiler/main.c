@@ -378,11 +378,15 @@ static bool generate(Mem *m, Diag *d, Net *net, const Options *o)
         ok = pending_open(d, &files[2], o->depfile ? o->depfile : swap_extension(m, o->output, ".d"));
     if (ok && o->test.path)
         ok = pending_open(d, &files[3], o->test.path);
-    if (ok && o->quantize)
+    if (ok && net->quantized)
+        ok = quant_import(m, d, net);
+    else if (ok && o->quantize)
         ok = quant_calibrate(m, d, net, o->calibrate);
     if (ok) {
         int errors = d->errors;
-        if (o->quantize)
+        if (net->quantized)
+            emit_q8_c(m, d, net, &eo, "none: the model's own int8 params", !net->float_io, files[0].f, files[1].f);
+        else if (o->quantize)
             emit_q8_c(m, d, net, &eo, o->calibrate, o->int8_io, files[0].f, files[1].f);
         else
             emit_c(m, d, net, &eo, files[0].f, files[1].f);
@@ -521,6 +525,13 @@ int main(int argc, char **argv)
     diag_init(&diag, o.model, src, len, stderr);
     Net *net = NULL;
     bool ok = compile_model(&mem, &diag, !o.no_fuse, &net);
+    if (ok && net->quantized && (o.quantize || o.int8_io)) {
+        diag_error(&diag, net->input->loc,
+                   "the model is int8 already (its input gives scale= and zero_point=): drop %s; "
+                   "dtype=float32 on the input gives a float interface",
+                   o.quantize ? "--quantize and --calibrate" : "--int8-io");
+        ok = false;
+    }
     if (ok && o.output)
         ok = generate(&mem, &diag, net, &o);
     diag_flush(&diag);
@@ -528,9 +539,9 @@ int main(int argc, char **argv)
         report_text(net, stdout);
         EmitOptions eo = {.unroll_budget = o.unroll_budget, .tune_host = o.tune_host};
         ReportOptions ro = {.emit = &eo, .fused = !o.no_fuse, .other_arena = other_arena(&diag, !o.no_fuse),
-                            .int8 = o.quantize != NULL};
+                            .int8 = o.quantize != NULL || net->quantized};
         report_tradeoffs(net, &ro, stdout);
-        if (o.quantize)
+        if (net->input->quant)
             quant_report(net, stdout);
     }
     else if (ok && o.report == REPORT_JSON)

@@ -38,7 +38,9 @@ Stmt *parse_network(ParseCtx *ctx, Tok kw, Tok name)
     return s;
 }
 
-Stmt *parse_input(ParseCtx *ctx, Tok kw, const Tok *name, Value *dims)
+static Attr *parse_reverse_attrs(Attr *a);
+
+Stmt *parse_input(ParseCtx *ctx, Tok kw, const Tok *name, Value *dims, Attr *attrs)
 {
     Stmt *s = parse_new_stmt(ctx, STMT_INPUT, kw.loc);
     if (name) {
@@ -46,6 +48,7 @@ Stmt *parse_input(ParseCtx *ctx, Tok kw, const Tok *name, Value *dims)
         s->name_loc = name->loc;
     }
     s->dims = dims;
+    s->attrs = parse_reverse_attrs(attrs);
     return s;
 }
 

@@ -31,7 +31,7 @@ typedef struct Tok {
  * source order. */
 void parse_stmt(ParseCtx *ctx, Stmt *s);
 Stmt *parse_network(ParseCtx *ctx, Tok kw, Tok name);
-Stmt *parse_input(ParseCtx *ctx, Tok kw, const Tok *name, Value *dims);
+Stmt *parse_input(ParseCtx *ctx, Tok kw, const Tok *name, Value *dims, Attr *attrs);
 Stmt *parse_output(ParseCtx *ctx, Tok kw, Value *names);
 Stmt *parse_layer(ParseCtx *ctx, Tok op, const Tok *name, Attr *attrs);
 Attr *parse_attr(ParseCtx *ctx, Tok key, Value *value);

@@ -611,6 +611,158 @@ bool quant_calibrate(Mem *m, Diag *d, Net *net, const char *path)
     return calib_end(&c);
 }
 
+/* ---- an int8 model's own quantization ---- */
+
+/* The params a layer's tensor has in an imported model: its own when it
+ * gives them, else TFLite's fixed ones for sigmoid, tanh and softmax, else
+ * its first input's (pools, relu, flatten...). False after reporting a
+ * layer that breaks one of TFLite's rules for its op. */
+static bool import_params(Quant *q, Layer *l)
+{
+    QuantInfo *qi = l->quant;
+    QParams fixed = {0.0f, 0};
+    bool has_fixed = l->op == OP_SIGMOID || l->op == OP_SOFTMAX || l->op == OP_TANH;
+    if (has_fixed)
+        fixed = l->op == OP_TANH ? (QParams){1.0f / 128, 0} : (QParams){1.0f / 256, -128};
+    if (l->qgiven)
+        qi->out = (QParams){l->qscale, l->qzero};
+    else if (has_fixed)
+        qi->out = fixed;
+    else if (l->nin)
+        qi->out = l->in[0]->quant->out;
+    qi->act_min = Q_MIN;
+    qi->act_max = Q_MAX;
+    if (has_fixed && (qi->out.scale != fixed.scale || qi->out.zero_point != fixed.zero_point)) {
+        diag_error(q->d, l->name_loc, "int8 %s '%s' must have scale %g and zero point %d (TFLite's), not %g and %d",
+                   ir_op_name(l->op), l->name, (double)fixed.scale, (int)fixed.zero_point, (double)qi->out.scale,
+                   (int)qi->out.zero_point);
+        return false;
+    }
+    bool same = qi->kind == QK_MAXPOOL || qi->kind == QK_MINPOOL || qi->kind == QK_AVGPOOL ||
+                qi->kind == QK_IDENTITY || qi->kind == QK_CONCAT;
+    for (int k = 0; same && k < l->nin; k++) {
+        QParams in = l->in[k]->quant->out;
+        if (in.scale != qi->out.scale || in.zero_point != qi->out.zero_point) {
+            diag_error(q->d, l->name_loc,
+                       "int8 %s '%s' must keep its input%s scale and zero point (TFLite's rule): '%s' has %g and %d, "
+                       "'%s' %g and %d",
+                       ir_op_name(l->op), l->name, l->nin > 1 ? "s'" : "'s", l->in[k]->name, (double)in.scale,
+                       (int)in.zero_point, l->name, (double)qi->out.scale, (int)qi->out.zero_point);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A conv's or linear's stored weights: the constants of its kernel, and
+ * the float weights they stand for (for the float interpreter). TFLite's
+ * multipliers: in_scale * weight_scale / out_scale in double. */
+static void import_weights(Quant *q, Layer *l)
+{
+    QuantInfo *qi = l->quant;
+    int64_t nchan = l->out, per = weights_numel(l, 0) / l->out;
+    float in_scale = l->in[0]->quant->out.scale, out_scale = qi->out.scale;
+    qi->nchan = nchan;
+    qi->weight = l->qweight;
+    qi->weight_scale = mem_array(q->m, (size_t)nchan, sizeof *qi->weight_scale);
+    qi->bias = l->qbias ? l->qbias : mem_array(q->m, (size_t)nchan, sizeof *qi->bias);
+    qi->wsum = mem_array(q->m, (size_t)nchan, sizeof *qi->wsum);
+    qi->mult = mem_array(q->m, (size_t)nchan, sizeof *qi->mult);
+    qi->shift = mem_array(q->m, (size_t)nchan, sizeof *qi->shift);
+    float *w = l->tensor[0] = mem_array(q->m, (size_t)(nchan * per), sizeof(float));
+    float *b = l->bias ? (l->tensor[1] = mem_array(q->m, (size_t)nchan, sizeof(float))) : NULL;
+    for (int64_t c = 0; c < nchan; c++) {
+        float ws = l->qwscale[l->nqwscale == 1 ? 0 : c];
+        int32_t sum = 0;
+        for (int64_t k = 0; k < per; k++) {
+            sum += qi->weight[c * per + k];
+            w[c * per + k] = (float)((double)ws * qi->weight[c * per + k]);
+        }
+        qi->weight_scale[c] = ws;
+        qi->wsum[c] = sum;
+        if (b)
+            b[c] = (float)((double)in_scale * ws * qi->bias[c]);
+        multiplier(q, l, (double)in_scale * (double)ws / (double)out_scale, &qi->mult[c], &qi->shift[c]);
+    }
+}
+
+/* Kinds, params and constants of an imported model, in schedule order. */
+static bool import_net(Quant *q)
+{
+    Net *net = q->net;
+    int errors = q->d->errors;
+    for (int i = 0; i < net->nlayers && q->d->errors == errors; i++) {
+        Layer *l = net->layers[i];
+        QuantInfo *qi = l->quant;
+        if (l->op == OP_BATCHNORM2D) {
+            diag_error(q->d, l->name_loc,
+                       "batchnorm2d '%s' has no int8 form of its own; fold it into the conv before quantizing", l->name);
+            break;
+        }
+        qi->kind = kind_of(l);
+        if (!import_params(q, l))
+            break;
+        qi->min = qi->out.scale * (float)(Q_MIN - qi->out.zero_point);
+        qi->max = qi->out.scale * (float)(Q_MAX - qi->out.zero_point);
+        switch (qi->kind) {
+        case QK_CONV:
+        case QK_LINEAR: import_weights(q, l); break;
+        case QK_CLAMP: {
+            QParams in = l->in[0]->quant->out;
+            if (in.scale != qi->out.scale || in.zero_point != qi->out.zero_point) {
+                diag_error(q->d, l->name_loc, "int8 %s '%s' rescales its input; only a relu that keeps the params is "
+                           "supported", ir_op_name(l->op), l->name);
+                break;
+            }
+            qi->act_min = quant_value(qi->out, 0.0f);
+            if (l->op == OP_RELU6)
+                qi->act_max = quant_value(qi->out, 6.0f);
+            break;
+        }
+        case QK_SUMPOOL:
+            multiplier(q, l, (double)l->in[0]->quant->out.scale / (double)qi->out.scale, &qi->out_mult,
+                       &qi->out_shift);
+            break;
+        case QK_ADD: add_constants(q, l); break;
+        case QK_CONCAT: concat_constants(q, l); break;
+        case QK_LUT: lut_constants(q, l); break;
+        case QK_SOFTMAX: softmax_constants(q, l); break;
+        default: break;
+        }
+    }
+    if (q->d->errors != errors)
+        return false;
+    /* relu and relu6 on a requantizing kernel's output: its clamp */
+    for (int i = 0; i < net->nlayers; i++) {
+        Layer *l = net->layers[i];
+        if (l->quant->kind == QK_CLAMP) {
+            fuse_activation(l);
+            if (l->quant->kind == QK_FUSED) {
+                QuantInfo *host = l->quant->fused_into->quant;
+                host->act_min = l->quant->act_min > host->act_min ? l->quant->act_min : host->act_min;
+                host->act_max = l->quant->act_max < host->act_max ? l->quant->act_max : host->act_max;
+            }
+        }
+    }
+    return true;
+}
+
+bool quant_import(Mem *m, Diag *d, Net *net)
+{
+    Quant q = {m, d, net};
+    if (!net || !net->input || !net->quantized || d->errors)
+        return false;
+    for (int i = 0; i < net->nlayers; i++) {
+        Layer *l = net->layers[i];
+        if (!l->ok)
+            return false;
+        if ((l->op == OP_CONV2D || l->op == OP_LINEAR) && !l->qweight)
+            die("internal error: importing '%s' before its int8 weights are bound", l->name);
+        l->quant = mem_alloc(m, sizeof *l->quant);
+    }
+    return import_net(&q);
+}
+
 /* ---- report ---- */
 
 static const char *const kind_names[] = {

@@ -103,6 +103,90 @@ static bool load_tensor(Mem *m, Diag *d, const StFile *f, Layer *l, int i, bool 
     return true;
 }
 
+/* Element i of a little-endian tensor, as the int32 it holds. */
+static int32_t le_int(const unsigned char *p, int size, int64_t i)
+{
+    p += i * size;
+    if (size == 1)
+        return (int8_t)p[0];
+    return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+}
+
+/* One tensor of an int8 model, of exactly this dtype and one of the
+ * shapes [want] or [alt] (alt_nd 0 for none), copied out as int8, int32 or
+ * float; NULL after reporting. *n receives the element count. */
+static void *load_raw(Mem *m, Diag *d, const StFile *f, const Layer *l, const char *suffix, StDtype dtype,
+                      const int64_t *want, int nd, const int64_t *alt, int alt_nd, int64_t *n, bool *used)
+{
+    static const char *const dtype_names[] = {[ST_I8] = "I8", [ST_I32] = "I32", [ST_F32] = "F32"};
+    char name[512], wtext[200], atext[96], gtext[160];
+    snprintf(name, sizeof name, "%s.%s", l->name, suffix);
+    shape_text(wtext, sizeof wtext, want, nd);
+    if (alt_nd) {
+        shape_text(atext, sizeof atext, alt, alt_nd);
+        size_t o = strlen(wtext);
+        snprintf(wtext + o, sizeof wtext - o, " or %s", atext);
+    }
+    const StTensor *t = st_find(f, name);
+    if (!t) {
+        diag_file_error(d, f->path, "tensor '%s' is missing; int8 %s '%s' (line %d) needs %s %s of shape %s", name,
+                        ir_op_name(l->op), l->name, l->loc.line, dtype_names[dtype], suffix, wtext);
+        return NULL;
+    }
+    used[t - f->tensors] = true;
+    if (t->dtype != dtype) {
+        diag_file_error(d, f->path, "tensor '%s' has dtype %s, but %s '%s' (line %d) of an int8 model needs %s", name,
+                        t->dtype_name, ir_op_name(l->op), l->name, l->loc.line, dtype_names[dtype]);
+        return NULL;
+    }
+    bool same = t->ndim == nd, other = alt_nd && t->ndim == alt_nd;
+    for (int k = 0; same && k < nd; k++)
+        same = t->shape[k] == want[k];
+    for (int k = 0; other && k < alt_nd; k++)
+        other = t->shape[k] == alt[k];
+    if (!same && !other) {
+        shape_text(gtext, sizeof gtext, t->shape, t->ndim);
+        diag_file_error(d, f->path, "tensor '%s' has shape %s, but %s '%s' (line %d) needs %s", name, gtext,
+                        ir_op_name(l->op), l->name, l->loc.line, wtext);
+        return NULL;
+    }
+    *n = st_numel(t);
+    const unsigned char *p = f->data + t->begin;
+    if (dtype == ST_F32) {
+        float *v = mem_array(m, (size_t)*n, sizeof *v);
+        st_to_f32(f, t, v);
+        return v;
+    }
+    if (dtype == ST_I8) {
+        int8_t *v = mem_array(m, (size_t)*n, sizeof *v);
+        for (int64_t i = 0; i < *n; i++)
+            v[i] = (int8_t)le_int(p, 1, i);
+        return v;
+    }
+    int32_t *v = mem_array(m, (size_t)*n, sizeof *v);
+    for (int64_t i = 0; i < *n; i++)
+        v[i] = le_int(p, 4, i);
+    return v;
+}
+
+/* An int8 model's conv or linear: int8 weights, their float scales (per
+ * output channel or one) and int32 biases. */
+static void load_int8(Mem *m, Diag *d, const StFile *f, Layer *l, bool *used)
+{
+    int64_t want[4], one[1] = {1}, chans[1] = {l->out}, n;
+    int nd = expected_shape(l, 0, want);
+    l->qweight = load_raw(m, d, f, l, "weight", ST_I8, want, nd, NULL, 0, &n, used);
+    l->qwscale = load_raw(m, d, f, l, "weight_scale", ST_F32, chans, 1, one, 1, &l->nqwscale, used);
+    if (l->bias)
+        l->qbias = load_raw(m, d, f, l, "bias", ST_I32, chans, 1, NULL, 0, &n, used);
+    for (int64_t c = 0; l->qwscale && c < l->nqwscale; c++)
+        if (!(l->qwscale[c] >= 0.0f) || !isfinite(l->qwscale[c])) {
+            diag_file_error(d, f->path, "tensor '%s.weight_scale' holds %g at [%lld]; scales are finite and not negative",
+                            l->name, (double)l->qwscale[c], (long long)c);
+            return;
+        }
+}
+
 /* Tensors nobody reads are probably a naming mistake; PyTorch's
  * bookkeeping counters are not. */
 static void warn_unused(Diag *d, const StFile *f, const bool *used)
@@ -130,8 +214,11 @@ bool weights_load(Mem *m, Diag *d, Net *net, const char *path)
     int errors = d->errors;
     for (int i = 1; i < net->nlayers; i++) {
         Layer *l = net->layers[i];
-        for (int k = 0; k < weights_count(l); k++)
-            load_tensor(m, d, f, l, k, used);
+        if (net->quantized && (l->op == OP_CONV2D || l->op == OP_LINEAR))
+            load_int8(m, d, f, l, used);
+        else
+            for (int k = 0; k < weights_count(l); k++)
+                load_tensor(m, d, f, l, k, used);
     }
     if (d->errors == errors)
         warn_unused(d, f, used);
@@ -157,6 +244,22 @@ static float uniform(uint64_t *state, double bound)
     return (float)((2 * u - 1) * bound);
 }
 
+/* Placeholder int8 weights: uniform in -127..127 with one scale per
+ * channel that gives PyTorch's default range, and zero biases. */
+static void init_int8(Mem *m, Layer *l, bool zeros, uint64_t *state)
+{
+    int64_t n = weights_numel(l, 0), fan_in = n / l->out;
+    l->qweight = mem_array(m, (size_t)n, sizeof *l->qweight);
+    for (int64_t j = 0; j < n && !zeros; j++)
+        l->qweight[j] = (int8_t)lround(uniform(state, 127.0));
+    l->nqwscale = l->out;
+    l->qwscale = mem_array(m, (size_t)l->out, sizeof *l->qwscale);
+    for (int64_t c = 0; c < l->out; c++)
+        l->qwscale[c] = (float)(1.0 / sqrt((double)fan_in) / 127.0);
+    if (l->bias)
+        l->qbias = mem_array(m, (size_t)l->out, sizeof *l->qbias);
+}
+
 bool weights_init(Mem *m, Net *net, const char *spec)
 {
     bool zeros = strcmp(spec, "zeros") == 0;
@@ -173,6 +276,10 @@ bool weights_init(Mem *m, Net *net, const char *spec)
     }
     for (int i = 1; i < net->nlayers; i++) {
         Layer *l = net->layers[i];
+        if (net->quantized && (l->op == OP_CONV2D || l->op == OP_LINEAR)) {
+            init_int8(m, l, zeros, &state);
+            continue;
+        }
         for (int k = 0; k < weights_count(l); k++) {
             int64_t n = weights_numel(l, k);
             float *t = l->tensor[k] = mem_array(m, (size_t)n, sizeof(float));

@@ -54,8 +54,8 @@ line:
 
 stmt:
   NETWORK name              { $$ = parse_network(ctx, $1, $2); }
-| INPUT DIMS                { $$ = parse_input(ctx, $1, NULL, parse_scalar(ctx, VAL_DIMS, $2)); }
-| INPUT name DIMS           { $$ = parse_input(ctx, $1, &$2, parse_scalar(ctx, VAL_DIMS, $3)); }
+| INPUT DIMS attrs          { $$ = parse_input(ctx, $1, NULL, parse_scalar(ctx, VAL_DIMS, $2), $3); }
+| INPUT name DIMS attrs     { $$ = parse_input(ctx, $1, &$2, parse_scalar(ctx, VAL_DIMS, $3), $4); }
 | OUTPUT names              { $$ = parse_output(ctx, $1, $2); }
 | IDENT attrs               { $$ = parse_layer(ctx, $1, NULL, $2); }
 | IDENT name attrs          { $$ = parse_layer(ctx, $1, &$2, $3); }

@@ -197,7 +197,8 @@ static bool layer_shape(Checker *c, Layer *l)
     case OP_AVGPOOL2D:
     case OP_SUMPOOL2D: return window_shape(c, l, in);
     case OP_GLOBALAVGPOOL2D:
-    case OP_GLOBALMAXPOOL2D: l->shape.h = l->shape.w = 1; return true;
+    case OP_GLOBALMAXPOOL2D:
+    case OP_MEAN: l->shape.h = l->shape.w = 1; return true;
     case OP_LINEAR: return linear_shape(c, l, in);
     case OP_FLATTEN: l->shape = (Shape){mul(c, mul(c, in.c, in.h), in.w), 1, 1}; return true;
     case OP_BATCHNORM2D:
@@ -211,6 +212,7 @@ static bool layer_shape(Checker *c, Layer *l)
     case OP_SIGMOID:
     case OP_TANH:
     case OP_HARDSWISH:
+    case OP_HARDSIGMOID:
     case OP_LEAKYRELU:
     case OP_SOFTMAX:
     case OP_DROPOUT: return true;

@@ -151,6 +151,8 @@ typedef enum {
     OP_DROPOUT,
     OP_ADD,
     OP_CONCAT,
+    OP_MEAN,
+    OP_HARDSIGMOID,
     OP_COUNT
 } OpKind;
 
@@ -164,7 +166,7 @@ enum {
 
 typedef enum { KEY_OUT, KEY_KERNEL, KEY_STRIDE, KEY_PADDING, KEY_DILATION, KEY_GROUPS, KEY_BIAS,
                KEY_PADDING_MODE, KEY_CEIL_MODE, KEY_COUNT_INCLUDE_PAD, KEY_EPS, KEY_SLOPE, KEY_P,
-               KEY_FROM, KEY_SCALE, KEY_ZERO_POINT, KEY_LAYOUT, KEY_DTYPE, KEY_COUNT } KeyKind;
+               KEY_FROM, KEY_SCALE, KEY_ZERO_POINT, KEY_LAYOUT, KEY_DTYPE, KEY_ALPHA, KEY_BETA, KEY_COUNT } KeyKind;
 
 typedef struct OpInfo {
     const char *name;
@@ -211,7 +213,7 @@ struct Layer {
     int64_t groups;
     bool bias, ceil_mode, count_include_pad;
     PadMode pad_mode;
-    double eps, slope, p;
+    double eps, slope, p, alpha, beta;
     Loc key_loc[KEY_COUNT]; /* where each key was given, for diagnostics */
     unsigned given;         /* bit per KeyKind given in the source */
 
@@ -312,6 +314,10 @@ void fuse(Net *net, bool enabled);
 
 /* Assigns buffers by liveness and computes the arena and the layer-by-layer bound. */
 void plan(Mem *m, Net *net);
+/* Whether the caller's side of tensor l (the input or an output) is in
+ * HWC order and that differs from CHW: such a tensor is reordered between
+ * the caller's buffer and an arena buffer at the edge. */
+bool plan_reordered(const Net *net, const Layer *l);
 
 /* ---- weights.c ---- */
 
@@ -439,7 +445,7 @@ typedef enum {
     QK_ADD,      /* TFLite's Add: inputs << 20, rescaled to 2*max(scale), summed, requantized */
     QK_CONCAT,   /* inputs requantized to the output's params where they differ */
     QK_CLAMP,    /* relu, relu6 on their own: params of the input, y = clamp(x) */
-    QK_LUT,      /* sigmoid, tanh, hardswish, leakyrelu: y = lut[x + 128] */
+    QK_LUT,      /* sigmoid, tanh, hardswish, hardsigmoid, leakyrelu: y = lut[x + 128] */
     QK_SOFTMAX,  /* over channels, integer exp table; output 1/256, zp -128 */
     QK_IDENTITY, /* flatten, dropout: the input's bytes */
     QK_FUSED,    /* folded batchnorm, fused relu/relu6: computed by fused_into */

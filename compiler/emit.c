@@ -434,6 +434,11 @@ static const char *apply(Emitter *e, const Layer *l, const char *v, const char *
     case OP_SIGMOID: return mem_printf(e->mem, "cnnc_sigmoidf(%s)", v);
     case OP_TANH: return mem_printf(e->mem, "cnnc_tanhf(%s)", v);
     case OP_HARDSWISH: return mem_printf(e->mem, "cnnc_hardswishf(%s)", v);
+    case OP_HARDSIGMOID: {
+        char lit2[48];
+        return mem_printf(e->mem, "cnnc_hardsigmoidf(%s, %s, %s)", v, flit((float)l->alpha, lit, sizeof lit),
+                          flit((float)l->beta, lit2, sizeof lit2));
+    }
     case OP_LEAKYRELU:
         return mem_printf(e->mem, "cnnc_leakyreluf(%s, %s)", v, flit((float)l->slope, lit, sizeof lit));
     case OP_BATCHNORM2D:
@@ -1544,7 +1549,7 @@ static void emit_global_pool(Emitter *e, const Layer *l)
 {
     Shape in = l->in[0]->shape;
     long long hw = (long long)(in.h * in.w);
-    bool avg = l->op == OP_GLOBALAVGPOOL2D;
+    bool avg = l->op != OP_GLOBALMAXPOOL2D;
     emit(e, "for (int c = 0; c < %lld; c++) {", (long long)in.c);
     emit(e, "const float *xc = x + c * %lld;", hw);
     emit(e, "float acc = xc[0];");
@@ -1654,6 +1659,7 @@ static EmitBody *const kinds[OP_COUNT] = {
     [OP_SUMPOOL2D] = emit_pool,
     [OP_GLOBALAVGPOOL2D] = emit_global_pool,
     [OP_GLOBALMAXPOOL2D] = emit_global_pool,
+    [OP_MEAN] = emit_global_pool,
     [OP_LINEAR] = emit_linear,
     [OP_FLATTEN] = emit_elementwise, /* a copy, when it cannot rename */
     [OP_DROPOUT] = emit_elementwise,
@@ -1664,6 +1670,7 @@ static EmitBody *const kinds[OP_COUNT] = {
     [OP_TANH] = emit_elementwise,
     [OP_HARDSWISH] = emit_elementwise,
     [OP_LEAKYRELU] = emit_elementwise,
+    [OP_HARDSIGMOID] = emit_elementwise,
     [OP_SOFTMAX] = emit_softmax,
     [OP_ADD] = emit_add,
     [OP_CONCAT] = emit_concat,
@@ -1729,6 +1736,26 @@ static const char *output_params(Emitter *e)
     return text_done(e, &t);
 }
 
+/* Copies tensor l between the caller's HWC buffer and its CHW arena
+ * buffer: in from the caller (to_chw), or out to it. */
+static void emit_reorder(Emitter *e, const Layer *l, const char *src, const char *dst, bool to_chw)
+{
+    long long hw = (long long)(l->shape.h * l->shape.w), c = (long long)l->shape.c;
+    emit(e, "{");
+    emit(e, "/* '%s' is HWC on the caller's side, CHW inside */", cw_comment_safe(e->mem, l->name));
+    emit(e, "const float *restrict s = %s;", src);
+    emit(e, "float *restrict d = %s;", dst);
+    emit(e, "for (int p = 0; p < %lld; p++) {", hw);
+    emit(e, "for (int c = 0; c < %lld; c++) {", c);
+    if (to_chw)
+        emit(e, "d[c * %lld + p] = s[p * %lld + c];", hw, c);
+    else
+        emit(e, "d[p * %lld + c] = s[c * %lld + p];", c, hw);
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+}
+
 static void emit_entry(Emitter *e)
 {
     Net *net = e->net;
@@ -1738,6 +1765,8 @@ static void emit_entry(Emitter *e)
     emit(e, "float *a = (float *)arena;");
     if (net->arena_bytes == 0)
         emit(e, "(void)a;");
+    if (plan_reordered(net, net->input))
+        emit_reorder(e, net->input, "input", where(e, net->input), true);
     for (int i = 1; i < net->nlayers; i++) {
         Layer *l = net->layers[i], *h = l->host;
         if (h->tail != l || is_alias(h))
@@ -1751,6 +1780,9 @@ static void emit_entry(Emitter *e)
             fprintf(f, "%s, ", where(e, h->residual));
         emit(e, "layer_%s(%s%s);", e->cname[h->index], text_done(e, &t), where(e, l));
     }
+    for (int k = 0; k < net->noutputs; k++)
+        if (plan_reordered(net, net->outputs[k]))
+            emit_reorder(e, net->outputs[k], where(e, net->outputs[k]), output_name(e, k), false);
     emit(e, "}");
     emit(e, "%s", "");
     const char *up = cw_upper(e->mem, net->name);
@@ -1777,7 +1809,7 @@ static void emit_header(Emitter *e)
     emit(e, "#ifndef %s_H", up);
     emit(e, "#define %s_H", up);
     emit(e, "%s", "");
-    emit(e, "/* input '%s', float32 CHW */", net->input->name);
+    emit(e, "/* input '%s', float32 %s */", net->input->name, net->hwc ? "HWC" : "CHW");
     emit(e, "#define %s_INPUT_C %lld", up, (long long)in.c);
     emit(e, "#define %s_INPUT_H %lld", up, (long long)in.h);
     emit(e, "#define %s_INPUT_W %lld", up, (long long)in.w);
@@ -1802,7 +1834,7 @@ static void emit_header(Emitter *e)
     emit(e, "#endif");
     emit(e, "%s", "");
     const char *outs = output_params(e);
-    emit(e, "/* Runs the network on one CHW float32 input. Uses an internal static arena. */");
+    emit(e, "/* Runs the network on one %s float32 input. Uses an internal static arena. */", net->hwc ? "HWC" : "CHW");
     emit(e, "void %s_run(const float *input%s);", net->name, outs);
     emit(e, "%s", "");
     emit(e, "/* Same, with scratch memory from the caller (%s_ARENA_BYTES, 4-byte aligned): re-entrant. */", up);

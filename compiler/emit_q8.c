@@ -1950,7 +1950,7 @@ static void emit_pool(Q8 *e, const Layer *l)
 {
     const QuantInfo *qi = l->quant;
     Shape in = l->in[0]->shape, o = l->shape;
-    bool global = l->op == OP_GLOBALAVGPOOL2D || l->op == OP_GLOBALMAXPOOL2D;
+    bool global = l->op == OP_GLOBALAVGPOOL2D || l->op == OP_GLOBALMAXPOOL2D || l->op == OP_MEAN;
     long long kh = global ? in.h : l->kernel[0], kw = global ? in.w : l->kernel[1];
     long long sy = global ? 1 : l->stride[0], sx = global ? 1 : l->stride[1];
     long long dy = global ? 1 : l->dilation[0], dx = global ? 1 : l->dilation[1];

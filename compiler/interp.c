@@ -111,8 +111,8 @@ static void global_pool(const Layer *l, Tensor x, float *y)
         const float *p = x.v + c * hw;
         double acc = p[0];
         for (int64_t i = 1; i < hw; i++)
-            acc = l->op == OP_GLOBALAVGPOOL2D ? acc + p[i] : (p[i] > acc ? p[i] : acc);
-        y[c] = (float)(l->op == OP_GLOBALAVGPOOL2D ? acc / (double)hw : acc);
+            acc = l->op != OP_GLOBALMAXPOOL2D ? acc + p[i] : (p[i] > acc ? p[i] : acc);
+        y[c] = (float)(l->op != OP_GLOBALMAXPOOL2D ? acc / (double)hw : acc);
     }
 }
 
@@ -150,6 +150,10 @@ static double elementwise(const Layer *l, double v)
     case OP_TANH: return tanh(v);
     case OP_HARDSWISH: return v * (v + 3 < 0 ? 0.0 : v + 3 > 6 ? 6.0 : v + 3) / 6.0;
     case OP_LEAKYRELU: return v < 0 ? v * l->slope : v;
+    case OP_HARDSIGMOID: {
+        double t = l->alpha * v + l->beta;
+        return v != v ? v : t < 0 ? 0.0 : t > 1 ? 1.0 : t;
+    }
     default: return v; /* dropout at inference, flatten */
     }
 }
@@ -210,7 +214,8 @@ static void run_layer(const Layer *l, float **t, float *y)
     case OP_AVGPOOL2D:
     case OP_SUMPOOL2D: pool2d(l, x, y); return;
     case OP_GLOBALAVGPOOL2D:
-    case OP_GLOBALMAXPOOL2D: global_pool(l, x, y); return;
+    case OP_GLOBALMAXPOOL2D:
+    case OP_MEAN: global_pool(l, x, y); return;
     case OP_LINEAR: linear(l, x, y); return;
     case OP_BATCHNORM2D: batchnorm(l, x, y); return;
     case OP_SOFTMAX: softmax(x, y); return;
@@ -223,6 +228,7 @@ static void run_layer(const Layer *l, float **t, float *y)
     case OP_SIGMOID:
     case OP_TANH:
     case OP_HARDSWISH:
+    case OP_HARDSIGMOID:
     case OP_LEAKYRELU:
         for (int64_t i = 0; i < numel(x.s); i++)
             y[i] = (float)elementwise(l, x.v[i]);

@@ -43,6 +43,9 @@ const OpInfo ir_ops[OP_COUNT] = {
     [OP_DROPOUT] = {"dropout", OPF_ELEMENTWISE, K(KEY_P) | K(KEY_FROM) | QKEYS, 0},
     [OP_ADD] = {"add", OPF_MULTI, K(KEY_FROM) | QKEYS, K(KEY_FROM)},
     [OP_CONCAT] = {"concat", OPF_MULTI, K(KEY_FROM) | QKEYS, K(KEY_FROM)},
+    /* TFLite's MEAN over H and W: globalavgpool2d but for int8 arithmetic */
+    [OP_MEAN] = {"mean", OPF_GLOBAL, K(KEY_FROM) | QKEYS, 0},
+    [OP_HARDSIGMOID] = {"hardsigmoid", OPF_ELEMENTWISE, K(KEY_ALPHA) | K(KEY_BETA) | K(KEY_FROM) | QKEYS, 0},
 };
 
 /* The forms a value can take. */
@@ -72,6 +75,8 @@ static const struct {
     [KEY_ZERO_POINT] = {"zero_point", FORM_INT, "an integer from -128 to 127"},
     [KEY_LAYOUT] = {"layout", FORM_WORD, "chw or hwc"},
     [KEY_DTYPE] = {"dtype", FORM_WORD, "int8 or float32"},
+    [KEY_ALPHA] = {"alpha", FORM_NUMBER, "a number"},
+    [KEY_BETA] = {"beta", FORM_NUMBER, "a number"},
 };
 
 static const char *const pad_modes[] = {"zeros", "reflect", "replicate", "circular"};
@@ -90,6 +95,7 @@ typedef struct Builder {
     NameTable names;
     int op_counts[OP_COUNT];
     const Stmt *output_stmt;
+    bool dtype_int8; /* the input said dtype=int8 */
 } Builder;
 
 const char *ir_op_name(OpKind op)
@@ -403,6 +409,11 @@ static void read_attr(Builder *b, Layer *l, const Attr *a)
         if (strcmp(a->key, keys[k].name) == 0)
             key = k;
     const OpInfo *info = &ir_ops[l->op];
+    if ((key == KEY_LAYOUT || key == KEY_DTYPE) && l->op != OP_INPUT) {
+        diag_error(b->diag, a->loc, "%s= describes the caller's buffers: it goes on the input statement, as in "
+                   "'input x 3x32x32 %s'", a->key, key == KEY_LAYOUT ? "layout=hwc" : "dtype=float32");
+        return;
+    }
     if (key < 0 || !(info->keys & K(key))) {
         const char *cands[KEY_COUNT];
         char list[256] = "";
@@ -448,6 +459,8 @@ static void read_attr(Builder *b, Layer *l, const Attr *a)
             diag_error(b->diag, v->loc, "eps must be zero or more, got '%s'", v->text);
         break;
     case KEY_SLOPE: read_number(b, v, KEY_SLOPE, &l->slope); break;
+    case KEY_ALPHA: read_number(b, v, KEY_ALPHA, &l->alpha); break;
+    case KEY_BETA: read_number(b, v, KEY_BETA, &l->beta); break;
     case KEY_P:
         read_number(b, v, KEY_P, &l->p);
         if (l->p < 0 || l->p > 1)
@@ -479,9 +492,10 @@ static void read_attr(Builder *b, Layer *l, const Attr *a)
             value_error(b, v, KEY_LAYOUT, NULL);
         break;
     case KEY_DTYPE:
-        if (v->kind == VAL_WORD && (strcmp(v->text, "int8") == 0 || strcmp(v->text, "float32") == 0))
+        if (v->kind == VAL_WORD && (strcmp(v->text, "int8") == 0 || strcmp(v->text, "float32") == 0)) {
             b->net->float_io = strcmp(v->text, "float32") == 0;
-        else
+            b->dtype_int8 = !b->net->float_io;
+        } else
             value_error(b, v, KEY_DTYPE, NULL);
         break;
     case KEY_COUNT: unreachable();
@@ -499,6 +513,8 @@ static void set_defaults(Layer *l)
     l->count_include_pad = true;
     l->eps = 1e-5;
     l->slope = 0.01;
+    l->alpha = 1.0 / 6.0; /* PyTorch's Hardsigmoid */
+    l->beta = 0.5;
     l->p = 0.5;
     l->pad_rule = PAD_EXPLICIT;
 }
@@ -601,7 +617,7 @@ static void ir_quant_keys(Builder *b)
         }
         l->qgiven = q == QKEYS && net->quantized;
     }
-    if (in && (in->given & K(KEY_DTYPE)) && !net->quantized && !net->float_io)
+    if (in && b->dtype_int8 && !net->quantized)
         diag_error(b->diag, in->key_loc[KEY_DTYPE],
                    "dtype=int8 is for int8 models: give the input's scale= and zero_point= too");
 }

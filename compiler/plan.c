@@ -86,6 +86,13 @@ static void assign_buffers(Planner *p)
     for (int k = 0; k < net->noutputs; k++)
         output_index[net->outputs[k]->index] = k;
     p->buf[0] = BUF_INPUT;
+    if (plan_reordered(net, net->input)) {
+        p->buf[0] = p->nbufs++;
+        p->first[0] = 0;
+        p->last[0] = p->last_use[0];
+        p->bytes[0] = ir_bytes(net->input->shape);
+        p->output_of[0] = -1;
+    }
     for (int i = 1; i < n; i++) {
         Layer *l = net->layers[i];
         if (p->fused && l->host->tail != l) {
@@ -99,9 +106,11 @@ static void assign_buffers(Planner *p)
             p->bytes[b] = ir_bytes(l->shape);
             p->output_of[b] = -1;
         }
-        if (output_index[i] >= 0)
-            p->output_of[b] = output_index[i];
         int last = p->last_use[i];
+        if (output_index[i] >= 0 && plan_reordered(net, l))
+            last = n - 1; /* copied out in HWC order after the last step */
+        else if (output_index[i] >= 0)
+            p->output_of[b] = output_index[i];
         if (last > p->last[b])
             p->last[b] = last;
         p->buf[i] = b;
@@ -110,6 +119,11 @@ static void assign_buffers(Planner *p)
     for (int i = 1; i < n; i++)
         if (p->buf[i] >= 0 && p->output_of[p->buf[i]] >= 0)
             p->buf[i] = BUF_OUTPUT(p->output_of[p->buf[i]]);
+}
+
+bool plan_reordered(const Net *net, const Layer *l)
+{
+    return net->hwc && l->shape.c > 1 && l->shape.h * l->shape.w > 1;
 }
 
 /* The most arena bytes live at any one step: no placement can do better. */

@@ -145,7 +145,8 @@ static QKind kind_of(const Layer *l)
     case OP_GLOBALMAXPOOL2D: return QK_MAXPOOL;
     case OP_MINPOOL2D: return QK_MINPOOL;
     case OP_AVGPOOL2D:
-    case OP_GLOBALAVGPOOL2D: return QK_AVGPOOL;
+    case OP_GLOBALAVGPOOL2D:
+    case OP_MEAN: return QK_AVGPOOL;
     case OP_SUMPOOL2D: return QK_SUMPOOL;
     case OP_ADD: return QK_ADD;
     case OP_CONCAT: return QK_CONCAT;
@@ -154,7 +155,8 @@ static QKind kind_of(const Layer *l)
     case OP_SIGMOID:
     case OP_TANH:
     case OP_HARDSWISH:
-    case OP_LEAKYRELU: return QK_LUT;
+    case OP_LEAKYRELU:
+    case OP_HARDSIGMOID: return QK_LUT;
     case OP_SOFTMAX: return QK_SOFTMAX;
     case OP_FLATTEN:
     case OP_DROPOUT: return QK_IDENTITY;
@@ -359,6 +361,7 @@ static double lut_function(const Layer *l, double x)
     case OP_TANH: return tanh(x);
     case OP_HARDSWISH: return x * fmin(fmax(x + 3.0, 0.0), 6.0) / 6.0;
     case OP_LEAKYRELU: return x < 0 ? x * l->slope : x;
+    case OP_HARDSIGMOID: return fmin(fmax(l->alpha * x + l->beta, 0.0), 1.0);
     default: unreachable();
     }
 }

@@ -7,3 +7,4 @@ QUANT_TEST_DEPS := tests/quantref/quantref.c tests/quantref/quantref.h runtime/c
 
 $(BUILD)/tests/test_quant $(BUILD)/asan/tests/test_quant $(BUILD)/cov/tests/test_quant: $(QUANT_TEST_DEPS)
 $(BUILD)/tests/test_q8 $(BUILD)/asan/tests/test_q8 $(BUILD)/cov/tests/test_q8: $(QUANT_TEST_DEPS)
+$(BUILD)/tests/test_quantized $(BUILD)/asan/tests/test_quantized $(BUILD)/cov/tests/test_quantized: $(QUANT_TEST_DEPS)

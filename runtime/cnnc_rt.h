@@ -134,6 +134,13 @@ static inline float cnnc_leakyreluf(float x, float slope)
 
 /* x * relu6(x + 3) / 6 (PyTorch's Hardswish). Multiplying by the rounded 1/6 instead of
  * dividing costs at most about 1 ulp and saves a division on every element. */
+/* max(0, min(1, alpha * x + beta)); NaN stays NaN. */
+static inline float cnnc_hardsigmoidf(float x, float alpha, float beta)
+{
+    float t = alpha * x + beta;
+    return t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
+}
+
 static inline float cnnc_hardswishf(float x)
 {
     return x * cnnc_relu6f(x + 3.0f) * (1.0f / 6.0f);

@@ -58,11 +58,13 @@ OPS = {
     "sumpool2d": dict(_SPATIAL, ceil_mode=("bool", False)),
     "globalavgpool2d": {},
     "globalmaxpool2d": {},
+    "mean": {},
     "linear": {"out": ("int", None), "bias": ("bool", True)},
     "flatten": {},
     "batchnorm2d": {"eps": ("float", 1e-5)},
     "relu": {}, "relu6": {}, "sigmoid": {}, "tanh": {}, "hardswish": {},
     "leakyrelu": {"slope": ("float", 0.01)},
+    "hardsigmoid": {"alpha": ("float", 1.0 / 6.0), "beta": ("float", 0.5)},
     "softmax": {},
     "dropout": {"p": ("float", 0.5)},
     "add": {},
@@ -333,7 +335,7 @@ def _infer_shape(net, layer, err):
             err("kernel does not fit the padded input")
         layer.pads = p
         layer.shape = (c, oh, ow)
-    elif op in ("globalavgpool2d", "globalmaxpool2d"):
+    elif op in ("globalavgpool2d", "globalmaxpool2d", "mean"):
         layer.shape = (c, 1, 1)
     elif op == "linear":
         if h != 1 or w != 1:
@@ -476,7 +478,7 @@ class NetModule(nn.Module):
             return self._get(layer.name)(x)
         if op in ("maxpool2d", "minpool2d", "avgpool2d", "sumpool2d"):
             return self._pool(layer, x)
-        if op == "globalavgpool2d":
+        if op in ("globalavgpool2d", "mean"):
             return x.mean(dim=(2, 3), keepdim=True)
         if op == "globalmaxpool2d":
             return x.amax(dim=(2, 3), keepdim=True)
@@ -499,6 +501,8 @@ class NetModule(nn.Module):
             return F.hardswish(x)
         if op == "leakyrelu":
             return F.leaky_relu(x, a["slope"])
+        if op == "hardsigmoid":
+            return torch.clamp(a["alpha"] * x + a["beta"], 0.0, 1.0)
         if op == "softmax":
             return F.softmax(x, dim=1)
         if op == "dropout":

@@ -153,7 +153,7 @@ static void pool(const Layer *l, const int8_t *x, int8_t *y)
 {
     const QuantInfo *qi = l->quant;
     Shape in = l->in[0]->shape;
-    bool global = l->op == OP_GLOBALAVGPOOL2D || l->op == OP_GLOBALMAXPOOL2D;
+    bool global = l->op == OP_GLOBALAVGPOOL2D || l->op == OP_GLOBALMAXPOOL2D || l->op == OP_MEAN;
     int64_t kh = global ? in.h : l->kernel[0], kw = global ? in.w : l->kernel[1];
     int64_t sy = global ? 1 : l->stride[0], sx = global ? 1 : l->stride[1];
     int64_t dy = global ? 1 : l->dilation[0], dx = global ? 1 : l->dilation[1];

@@ -131,7 +131,8 @@ static int expected_shape(Ref *r, const Layer *l, Shape *out)
     switch (l->op) {
     case OP_INPUT: *out = l->shape; return 0;
     case OP_GLOBALAVGPOOL2D:
-    case OP_GLOBALMAXPOOL2D: *out = (Shape){in.c, 1, 1}; return 0;
+    case OP_GLOBALMAXPOOL2D:
+    case OP_MEAN: *out = (Shape){in.c, 1, 1}; return 0;
     case OP_LINEAR:
         if (in.h != 1 || in.w != 1)
             return refuse(r, "%s: linear on a %lldx%lldx%lld input", l->name, (long long)in.c, (long long)in.h,
@@ -288,7 +289,7 @@ static void global_pool(Ref *r, const Layer *l, const float *x, float *y)
             if (p[i] > best)
                 best = p[i];
         }
-        y[c] = (float)(l->op == OP_GLOBALAVGPOOL2D ? sum / (double)n : best);
+        y[c] = (float)(l->op != OP_GLOBALMAXPOOL2D ? sum / (double)n : best);
     }
 }
 
@@ -336,6 +337,7 @@ static double activate(const Layer *l, double v)
     case OP_TANH: return tanh(v);
     case OP_HARDSWISH: return v <= -3 ? 0 : v >= 3 ? v : v * (v + 3) / 6;
     case OP_LEAKYRELU: return v >= 0 ? v : v * l->slope;
+    case OP_HARDSIGMOID: return fmax(0, fmin(1, l->alpha * v + l->beta));
     case OP_DROPOUT: return v;
     default: unreachable();
     }
@@ -398,7 +400,8 @@ static int run_layer(Ref *r, const Layer *l, float *y)
     case OP_AVGPOOL2D:
     case OP_SUMPOOL2D: return pool2d(r, l, y);
     case OP_GLOBALAVGPOOL2D:
-    case OP_GLOBALMAXPOOL2D: global_pool(r, l, x, y); return 0;
+    case OP_GLOBALMAXPOOL2D:
+    case OP_MEAN: global_pool(r, l, x, y); return 0;
     case OP_LINEAR: return linear(r, l, x, y);
     case OP_FLATTEN: memcpy(y, x, (size_t)n * sizeof *y); return 0;
     case OP_BATCHNORM2D: return batchnorm(r, l, x, y);
@@ -410,6 +413,7 @@ static int run_layer(Ref *r, const Layer *l, float *y)
     case OP_SIGMOID:
     case OP_TANH:
     case OP_HARDSWISH:
+    case OP_HARDSIGMOID:
     case OP_LEAKYRELU:
     case OP_DROPOUT:
         for (int64_t j = 0; j < n; j++)

@@ -987,7 +987,7 @@ static void rt_pool(const Layer *l, const int8_t *x, int8_t *y)
 {
     const QuantInfo *qi = l->quant;
     Shape in = l->in[0]->shape;
-    bool global = l->op == OP_GLOBALAVGPOOL2D || l->op == OP_GLOBALMAXPOOL2D;
+    bool global = l->op == OP_GLOBALAVGPOOL2D || l->op == OP_GLOBALMAXPOOL2D || l->op == OP_MEAN;
     int64_t kh = global ? in.h : l->kernel[0], kw = global ? in.w : l->kernel[1];
     int32_t zx = l->in[0]->quant->out.zero_point;
     for (int64_t c = 0; c < in.c; c++)

@@ -529,6 +529,7 @@ def _function_table():
             (["torch.tanh"], "tanh", "none", False),
             (["torch.tanh_"], "tanh", "none", True),
             (["torch.nn.functional.hardswish"], "hardswish", "act", False),
+            (["torch.nn.functional.hardsigmoid"], "hardsigmoid", "act", False),
             (["torch.nn.functional.leaky_relu"], "leaky_relu", "leaky_relu", False),
             (["torch.nn.functional.leaky_relu_"], "leaky_relu", "leaky_relu", True),
             (["torch.nn.functional.softmax", "torch.softmax"], "softmax", "softmax", False),
@@ -827,7 +828,7 @@ class Exporter:
         a = _bind(sig, node.args, node.kwargs)
         inplace = inplace or bool(a.get("inplace"))
         x = a.get("input")
-        if canon in ("relu", "relu6", "sigmoid", "tanh", "hardswish"):
+        if canon in ("relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid"):
             return self.emit(node, canon, [], [self.tensor_arg(x)], inplace=inplace)
         if canon == "hardtanh":
             return self.hardtanh(node, x, a["min_val"], a["max_val"], inplace)
@@ -1147,7 +1148,8 @@ class Exporter:
 
     def m_act(self, node, m):
         """Activation modules whose op is their name."""
-        op = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Hardswish: "hardswish"}[type(m)]
+        op = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Hardswish: "hardswish",
+              nn.Hardsigmoid: "hardsigmoid"}[type(m)]
         return self.emit(node, op, [], [self.tensor_arg(node.args[0])], inplace=getattr(m, "inplace", False))
 
     def m_hardtanh(self, node, m):
@@ -1172,7 +1174,7 @@ _MODULES = {
     nn.Flatten: Exporter.m_flatten, nn.Identity: Exporter.m_identity,
     nn.Dropout: Exporter.m_dropout, nn.Dropout2d: Exporter.m_dropout, nn.AlphaDropout: Exporter.m_dropout,
     nn.ReLU: Exporter.m_act, nn.Sigmoid: Exporter.m_act, nn.Tanh: Exporter.m_act,
-    nn.Hardswish: Exporter.m_act, nn.ReLU6: Exporter.m_hardtanh, nn.Hardtanh: Exporter.m_hardtanh,
+    nn.Hardswish: Exporter.m_act, nn.Hardsigmoid: Exporter.m_act, nn.ReLU6: Exporter.m_hardtanh, nn.Hardtanh: Exporter.m_hardtanh,
     nn.LeakyReLU: Exporter.m_leaky, nn.Softmax: Exporter.m_softmax, nn.Softmax2d: Exporter.m_softmax,
 }
 if hasattr(nn, "Dropout1d"):

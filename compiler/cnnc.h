@@ -6,11 +6,15 @@
  *   parse.c     flex/bison front end into statements            parse_
  *   ir.c        statements to a checked graph of layers         ir_
  *   analyze.c   shapes, counts, receptive fields                analyze()
+ *   fuse.c      layers that run in one loop nest                fuse()
  *   plan.c      buffer liveness and the activation arena        plan()
  *   report.c    text and JSON reports                           report_
  *   weights.c   binding safetensors tensors to layers           weights_
  *   cwrite.c    C text the back ends print alike                cw_
  *   emit.c      the C back end                                  emit_
+ *   interp.c    the float reference of the graph                interp_
+ *   quant.c     int8 quantization: calibrated or imported       quant_
+ *   qref.c      the int8 reference of the quantized graph       qref_
  *   emit_q8.c   the int8 back end                               emit_q8_
  *   selftest.c  a golden self-test to run on the board          st_
  *   main.c      the command line
@@ -489,6 +493,14 @@ typedef struct QuantInfo {
 bool quant_calibrate(Mem *m, Diag *d, Net *net, const char *path);
 /* Same, from count inputs in memory. */
 bool quant_calibrate_data(Mem *m, Diag *d, Net *net, const float *inputs, int64_t count);
+/* Calls fn on each input of a raw float32 file (the model's input layout,
+ * whole inputs concatenated), reordered to CHW; what names the data in
+ * errors ("calibration data"). False after reporting (nothing run when the
+ * size is not a whole number of inputs). */
+bool quant_each_input(Diag *d, const char *path, const char *what, const Net *net,
+                      void (*fn)(void *ctx, const float *chw), void *ctx);
+/* Only the size check of quant_each_input, before anything is generated. */
+bool quant_check_inputs(Diag *d, const char *path, const char *what, const Net *net);
 /* An int8 model's own quantization (Net.quantized): every tensor's params
  * from the model, weights, scales and biases as stored, the constants
  * computed as TensorFlow Lite's kernels compute them. Layer.quant for
@@ -503,6 +515,45 @@ QParams quant_params(float min, float max);
 void quant_multiplier(double m, int32_t *mult, int32_t *shift);
 /* zp + round(f / scale), clamped to int8: where real value f lands. */
 int32_t quant_value(QParams p, float f);
+
+/* ---- qref.c: the int8 reference ----
+ * A plain, slow, obviously correct int8 inference of a quantized net,
+ * written from the quantization scheme (TFLite / CMSIS-NN arithmetic)
+ * rather than from runtime/cnnc_q8.h or any back end: fixed-point
+ * primitives computed from their definitions in wide integers, every
+ * kernel walking its window cell by cell with bounds checks, parameters
+ * from Layer.quant. The oracle generated int8 code must equal bit for
+ * bit, and what --validate compares with float. */
+
+int32_t qref_srdhm(int32_t a, int32_t b);
+/* x / 2^e rounded to nearest, half away from zero; e in 0..31. */
+int32_t qref_rdbpot(int32_t x, int e);
+/* acc * 2^max(shift,0) (wrapping in 32 bits), then srdhm by mult, then
+ * rdbpot by max(-shift,0): TFLite's MultiplyByQuantizedMultiplier. */
+int32_t qref_requant(int32_t acc, int32_t mult, int32_t shift);
+/* sum / count rounded half away from zero (TFLite's average pool). */
+int32_t qref_div_round(int32_t sum, int32_t count);
+/* TFLite's AffineQuantize: round(x / scale) + zp with libm's roundf, saturated. */
+int8_t qref_quantize(float x, QParams p);
+/* TFLite's Dequantize: scale * (q - zp) in double, rounded to float. */
+float qref_dequantize(int8_t q, QParams p);
+
+/* Runs the quantized net (quant_calibrate or quant_import done) on a float input: returns
+ * every layer's int8 tensor, by Layer.index (malloc'd; qref_free). A layer
+ * of kind QK_FUSED holds the tensor of the layer that computes it. */
+int8_t **qref_run(const Net *net, const float *input);
+void qref_free(const Net *net, int8_t **t);
+/* Layer l's int8 tensor back to float, by its params. */
+void qref_dequantize_tensor(const Layer *l, const int8_t *q, float *out);
+
+/* ---- validate.c: int8 against float, tensor by tensor ---- */
+
+/* Runs every input of path (as quant_each_input) through the float
+ * interpreter and the int8 reference and prints, per tensor, the largest
+ * error, the RMSE and the cosine similarity of the dequantized int8 values
+ * against float, and top-1 agreement for class-score outputs. what names
+ * the inputs in the table's title. False after reporting. */
+bool validate_int8(Diag *d, Net *net, const char *path, const char *what, FILE *out);
 
 /* ---- emit_q8.c: the int8 back end ---- */
 

@@ -6,7 +6,7 @@
  *
  * The kernels are loops with constant bounds, one static function per
  * stored tensor, checked against the formulas at the top of cnnc_q8.h
- * (tests/quantref is the oracle). Folded batchnorms and fused relus cost
+ * (compiler/qref.c is the oracle). Folded batchnorms and fused relus cost
  * nothing (their layer's clamp); flatten and dropout rename their input's
  * buffer. Tensors share one arena of int8 buffers placed by liveness.
  *

@@ -26,6 +26,7 @@ typedef struct Options {
     const char *quantize;  /* --quantize=: "int8", or NULL for float */
     const char *calibrate; /* --calibrate FILE: raw float32 inputs for int8 ranges */
     bool int8_io;          /* --int8-io: int8 input and outputs instead of float */
+    const char *validate;  /* --validate FILE: held-out inputs to measure int8 against float */
     bool make_deps;      /* -MD */
     bool check;
     bool no_fuse;
@@ -57,6 +58,8 @@ static const char usage_text[] =
     "  --calibrate FILE          raw float32 inputs (CHW, one after another) that set\n"
     "                            the int8 ranges; required by --quantize\n"
     "  --int8-io                 with --quantize: int8 input and outputs, no conversion\n"
+    "  --validate FILE           int8 against float, tensor by tensor, on these inputs\n"
+    "                            (the calibration format); --report does it on --calibrate's\n"
     "  -MD                       also write a make dependency file (FILE.d beside -o)\n"
     "  -MF FILE                  name the dependency file (implies -MD)\n"
     "  --version                 print the version and exit\n"
@@ -124,6 +127,11 @@ static int parse_options(Options *o, int argc, char **argv)
             o->calibrate = a + 12;
         } else if (strcmp(a, "--int8-io") == 0) {
             o->int8_io = true;
+        } else if (strcmp(a, "--validate") == 0) {
+            if (!(o->validate = option_value(argc, argv, &i, "--validate")))
+                return usage_error("%s needs a file name", "--validate");
+        } else if (strncmp(a, "--validate=", 11) == 0) {
+            o->validate = a + 11;
         } else if (strncmp(a, "--init=", 7) == 0) {
             o->init = a + 7;
         } else if (strncmp(a, "--unroll=", 9) == 0) {
@@ -491,14 +499,14 @@ static int check_outputs(const Options *o)
     const char *outs[4] = {o->output, swap_extension(&m, o->output, ".h"),
                            o->make_deps ? (o->depfile ? o->depfile : swap_extension(&m, o->output, ".d")) : NULL,
                            o->test.path};
-    const char *ins[5] = {o->model, o->weights, o->test.input, o->test.expected, o->calibrate};
+    const char *ins[6] = {o->model, o->weights, o->test.input, o->test.expected, o->calibrate, o->validate};
     int status = -1;
     for (int i = 0; i < 4 && status < 0; i++) {
         for (int j = 0; j < i && outs[i] && status < 0; j++)
             if (outs[j] && strcmp(outs[i], outs[j]) == 0)
                 status = usage_error("'%s' would be written twice; -o FILE.c also writes FILE.h, so give distinct names",
                                      outs[i]);
-        for (int j = 0; j < 5 && outs[i] && status < 0; j++)
+        for (int j = 0; j < 6 && outs[i] && status < 0; j++)
             if (same_file(outs[i], ins[j]))
                 status = usage_error("writing '%s' would overwrite an input; choose another -o", outs[i]);
     }
@@ -532,6 +540,12 @@ int main(int argc, char **argv)
                    o.quantize ? "--quantize and --calibrate" : "--int8-io");
         ok = false;
     }
+    if (ok && o.validate && !net->quantized && !o.quantize) {
+        diag_file_error(&diag, o.validate, "--validate measures int8 code: give --quantize=int8 (or an int8 model)");
+        ok = false;
+    }
+    if (ok && o.validate)
+        ok = quant_check_inputs(&diag, o.validate, "validation data", net);
     if (ok && o.output)
         ok = generate(&mem, &diag, net, &o);
     diag_flush(&diag);
@@ -543,6 +557,13 @@ int main(int argc, char **argv)
         report_tradeoffs(net, &ro, stdout);
         if (net->input->quant)
             quant_report(net, stdout);
+    }
+    /* int8 against float: on held-out inputs, or on the calibration data with --report */
+    const char *vdata = o.validate ? o.validate : o.report == REPORT_TEXT ? o.calibrate : NULL;
+    if (ok && vdata && net->input->quant) {
+        fflush(stdout);
+        ok = validate_int8(&diag, net, vdata, o.validate ? "--validate" : "the calibration data", stdout);
+        diag_flush(&diag);
     }
     else if (ok && o.report == REPORT_JSON)
         report_json(net, stdout);

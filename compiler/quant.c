@@ -564,54 +564,97 @@ static void decode_f32le(const unsigned char *p, float *v, int64_t n)
     }
 }
 
-bool quant_calibrate(Mem *m, Diag *d, Net *net, const char *path)
+/* A file of raw float32 inputs as its size says: whole inputs, the count
+ * in *count, or an error naming the file and both sizes. */
+static bool whole_inputs(Diag *d, const char *path, const char *what, const Net *net, size_t total, int64_t *count)
 {
-    Calib c = {.q = {m, d, net}};
-    if (!ready(&c.q))
-        return false;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        diag_file_error(d, path, "cannot open calibration data: %s", strerror(errno));
-        return false;
-    }
     Shape s = net->input->shape;
-    int64_t n = numel(s);
-    size_t one = (size_t)n * sizeof(float), got, total = 0;
-    unsigned char *bytes = malloc(one);
-    float *input = malloc(one);
-    if (!bytes || !input)
-        die("out of memory");
-    calib_begin(&c);
-    /* whole inputs, then whatever trails them, counted for the message */
-    while ((got = fread(bytes, 1, one, f)) == one) {
-        total += got;
-        decode_f32le(bytes, input, n);
-        calib_add(&c, input);
-    }
-    total += got;
-    while ((got = fread(bytes, 1, one, f)) > 0)
-        total += got;
-    bool failed = ferror(f);
-    fclose(f);
-    free(bytes);
-    free(input);
-    if (failed) {
-        diag_file_error(d, path, "cannot read calibration data");
-        return false;
-    }
+    size_t one = (size_t)(s.c * s.h * s.w) * sizeof(float);
+    const char *order = net->hwc ? "HWC" : "CHW";
     if (total == 0) {
-        diag_file_error(d, path, "calibration data is empty; it needs at least one %lldx%lldx%lld float32 input",
+        diag_file_error(d, path, "%s is empty; it needs at least one %lldx%lldx%lld float32 input", what,
                         (long long)s.c, (long long)s.h, (long long)s.w);
         return false;
     }
     if (total % one) {
         diag_file_error(d, path,
-                        "calibration data holds %zu bytes, not a whole number of %lldx%lldx%lld float32 inputs "
-                        "(%zu bytes each, raw CHW, concatenated)",
-                        total, (long long)s.c, (long long)s.h, (long long)s.w, one);
+                        "%s holds %zu bytes, not a whole number of %lldx%lldx%lld float32 inputs "
+                        "(%zu bytes each, raw %s, concatenated)",
+                        what, total, (long long)s.c, (long long)s.h, (long long)s.w, one, order);
         return false;
     }
-    return calib_end(&c);
+    *count = (int64_t)(total / one);
+    return true;
+}
+
+bool quant_check_inputs(Diag *d, const char *path, const char *what, const Net *net)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        diag_file_error(d, path, "cannot open %s: %s", what, strerror(errno));
+        return false;
+    }
+    bool seek = fseek(f, 0, SEEK_END) == 0;
+    long size = seek ? ftell(f) : -1;
+    fclose(f);
+    int64_t count;
+    return size < 0 || whole_inputs(d, path, what, net, (size_t)size, &count);
+}
+
+bool quant_each_input(Diag *d, const char *path, const char *what, const Net *net,
+                      void (*fn)(void *ctx, const float *chw), void *ctx)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        diag_file_error(d, path, "cannot open %s: %s", what, strerror(errno));
+        return false;
+    }
+    Shape s = net->input->shape;
+    int64_t n = numel(s), hw = s.h * s.w, count;
+    size_t one = (size_t)n * sizeof(float), got, total = 0;
+    unsigned char *bytes = malloc(one);
+    float *input = malloc(one), *chw = malloc(one);
+    if (!bytes || !input || !chw)
+        die("out of memory");
+    /* a first pass for the size, so nothing is run on a file that is wrong */
+    while ((got = fread(bytes, 1, one, f)) > 0)
+        total += got;
+    bool ok = !ferror(f) && whole_inputs(d, path, what, net, total, &count);
+    if (ferror(f))
+        diag_file_error(d, path, "cannot read %s", what);
+    rewind(f);
+    for (int64_t k = 0; ok && k < count; k++) {
+        if (fread(bytes, 1, one, f) != one) {
+            diag_file_error(d, path, "cannot read %s", what);
+            ok = false;
+            break;
+        }
+        decode_f32le(bytes, input, n);
+        for (int64_t c = 0; c < s.c; c++) /* the model's layout to the interpreters' CHW */
+            for (int64_t p = 0; p < hw; p++)
+                chw[c * hw + p] = net->hwc ? input[p * s.c + c] : input[c * hw + p];
+        fn(ctx, chw);
+    }
+    fclose(f);
+    free(bytes);
+    free(input);
+    free(chw);
+    return ok;
+}
+
+/* calib_add as quant_each_input calls it. */
+static void calib_one(void *ctx, const float *chw)
+{
+    calib_add(ctx, chw);
+}
+
+bool quant_calibrate(Mem *m, Diag *d, Net *net, const char *path)
+{
+    Calib c = {.q = {m, d, net}};
+    if (!ready(&c.q))
+        return false;
+    calib_begin(&c);
+    return quant_each_input(d, path, "calibration data", net, calib_one, &c) && calib_end(&c);
 }
 
 /* ---- an int8 model's own quantization ---- */

@@ -2,7 +2,7 @@
  * case of tests/ref, calibrates it on the case's input and a few
  * perturbed copies, generates int8 C, builds it with the strict flags of
  * generated code, runs it on the input and requires every output to equal
- * the int8 reference (tests/quantref) bit for bit: the outputs are
+ * the int8 reference (compiler/qref.c) bit for bit: the outputs are
  * dequantized by both, and dequantization is one-to-one, so equal floats
  * mean equal int8 values. Random architectures drawn from a fixed seed
  * (test_oracle.c's approach, in a compact generator of its own) get the
@@ -20,7 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../quantref/quantref.c"
 #include "cnnc_q8.h"
 
 #define STRICT "-std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wcast-qual -Werror"
@@ -219,7 +218,7 @@ static void check_ref(const char *name)
     build(&k);
     size_t nbytes;
     float *got = run(&k, inpath, &nbytes);
-    int8_t **want = qr_run(net, input);
+    int8_t **want = qref_run(net, input);
     size_t off = 0;
     for (int i = 0; i < net->noutputs; i++) {
         const Layer *l = net->outputs[i];
@@ -227,7 +226,7 @@ static void check_ref(const char *name)
         assert_true(off + (size_t)n * sizeof(float) <= nbytes);
         float *ref = malloc((size_t)n * sizeof *ref);
         assert_non_null(ref);
-        qr_dequantize_tensor(l, want[l->index], ref);
+        qref_dequantize_tensor(l, want[l->index], ref);
         for (int64_t j = 0; j < n; j++)
             if (memcmp(&got[off / sizeof(float) + (size_t)j], &ref[j], sizeof(float)) != 0)
                 fail_msg("%s: output '%s'[%lld] is %.9g, reference %.9g (int8 %d)", name, l->name, (long long)j,
@@ -236,7 +235,7 @@ static void check_ref(const char *name)
         free(ref);
     }
     assert_int_equal(off, nbytes);
-    qr_free(net, want);
+    qref_free(net, want);
     free(got);
     free(input);
     case_close(&k);
@@ -339,7 +338,7 @@ static void check_int8_io(const char *name)
     float *input = (float *)tu_read_file(inpath, NULL);
     generate(&k, write_calibration(&k, input));
     build(&k);
-    int8_t **want = qr_run(net, input);
+    int8_t **want = qref_run(net, input);
     snprintf(qpath, sizeof qpath, "%s/%s_q.bin", scratch(), k.name);
     write_bytes(qpath, want[0], (size_t)numel(net->input->shape));
     size_t nbytes, off = 0;
@@ -352,7 +351,7 @@ static void check_int8_io(const char *name)
         off += n;
     }
     assert_int_equal(off, nbytes);
-    qr_free(net, want);
+    qref_free(net, want);
     free(got);
     free(input);
     case_close(&k);
@@ -694,7 +693,7 @@ static void check_random(Arch *a, int k, bool int8_io)
     write_bytes(calpath, cal, (size_t)(n * ncal) * sizeof *cal);
     generate(&c, calpath);
     build(&c);
-    int8_t **want = qr_run(net, input);
+    int8_t **want = qref_run(net, input);
     snprintf(inpath, sizeof inpath, "%s/%s_in.bin", scratch(), name);
     if (int8_io)
         write_bytes(inpath, want[0], (size_t)n);
@@ -708,7 +707,7 @@ static void check_random(Arch *a, int k, bool int8_io)
         assert_true(off + (size_t)m * size <= nbytes);
         float *ref = malloc((size_t)m * sizeof *ref);
         assert_non_null(ref);
-        qr_dequantize_tensor(l, want[l->index], ref);
+        qref_dequantize_tensor(l, want[l->index], ref);
         for (int64_t j = 0; j < m; j++)
             if (memcmp(got + off + (size_t)j * size, int8_io ? (void *)&want[l->index][j] : (void *)&ref[j], size))
                 fail_msg("random model %d%s: output '%s'[%lld] differs from the reference (int8 %d, %.9g)\n%s", k,
@@ -718,7 +717,7 @@ static void check_random(Arch *a, int k, bool int8_io)
         free(ref);
     }
     assert_int_equal(off, nbytes);
-    qr_free(net, want);
+    qref_free(net, want);
     free(got);
     free(cal);
     free(input);
@@ -770,7 +769,7 @@ static void check_m4_model(const char *name, const char *model, const char *weig
     Net *net = k.c->net;
     float *input = (float *)tu_read_file(inpath, NULL);
     generate(&k, write_calibration(&k, input));
-    int8_t **want = qr_run(net, input);
+    int8_t **want = qref_run(net, input);
     snprintf(path, sizeof path, "%s/%s_main.c", scratch(), stem);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
@@ -811,7 +810,7 @@ static void check_m4_model(const char *name, const char *model, const char *weig
         }
     }
     free(out);
-    qr_free(net, want);
+    qref_free(net, want);
     free(input);
     case_close(&k);
 }

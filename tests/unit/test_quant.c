@@ -3,7 +3,7 @@
  * test values; quant.c's parameters (QuantizeMultiplier, activation and
  * per-channel weight params, bias, calibration files) against values
  * computed by hand; the float interpreter against PyTorch on tests/ref;
- * and the int8 reference (tests/quantref) against the float results.
+ * and the int8 reference (compiler/qref.c) against the float results.
  *
  * The reference is included whole so that every build of the suites
  * (plain, sanitized, coverage) links it without rules of its own. */
@@ -14,8 +14,29 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../quantref/quantref.c"
 #include "cnnc_q8.h"
+
+/* v mod 2^32 as int32: what SMLAD and TFLite's int32 sums give. */
+static int32_t wrap32(int64_t v)
+{
+    uint32_t u = (uint32_t)((uint64_t)v & 0xffffffffu);
+    return u > INT32_MAX ? (int32_t)((int64_t)u - ((int64_t)1 << 32)) : (int32_t)u;
+}
+
+/* An input coordinate folded back inside [0, n) as the padding mode says;
+ * -1 for zeros padding. */
+static int64_t fold(PadMode mode, int64_t i, int64_t n)
+{
+    if (i >= 0 && i < n)
+        return i;
+    switch (mode) {
+    case PM_ZEROS: return -1;
+    case PM_REFLECT: return i < 0 ? -i : 2 * n - 2 - i;
+    case PM_REPLICATE: return i < 0 ? 0 : n - 1;
+    case PM_CIRCULAR: return i < 0 ? i + n : i - n;
+    }
+    return -1;
+}
 
 #define STRICT "-std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wcast-qual -Werror"
 #define M4 "-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16"
@@ -155,7 +176,7 @@ static int32_t quant_and_multiply(int32_t x, double m)
     int32_t mult, shift;
     quant_multiplier(m, &mult, &shift);
     int32_t got = cnnc_q_requant(x, mult, shift);
-    assert_int_equal(got, qr_requant(x, mult, shift));
+    assert_int_equal(got, qref_requant(x, mult, shift));
     return got;
 }
 
@@ -184,7 +205,7 @@ static void test_quant_srdhm_edges(void **state)
 {
     (void)state;
     assert_int_equal(cnnc_q_srdhm(INT32_MIN, INT32_MIN), INT32_MAX); /* the one saturation */
-    assert_int_equal(qr_srdhm(INT32_MIN, INT32_MIN), INT32_MAX);
+    assert_int_equal(qref_srdhm(INT32_MIN, INT32_MIN), INT32_MAX);
     assert_int_equal(cnnc_q_srdhm(INT32_MIN, INT32_MAX), -INT32_MAX);
     assert_int_equal(cnnc_q_srdhm(INT32_MAX, INT32_MAX), INT32_MAX - 1);
     assert_int_equal(cnnc_q_srdhm(INT32_MIN, 1 << 30), -(1 << 30));
@@ -197,7 +218,7 @@ static void test_quant_srdhm_edges(void **state)
     assert_int_equal(cnnc_q_srdhm(-1, (1 << 30) + 1), -1);
     for (int32_t a = -8; a <= 8; a++)
         for (int32_t b = (1 << 30) - 4; b <= (1 << 30) + 4; b++)
-            assert_int_equal(cnnc_q_srdhm(a, b), qr_srdhm(a, b));
+            assert_int_equal(cnnc_q_srdhm(a, b), qref_srdhm(a, b));
 }
 
 static void test_quant_srdhm_random(void **state)
@@ -206,7 +227,7 @@ static void test_quant_srdhm_random(void **state)
     uint64_t s = 1;
     for (int i = 0; i < 2000000; i++) {
         int32_t a = edgy(&s), b = edgy(&s);
-        int32_t got = cnnc_q_srdhm(a, b), want = qr_srdhm(a, b);
+        int32_t got = cnnc_q_srdhm(a, b), want = qref_srdhm(a, b);
         if (got != want)
             fail_msg("srdhm(%d, %d) = %d, want %d", a, b, got, want);
     }
@@ -234,7 +255,7 @@ static void test_quant_rdbpot_edges(void **state)
     assert_int_equal(cnnc_q_rdbpot((1 << 30) - 1, 31), 0);
     for (int e = 0; e <= 31; e++)
         for (int32_t x = -70; x <= 70; x++)
-            assert_int_equal(cnnc_q_rdbpot(x, e), qr_rdbpot(x, e));
+            assert_int_equal(cnnc_q_rdbpot(x, e), qref_rdbpot(x, e));
 }
 
 static void test_quant_rdbpot_random(void **state)
@@ -244,7 +265,7 @@ static void test_quant_rdbpot_random(void **state)
     for (int i = 0; i < 2000000; i++) {
         int32_t x = edgy(&s);
         int e = (int)(next(&s) % 32);
-        int32_t got = cnnc_q_rdbpot(x, e), want = qr_rdbpot(x, e);
+        int32_t got = cnnc_q_rdbpot(x, e), want = qref_rdbpot(x, e);
         if (got != want)
             fail_msg("rdbpot(%d, %d) = %d, want %d", x, e, got, want);
     }
@@ -260,7 +281,7 @@ static void test_quant_requant_random(void **state)
         int32_t shift = (int32_t)(next(&s) % 40) - 31; /* -31..8 */
         if (i % 7 == 0)
             mult = INT32_MAX;
-        int32_t got = cnnc_q_requant(acc, mult, shift), want = qr_requant(acc, mult, shift);
+        int32_t got = cnnc_q_requant(acc, mult, shift), want = qref_requant(acc, mult, shift);
         if (got != want)
             fail_msg("requant(%d, %d, %d) = %d, want %d", acc, mult, shift, got, want);
     }
@@ -296,7 +317,7 @@ static void test_quant_div_round(void **state)
     assert_int_equal(cnnc_q_div_round(0, 9), 0);
     for (int32_t n = 1; n <= 50; n++)
         for (int32_t sum = -128 * 50; sum <= 127 * 50; sum += 7)
-            assert_int_equal(cnnc_q_div_round(sum, n), qr_div_round(sum, n));
+            assert_int_equal(cnnc_q_div_round(sum, n), qref_div_round(sum, n));
 }
 
 /* Float to int8 without libm equals roundf's (ties away), and saturates. */
@@ -313,7 +334,7 @@ static void test_quant_quantize_matches_roundf(void **state)
                 x = ((float)((int)(next(&s) % 600) - 300) + 0.5f) * p.scale;
             else
                 x = (float)(((double)(next(&s) >> 11) / 9007199254740992.0 - 0.5) * 400.0) * p.scale;
-            int8_t got = cnnc_q_quantize(x, p.scale, p.zero_point), want = qr_quantize(x, p);
+            int8_t got = cnnc_q_quantize(x, p.scale, p.zero_point), want = qref_quantize(x, p);
             if (got != want)
                 fail_msg("quantize(%.9g, %.9g, %d) = %d, want %d", x, p.scale, p.zero_point, got, want);
         }
@@ -325,7 +346,7 @@ static void test_quant_quantize_matches_roundf(void **state)
     assert_int_equal(cnnc_q_quantize(-0.25f, 0.5f, 0), -1);
     for (int q = -128; q <= 127; q++) {
         float got = cnnc_q_dequantize((int8_t)q, 0.0123f, -7);
-        assert_true(got == qr_dequantize((int8_t)q, (QParams){0.0123f, -7}));
+        assert_true(got == qref_dequantize((int8_t)q, (QParams){0.0123f, -7}));
     }
 }
 
@@ -600,12 +621,12 @@ static void test_quant_small_net_runs_close_to_float(void **state)
     for (int k = 0; k < 2; k++) {
         Mem tmp = {0};
         float **f = interp_run(&tmp, m->c->net, inputs + 2 * k);
-        int8_t **q = qr_run(m->c->net, inputs + 2 * k);
+        int8_t **q = qref_run(m->c->net, inputs + 2 * k);
         for (int i = 0; i < 4; i++) {
-            float got = qr_dequantize(q[r->index][i], r->quant->out);
+            float got = qref_dequantize(q[r->index][i], r->quant->out);
             assert_true(fabsf(got - f[r->index][i]) <= 1.5f * r->quant->out.scale);
         }
-        qr_free(m->c->net, q);
+        qref_free(m->c->net, q);
         mem_free(&tmp);
     }
     model_close(m);
@@ -723,25 +744,25 @@ static void test_quant_lut_and_softmax(void **state)
     Layer *x = layer(m, "x"), *sg = layer(m, "sg"), *sm = layer(m, "sm"), *lr = layer(m, "lr");
     for (int v = -128; v <= 127; v++) {
         float f = x->quant->out.scale * (float)(v - x->quant->out.zero_point);
-        assert_int_equal(sg->quant->lut[v + 128], qr_quantize((float)(1 / (1 + exp(-f))), sg->quant->out));
-        assert_int_equal(lr->quant->lut[v + 128], qr_quantize(f < 0 ? f * 0.01f : f, lr->quant->out));
+        assert_int_equal(sg->quant->lut[v + 128], qref_quantize((float)(1 / (1 + exp(-f))), sg->quant->out));
+        assert_int_equal(lr->quant->lut[v + 128], qref_quantize(f < 0 ? f * 0.01f : f, lr->quant->out));
     }
     uint64_t s = 9;
     for (int trial = 0; trial < 2000; trial++) {
         float vals[10];
         for (int i = 0; i < 10; i++)
             vals[i] = (float)((double)(next(&s) >> 11) / 9007199254740992.0 * 14 - 6);
-        int8_t **q = qr_run(m->c->net, vals);
+        int8_t **q = qref_run(m->c->net, vals);
         double sum = 0, top = -1e30;
         for (int i = 0; i < 10; i++)
-            top = fmax(top, qr_dequantize(q[0][i], x->quant->out));
+            top = fmax(top, qref_dequantize(q[0][i], x->quant->out));
         for (int i = 0; i < 10; i++)
-            sum += exp(qr_dequantize(q[0][i], x->quant->out) - top);
+            sum += exp(qref_dequantize(q[0][i], x->quant->out) - top);
         for (int i = 0; i < 10; i++) {
-            double want = exp(qr_dequantize(q[0][i], x->quant->out) - top) / sum * 256 - 128;
+            double want = exp(qref_dequantize(q[0][i], x->quant->out) - top) / sum * 256 - 128;
             assert_true(fabs(q[sm->index][i] - want) <= 1.0);
         }
-        qr_free(m->c->net, q);
+        qref_free(m->c->net, q);
     }
     model_close(m);
 }
@@ -1105,7 +1126,7 @@ static void kernels_case(RefCase *rc, void *arg)
     Net *net = rc->m->c->net;
     if (!quant_calibrate_data(&rc->m->c->mem, &rc->m->d, net, rc->input, 1))
         fail_msg("%s: %s", rc->dir, model_messages(rc->m));
-    int8_t **t = qr_run(net, rc->input);
+    int8_t **t = qref_run(net, rc->input);
     for (int i = 0; i < net->nlayers; i++) {
         const Layer *l = net->layers[i];
         int64_t n = numel(l->shape);
@@ -1119,7 +1140,7 @@ static void kernels_case(RefCase *rc, void *arg)
         }
         free(y);
     }
-    qr_free(net, t);
+    qref_free(net, t);
 }
 
 /* The kernels of cnnc_q8.h's opening comment, written with its helpers,
@@ -1158,7 +1179,7 @@ static void int8_case(RefCase *rc, void *arg)
         fail_msg("%s: %s", rc->dir, model_messages(rc->m));
     Mem tmp = {0};
     float **f = interp_run(&tmp, net, rc->input);
-    int8_t **q = qr_run(net, rc->input);
+    int8_t **q = qref_run(net, rc->input);
     for (int k = 0; k < net->noutputs; k++) {
         const Layer *o = net->outputs[k];
         float lo = 0, hi = 0;
@@ -1168,7 +1189,7 @@ static void int8_case(RefCase *rc, void *arg)
         }
         double range = fmax(hi - lo, 1e-6), worst = 0;
         for (int64_t i = 0; i < numel(o->shape); i++)
-            worst = fmax(worst, fabs(qr_dequantize(q[o->index][i], o->quant->out) - f[o->index][i]) / range);
+            worst = fmax(worst, fabs(qref_dequantize(q[o->index][i], o->quant->out) - f[o->index][i]) / range);
         if (getenv("CNNC_QUANT_VERBOSE"))
             printf("%-40s %-12s %.4f of range, scale %.4g\n", rc->dir, o->name, worst, o->quant->out.scale / range);
         if (worst > dr->worst) {
@@ -1178,7 +1199,7 @@ static void int8_case(RefCase *rc, void *arg)
         if (!(worst <= 0.1))
             fail_msg("%s: int8 output '%s' is off by %.3g of its range", rc->dir, o->name, worst);
     }
-    qr_free(net, q);
+    qref_free(net, q);
     mem_free(&tmp);
     free(calib);
     dr->cases++;
@@ -1219,13 +1240,13 @@ static void test_quant_digits_agrees_with_pytorch(void **state)
     const Layer *out = m->c->net->outputs[0];
     int agree = 0, correct = 0;
     for (uint32_t k = 0; k < count; k++) {
-        int8_t **q = qr_run(m->c->net, images + (size_t)k * pixels);
+        int8_t **q = qref_run(m->c->net, images + (size_t)k * pixels);
         int best = 0;
         for (int i = 1; i < out->shape.c; i++)
             best = q[out->index][i] > q[out->index][best] ? i : best;
         agree += best == torch[k];
         correct += best == labels[k];
-        qr_free(m->c->net, q);
+        qref_free(m->c->net, q);
     }
     printf("digits int8: %d/%u correct, %d/%u agree with PyTorch\n", correct, count, agree, count);
     assert_true(agree >= (int)count - 3);

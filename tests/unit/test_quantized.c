@@ -6,7 +6,6 @@
  * and in int8, at no arena cost where the arena has room. */
 #include "testutil.h"
 
-#include "../quantref/quantref.c"
 
 #include <math.h>
 #include <sys/stat.h>
@@ -327,7 +326,7 @@ static void write_inputs(const char *chw_path, const char *hwc_path, Shape s, in
 }
 
 /* The imported int8 model: the HWC build gives the CHW build's bytes, and
- * the CHW build gives the int8 reference's (tests/quantref). */
+ * the CHW build gives the int8 reference's (compiler/qref.c). */
 static void test_quantized_hwc_int8(void **state)
 {
     (void)state;
@@ -350,13 +349,13 @@ static void test_quantized_hwc_int8(void **state)
     for (int k = 0; k < 20; k++) {
         for (int i = 0; i < 90; i++)
             x[i] = 0.0235f * (float)((int8_t)in[k * 90 + i] + 5);
-        int8_t **t = qr_run(c->net, x);
+        int8_t **t = qref_run(c->net, x);
         const Layer *o = c->net->outputs[0];
         for (int i = 0; i < 5; i++)
             if (t[o->index][i] != (int8_t)a[k * 5 + i])
                 fail_msg("input %d output %d: generated %d, reference %d", k, i, (int8_t)a[k * 5 + i],
                          t[o->index][i]);
-        qr_free(c->net, t);
+        qref_free(c->net, t);
     }
     free(in);
     free(a);

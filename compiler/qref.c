@@ -1,6 +1,6 @@
-/* quantref.c: the int8 reference; see quantref.h. Each kernel is the
- * scheme's formula applied to one output value at a time. */
-#include "quantref.h"
+/* qref.c: the int8 reference (cnnc.h says what it is for). Each kernel
+ * is the scheme's formula applied to one output value at a time. */
+#include "cnnc.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -13,14 +13,14 @@ static int64_t floor_pow2(int64_t n, int k)
     return (n % d != 0 && n < 0) ? q - 1 : q;
 }
 
-int32_t qr_srdhm(int32_t a, int32_t b)
+int32_t qref_srdhm(int32_t a, int32_t b)
 {
     int64_t p = (int64_t)a * b; /* |p| <= 2^62 */
     int64_t r = floor_pow2(p + ((int64_t)1 << 30), 31);
     return r > INT32_MAX ? INT32_MAX : (int32_t)r;
 }
 
-int32_t qr_rdbpot(int32_t x, int e)
+int32_t qref_rdbpot(int32_t x, int e)
 {
     int64_t mag = x < 0 ? -(int64_t)x : x;
     int64_t r = e == 0 ? mag : (mag + ((int64_t)1 << (e - 1))) >> e;
@@ -34,13 +34,13 @@ static int32_t wrap32(int64_t v)
     return u > INT32_MAX ? (int32_t)((int64_t)u - ((int64_t)1 << 32)) : (int32_t)u;
 }
 
-int32_t qr_requant(int32_t acc, int32_t mult, int32_t shift)
+int32_t qref_requant(int32_t acc, int32_t mult, int32_t shift)
 {
     int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
-    return qr_rdbpot(qr_srdhm(wrap32((int64_t)acc * ((int64_t)1 << left)), mult), right);
+    return qref_rdbpot(qref_srdhm(wrap32((int64_t)acc * ((int64_t)1 << left)), mult), right);
 }
 
-int32_t qr_div_round(int32_t sum, int32_t count)
+int32_t qref_div_round(int32_t sum, int32_t count)
 {
     int64_t mag = sum < 0 ? -(int64_t)sum : sum;
     int64_t r = (2 * mag + count) / (2 * (int64_t)count); /* floor(mag / count + 1/2) */
@@ -53,7 +53,7 @@ static int32_t clamp(int64_t v, int32_t lo, int32_t hi)
     return v < lo ? lo : v > hi ? hi : (int32_t)v;
 }
 
-int8_t qr_quantize(float x, QParams p)
+int8_t qref_quantize(float x, QParams p)
 {
     float r = roundf(x / p.scale);
     if (!(r >= -1000.0f))
@@ -63,7 +63,7 @@ int8_t qr_quantize(float x, QParams p)
     return (int8_t)clamp((int64_t)r + p.zero_point, -128, 127);
 }
 
-float qr_dequantize(int8_t q, QParams p)
+float qref_dequantize(int8_t q, QParams p)
 {
     return (float)((double)p.scale * (double)(q - p.zero_point));
 }
@@ -73,7 +73,7 @@ float qr_dequantize(int8_t q, QParams p)
 /* The stored value of a requantizing kernel from its int32 accumulator. */
 static int8_t finish(const QuantInfo *qi, int32_t acc, int32_t mult, int32_t shift)
 {
-    return (int8_t)clamp((int64_t)qr_requant(acc, mult, shift) + qi->out.zero_point, qi->act_min, qi->act_max);
+    return (int8_t)clamp((int64_t)qref_requant(acc, mult, shift) + qi->out.zero_point, qi->act_min, qi->act_max);
 }
 
 /* An input coordinate folded back inside [0, n) as the padding mode says;
@@ -180,7 +180,7 @@ static void pool(const Layer *l, const int8_t *x, int8_t *y)
                 if (qi->kind == QK_MAXPOOL || qi->kind == QK_MINPOOL) {
                     out = n ? best : qi->out.zero_point;
                 } else if (qi->kind == QK_SUMPOOL) {
-                    out = (int64_t)qr_requant(wrap32(sum), qi->out_mult, qi->out_shift) + qi->out.zero_point;
+                    out = (int64_t)qref_requant(wrap32(sum), qi->out_mult, qi->out_shift) + qi->out.zero_point;
                 } else {
                     int64_t count = n;
                     if (l->op == OP_AVGPOOL2D && l->count_include_pad) {
@@ -189,7 +189,7 @@ static void pool(const Layer *l, const int8_t *x, int8_t *y)
                         count = (y1 - y0) * (x1 - x0);
                         sum += (count - n) * zp;
                     }
-                    out = count ? qr_div_round(wrap32(sum), (int32_t)count) : qi->out.zero_point;
+                    out = count ? qref_div_round(wrap32(sum), (int32_t)count) : qi->out.zero_point;
                 }
                 y[(c * l->shape.h + oy) * l->shape.w + ox] = (int8_t)clamp(out, qi->act_min, qi->act_max);
             }
@@ -204,7 +204,7 @@ static void add(const Layer *l, int8_t **t, int8_t *y)
         int64_t sum = 0;
         for (int k = 0; k < l->nin; k++) {
             int32_t v = t[l->in[k]->index][i] - l->in[k]->quant->out.zero_point;
-            sum += qr_requant(wrap32((int64_t)v * ((int64_t)1 << qi->left_shift)), qi->in_mult[k], qi->in_shift[k]);
+            sum += qref_requant(wrap32((int64_t)v * ((int64_t)1 << qi->left_shift)), qi->in_mult[k], qi->in_shift[k]);
         }
         y[i] = finish(qi, wrap32(sum), qi->out_mult, qi->out_shift);
     }
@@ -221,7 +221,7 @@ static void concat(const Layer *l, int8_t **t, int8_t *y)
         for (int64_t i = 0; i < n; i++) {
             int32_t v = t[src->index][i];
             if (qi->in_requant[k])
-                v = clamp((int64_t)qr_requant(v - src->quant->out.zero_point, qi->in_mult[k], qi->in_shift[k]) +
+                v = clamp((int64_t)qref_requant(v - src->quant->out.zero_point, qi->in_mult[k], qi->in_shift[k]) +
                               qi->out.zero_point,
                           -128, 127);
             y[off + i] = (int8_t)v;
@@ -280,7 +280,7 @@ static void run_layer(const Layer *l, int8_t **t, int8_t *y, int64_t n)
     abort();
 }
 
-int8_t **qr_run(const Net *net, const float *input)
+int8_t **qref_run(const Net *net, const float *input)
 {
     int8_t **t = calloc((size_t)net->nlayers, sizeof *t);
     if (!t)
@@ -293,23 +293,23 @@ int8_t **qr_run(const Net *net, const float *input)
             abort();
         if (l->quant->kind == QK_QUANTIZE)
             for (int64_t k = 0; k < n; k++)
-                t[i][k] = qr_quantize(input[k], l->quant->out);
+                t[i][k] = qref_quantize(input[k], l->quant->out);
         else
             run_layer(l, t, t[i], n);
     }
     return t;
 }
 
-void qr_free(const Net *net, int8_t **t)
+void qref_free(const Net *net, int8_t **t)
 {
     for (int i = 0; i < net->nlayers; i++)
         free(t[i]);
     free(t);
 }
 
-void qr_dequantize_tensor(const Layer *l, const int8_t *q, float *out)
+void qref_dequantize_tensor(const Layer *l, const int8_t *q, float *out)
 {
     int64_t n = l->shape.c * l->shape.h * l->shape.w;
     for (int64_t i = 0; i < n; i++)
-        out[i] = qr_dequantize(q[i], l->quant->out);
+        out[i] = qref_dequantize(q[i], l->quant->out);
 }

@@ -411,8 +411,11 @@ const char *tflm_softmax(float in_scale, float beta, TflmSoftmax *sm)
 /* TFLM's MEAN for int8 (PrepareMeanOrSumHelper, QuantizedMeanOrSum):
  * QuantizeMultiplier of in / out scale (double), 1 / count folded into it
  * as an integer division after a left shift by floor(log2 count) (at most
- * 32 and 31 + shift). count is limited so that the int32 sum of the
- * values cannot overflow. */
+ * 32 and 31 + shift). The unfolded multiplier is reference_integer_ops::
+ * Mean's, which rescales the sum first and divides after: the TFLite
+ * interpreter's kernel for a 4-D MEAN over H, W with keep_dims, and older
+ * TFLM releases' (current TFLM and CMSIS-NN's arm_mean_s8 fold). count is
+ * limited so that the int32 sum of the values cannot overflow. */
 const char *tflm_mean(float in_scale, int32_t in_zp, float out_scale, int32_t out_zp, int64_t count, TflmMean *m)
 {
     const char *msg = check_pair(in_scale, in_zp, out_scale, out_zp);
@@ -430,12 +433,15 @@ const char *tflm_mean(float in_scale, int32_t in_zp, float out_scale, int32_t ou
     s = s < 32 ? s : 32;
     s = s < 31 + shift ? s : 31 + shift;
     int32_t folded = (int32_t)(((int64_t)mult << s) / count);
-    if (shift - s > 30)
+    if (shift > 30)
         return "mean rescales by 2^30 or more";
     m->count = (int32_t)count;
     m->bias = (int32_t)(-(int64_t)in_zp * count); /* |zp * count| < 2^31 */
     m->multiplier = folded;
     m->shift = shift - s;
+    m->rescale_multiplier = mult;
+    m->rescale_shift = shift;
+    m->input_zero_point = in_zp;
     m->output_zero_point = out_zp;
     return NULL;
 }

@@ -19,10 +19,11 @@
  *   tflm_lut_relu_n1_to_1  RELU_N1_TO_1, requantizing
  *   tflm_lut_relu_range    the three above for any real range [lo, hi]
  *   tflm_lut_quantize      QUANTIZE int8 -> int8 (Requantize)
- * Kernel constants, for runtime/cnnc_q8.h's cnnc_q_softmax_tflm and
- * cnnc_q_mean:
+ * Kernel constants, for runtime/cnnc_q8.h's cnnc_q_softmax_tflm,
+ * cnnc_q_mean and cnnc_q_mean_rescale_first:
  *   tflm_softmax           SOFTMAX: TflmSoftmax (output 1/256, -128)
- *   tflm_mean              MEAN over H, W: TflmMean
+ *   tflm_mean              MEAN over H, W: TflmMean (TFLM's QuantizedMeanOrSum, and
+ *                          reference_integer_ops::Mean's rescale-first variant)
  * gemmlowp's fixed-point functions the tables evaluate (exported for tests):
  *   tflm_exp_on_negative_values, tflm_logistic_q4, tflm_tanh_q4 */
 #ifndef CNNC_TFLM_H
@@ -42,12 +43,17 @@ typedef struct TflmSoftmax {
     int32_t exp_lut[256];
 } TflmSoftmax;
 
-/* MEAN's constants (TFLM's QuantizedMeanOrSum over count values). */
+/* MEAN's constants over count values, for TFLM's kernel (QuantizedMeanOrSum:
+ * cnnc_q_mean) and for TFLite's rescale-first one (reference_integer_ops::
+ * Mean: cnnc_q_mean_rescale_first). */
 typedef struct TflmMean {
-    int32_t count;             /* values averaged: H * W */
-    int32_t bias;              /* -input zero point * count */
-    int32_t multiplier;        /* QuantizeMultiplier(in / out scale) with 1 / count folded in */
+    int32_t count;              /* values averaged: H * W */
+    int32_t bias;               /* -input zero point * count */
+    int32_t multiplier;         /* QuantizeMultiplier(in / out scale) with 1 / count folded in */
     int32_t shift;
+    int32_t rescale_multiplier; /* QuantizeMultiplier(in / out scale) alone */
+    int32_t rescale_shift;
+    int32_t input_zero_point;
     int32_t output_zero_point;
 } TflmMean;
 

@@ -479,6 +479,12 @@ static inline int32_t cnnc_q_requant2(int32_t a2, int32_t mult, int32_t ra, int3
  *              shift) is QuantizeMultiplier(in_scale / out_scale) with 1/n folded in as TFLM's
  *              QuantizedMeanOrSum does: s = min(floor(log2 n), 32, 31 + shift),
  *              mult = (mult << s) / n, shift -= s.
+ *   mean, rescaled first
+ *              (reference_integer_ops::Mean: the TFLite interpreter's kernel for a 4-D MEAN over
+ *              H, W with keep_dims, and older TFLM releases'; TflmMean.rescale_*)
+ *              acc = cnnc_q_requant(sum of (x[k * stride] - input zero point), mult, shift),
+ *              (mult, shift) = QuantizeMultiplier(in_scale / out_scale) unfolded;
+ *              y = clamp(cnnc_q_div_round(acc, n) + out zero point, -128, 127).
  *
  * gemmlowp's helpers: cnnc_q_sat_shl (SaturatingRoundingMultiplyByPOT, positive exponent),
  * cnnc_q_half_sum (RoundingHalfSum), cnnc_q_newton_inverse (the Newton-Raphson division both
@@ -593,6 +599,18 @@ static inline int8_t cnnc_q_mean(const int8_t *x, int32_t n, int32_t stride, int
         sum += x[i * stride];
     /* the bias added wrapping, as TFLM's int64 difference cast to int32 */
     return cnnc_q_output((int32_t)((uint32_t)sum + (uint32_t)bias), mult, shift, zero_point, -128, 127);
+}
+
+/* reference_integer_ops::Mean of the n values x[0], x[stride], ...: the differences from the input
+ * zero point summed, rescaled by TflmMean.rescale_multiplier / rescale_shift, then divided by n
+ * rounding half away from zero (one division per output). */
+static inline int8_t cnnc_q_mean_rescale_first(const int8_t *x, int32_t n, int32_t stride, int32_t in_zero_point,
+                                               int32_t mult, int32_t shift, int32_t zero_point)
+{
+    int32_t sum = 0, i; /* n < 2^24: no overflow */
+    for (i = 0; i < n; i++)
+        sum += x[i * stride] - in_zero_point;
+    return (int8_t)cnnc_q_clamp(cnnc_q_div_round(cnnc_q_requant(sum, mult, shift), n) + zero_point, -128, 127);
 }
 
 #ifdef __cplusplus

@@ -483,6 +483,22 @@ static int8_t ref_mean(const int8_t *x, int n, int stride, float in_scale, int32
     return (int8_t)(out < -128 ? -128 : out > 127 ? 127 : out);
 }
 
+/* reference_integer_ops::Mean (integer_ops/mean.h) for one output. */
+static int8_t ref_mean_rescale_first(const int8_t *x, int n, int stride, float in_scale, int32_t in_zp,
+                                     float out_scale, int32_t out_zp)
+{
+    int32_t mult;
+    int shift;
+    ref_quantize_multiplier((double)in_scale / (double)out_scale, &mult, &shift);
+    int32_t acc = 0;
+    for (int k = 0; k < n; k++)
+        acc += x[k * stride] - in_zp;
+    acc = ref_mbqm(acc, mult, shift);
+    acc = acc > 0 ? (acc + n / 2) / n : (acc - n / 2) / n;
+    acc += out_zp;
+    return (int8_t)(acc < -128 ? -128 : acc > 127 ? 127 : acc);
+}
+
 /* ---- gemmlowp primitives against wide-integer definitions ---- */
 
 /* cnnc_q8.h's SRDHM and RoundingDivideByPOT are gemmlowp's: on the edges
@@ -762,14 +778,16 @@ static void test_tflm_softmax_matches_kernel(void **state)
     }
 }
 
-/* MEAN equals TFLM's QuantizedMeanOrSum over random planes (1 to 400
- * values, any stride) and params. */
+/* MEAN equals TFLM's QuantizedMeanOrSum, and the rescale-first variant
+ * reference_integer_ops::Mean, over random planes (1 to 400 values, any
+ * stride) and params. */
 static void test_tflm_mean_matches_kernel(void **state)
 {
     (void)state;
     uint64_t s = 7;
     int8_t x[400 * 3];
     TflmMean m;
+    int differ = 0;
     for (int k = 0; k < 20000; k++) {
         Params p = random_params(&s);
         if (k % 3 == 0)
@@ -783,7 +801,16 @@ static void test_tflm_mean_matches_kernel(void **state)
         if (got != want)
             fail_msg("mean of %d (in %.9g %d, out %.9g %d): %d, kernel %d", n, p.in_scale, p.in_zp, p.out_scale,
                      p.out_zp, got, want);
+        int8_t folded = got;
+        got = cnnc_q_mean_rescale_first(x, m.count, stride, m.input_zero_point, m.rescale_multiplier, m.rescale_shift,
+                                        m.output_zero_point);
+        differ += got != folded;
+        want = ref_mean_rescale_first(x, n, stride, p.in_scale, p.in_zp, p.out_scale, p.out_zp);
+        if (got != want)
+            fail_msg("rescale-first mean of %d (in %.9g %d, out %.9g %d): %d, kernel %d", n, p.in_scale, p.in_zp,
+                     p.out_scale, p.out_zp, got, want);
     }
+    printf("mean: the two kernels differ on %d of 20000 random planes\n", differ);
 }
 
 /* ---- golden vectors of TensorFlow's kernel tests ---- */
@@ -1116,7 +1143,8 @@ static void test_tflm_relu_exact_vectors(void **state)
  * MeanInt83DKeepDims {2, 2, 2} over 1, 2, MeanInt84DKeepDims and
  * ...WithoutKeepDims {2, 2, 3, 2} over 1, 2 (H, W of NHWC),
  * ...WithPrecision {2, 2, 3, 1}; and the int16 test
- * ...DifferentScaleAndZeroPoint (out scale 0.7) run in int8. */
+ * ...DifferentScaleAndZeroPoint (out scale 0.7) run in int8. Both
+ * variants of the kernel. */
 static void test_tflm_mean_micro_goldens(void **state)
 {
     (void)state;
@@ -1145,9 +1173,13 @@ static void test_tflm_mean_micro_goldens(void **state)
         for (int b = 0, k = 0; b < cases[c].batches; b++)
             for (int ch = 0; ch < cases[c].channels; ch++, k++) {
                 const int8_t *plane = x + b * cases[c].count * cases[c].channels + ch;
+                int8_t want = micro_quantize(cases[c].golden[k], cases[c].out_scale, 0);
                 int8_t y = cnnc_q_mean(plane, m.count, cases[c].channels, m.bias, m.multiplier, m.shift,
                                        m.output_zero_point);
-                expect_near(cases[c].name, k, y, micro_quantize(cases[c].golden[k], cases[c].out_scale, 0), 1.0);
+                expect_near(cases[c].name, k, y, want, 1.0);
+                y = cnnc_q_mean_rescale_first(plane, m.count, cases[c].channels, m.input_zero_point,
+                                              m.rescale_multiplier, m.rescale_shift, m.output_zero_point);
+                expect_near(cases[c].name, k, y, want, 1.0);
             }
     }
     /* the 4-D means are whole numbers: exact */
@@ -1310,6 +1342,9 @@ static void test_tflm_constants_hand_computed(void **state)
     assert_int_equal(m.bias, 18);
     assert_int_equal(m.multiplier, (int32_t)((INT64_C(1) << 32) / 6));
     assert_int_equal(m.shift, -1);
+    assert_int_equal(m.rescale_multiplier, 1 << 30);
+    assert_int_equal(m.rescale_shift, 1);
+    assert_int_equal(m.input_zero_point, -3);
     assert_int_equal(m.output_zero_point, 7);
     /* a large plane and a small ratio: the fold shift stops at 31 + shift (1e-6 = 0.52 * 2^-19) */
     assert_null(tflm_mean(1.0f, 0, 1.0f, 0, 1 << 20, &m));

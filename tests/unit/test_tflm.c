@@ -28,13 +28,13 @@
 
 /* ---- helpers ---- */
 
-/* splitmix64: reproducible random numbers. */
+/* xorshift64*: reproducible random numbers from a nonzero seed. */
 static uint64_t next(uint64_t *s)
 {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * UINT64_C(0x2545f4914f6cdd1d);
 }
 
 /* A uniform double in [0, 1). */

@@ -454,3 +454,167 @@ static inline int32_t cnnc_q_requant2(int32_t a2, int32_t mult, int32_t ra, int3
 #endif
 
 #endif /* CNNC_Q8_H */
+
+/* ==== TFLM-exact kernels ======================================================================
+ *
+ * TensorFlow Lite Micro's reference int8 kernels whose arithmetic is not a plain requantization,
+ * reproduced bit for bit (gemmlowp's fixed point, TFLite's default double rounding). Their
+ * constants come from compiler/tflm.c, which evaluates TFLM's Prepare from the tensors' float32
+ * scales and zero points as the .tflite file stores them; tests/unit/test_tflm.c checks both
+ * against TFLite's and TFLM's own kernel tests. Fixed-point notation: Qm.n is an int32 holding
+ * real * 2^n with m integer bits (gemmlowp's FixedPoint<int32_t, m>); Q0.31 holds [-1, 1).
+ *
+ *   softmax    (SOFTMAX, beta and the input scale in TflmSoftmax; output 1/256, zero point -128)
+ *              top = max x_i; e_i = exp_lut[top - x_i], exp(scaled (x_i - top)) in Q0.31 (0
+ *              where x_i - top < diff_min: TFLM drops those);
+ *              sum = sum of RoundingDivideByPOT(e_i, 12) (Q12.19);
+ *              r = GetReciprocal(sum, 12, &bits) = 1/(1 + x) of the sum normalized to [1, 2),
+ *                  x = (sum << clz(sum)) - 2^31 in Q0.31, bits = 12 - clz(sum);
+ *              y_i = min(RoundingDivideByPOT(SRDHM(r, e_i), bits + 23) - 128, 127).
+ *              Exact while sum < 2^28, so always for n < 512 (each e_i adds at most 2^19);
+ *              beyond, TFLM's TFLITE_CHECK on the exponent fires; here it stops at 31.
+ *   mean       (MEAN over H, W; TflmMean) acc = bias + sum of the n values x[k * stride],
+ *              bias = -input zero point * n;
+ *              y = cnnc_q_output(acc, mult, shift, out zero point, -128, 127), where (mult,
+ *              shift) is QuantizeMultiplier(in_scale / out_scale) with 1/n folded in as TFLM's
+ *              QuantizedMeanOrSum does: s = min(floor(log2 n), 32, 31 + shift),
+ *              mult = (mult << s) / n, shift -= s.
+ *   mean, rescaled first
+ *              (reference_integer_ops::Mean: the TFLite interpreter's kernel for a 4-D MEAN over
+ *              H, W with keep_dims, and older TFLM releases'; TflmMean.rescale_*)
+ *              acc = cnnc_q_requant(sum of (x[k * stride] - input zero point), mult, shift),
+ *              (mult, shift) = QuantizeMultiplier(in_scale / out_scale) unfolded;
+ *              y = clamp(cnnc_q_div_round(acc, n) + out zero point, -128, 127).
+ *
+ * gemmlowp's helpers: cnnc_q_sat_shl (SaturatingRoundingMultiplyByPOT, positive exponent),
+ * cnnc_q_half_sum (RoundingHalfSum), cnnc_q_newton_inverse (the Newton-Raphson division both
+ * one_over_one_plus_x_for_x_in_0_1 and one_minus_x_over_one_plus_x_for_x_in_0_1 run),
+ * cnnc_q_one_over_one_plus_x, cnnc_q_reciprocal (TFLite's GetReciprocal) and cnnc_q_clz32
+ * (CountLeadingZeros). No run-time division (halving is a shift), no libm.
+ */
+#ifndef CNNC_Q8_TFLM_H
+#define CNNC_Q8_TFLM_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* TFLite's CountLeadingZeros for uint32: 32 for 0 (CLZ on Cortex-M3 and up). */
+static inline int cnnc_q_clz32(uint32_t x)
+{
+#if defined(__GNUC__)
+    return x ? __builtin_clz((unsigned)x) : 32;
+#else
+    int n = 0;
+    if (!x)
+        return 32;
+    while (!(x & 0x80000000u)) {
+        x <<= 1;
+        n++;
+    }
+    return n;
+#endif
+}
+
+/* gemmlowp's SaturatingRoundingMultiplyByPOT<e> for e in 1..30: x * 2^e, saturated to int32 the
+ * way gemmlowp does (beyond +-(2^(31-e) - 1)). */
+static inline int32_t cnnc_q_sat_shl(int32_t x, int e)
+{
+    int32_t threshold = (int32_t)(((uint32_t)1 << (31 - e)) - 1u);
+    if (x > threshold)
+        return INT32_MAX;
+    if (x < -threshold)
+        return INT32_MIN;
+    return (int32_t)((uint32_t)x << e);
+}
+
+/* gemmlowp's RoundingHalfSum: (a + b) / 2 rounded half away from zero, in 64 bits. */
+static inline int32_t cnnc_q_half_sum(int32_t a, int32_t b)
+{
+    int64_t s = (int64_t)a + (int64_t)b;
+    int64_t t = s >= 0 ? s + 1 : s - 1;
+    return (int32_t)(t >= 0 ? t / 2 : -(-t / 2)); /* truncating, as C++'s (sum + sign) / 2 */
+}
+
+/* The Newton-Raphson division of gemmlowp's one_over_one_plus_x_for_x_in_0_1 and
+ * one_minus_x_over_one_plus_x_for_x_in_0_1: 1 / d in Q2.29 for a half denominator d in
+ * [1/2, 1] (Q0.31), from 48/17 - 32/17 d and three steps x += x (1 - d x). */
+static inline int32_t cnnc_q_newton_inverse(int32_t half_denominator)
+{
+    const int32_t c48_over_17 = 1515870810, c_neg32_over_17 = -1010580540, one = (int32_t)1 << 29;
+    int32_t x = c48_over_17 + cnnc_q_srdhm(half_denominator, c_neg32_over_17);
+    int i;
+    for (i = 0; i < 3; i++) {
+        int32_t one_minus_dx = one - cnnc_q_srdhm(half_denominator, x);
+        x += cnnc_q_sat_shl(cnnc_q_srdhm(x, one_minus_dx), 2);
+    }
+    return x;
+}
+
+/* gemmlowp's one_over_one_plus_x_for_x_in_0_1: 1 / (1 + a) in Q0.31 for a in [0, 1) (Q0.31). */
+static inline int32_t cnnc_q_one_over_one_plus_x(int32_t a)
+{
+    return cnnc_q_sat_shl(cnnc_q_newton_inverse(cnnc_q_half_sum(a, INT32_MAX)), 1);
+}
+
+/* TFLite's GetReciprocal: for x > 0 with x_integer_digits integer bits, 1/x as the Q0.31 value
+ * r and *num_bits_over_unit = b such that 1/x = r * 2^-b. */
+static inline int32_t cnnc_q_reciprocal(int32_t x, int x_integer_digits, int *num_bits_over_unit)
+{
+    int headroom_plus_one = cnnc_q_clz32((uint32_t)x);
+    uint32_t shifted = headroom_plus_one < 32 ? (uint32_t)x << headroom_plus_one : 0u;
+    *num_bits_over_unit = x_integer_digits - headroom_plus_one;
+    return cnnc_q_one_over_one_plus_x((int32_t)(shifted - 0x80000000u));
+}
+
+/* TFLM's int8 softmax (reference_ops::Softmax, int8 in and out) of x[0], x[stride], ...,
+ * x[(n-1)*stride] into y (may be x), with compiler/tflm.c's exp_lut (TflmSoftmax.exp_lut). */
+static inline void cnnc_q_softmax_tflm(const int8_t *x, int8_t *y, int n, int stride, const int32_t *exp_lut)
+{
+    int32_t top = -128, recip, q;
+    uint32_t sum = 0;
+    int bits, exponent, i;
+    if (n <= 0)
+        return;
+    for (i = 0; i < n; i++)
+        top = x[i * stride] > top ? x[i * stride] : top;
+    for (i = 0; i < n; i++)
+        sum += (uint32_t)cnnc_q_rdbpot(exp_lut[top - x[i * stride]], 12);
+    recip = cnnc_q_reciprocal((int32_t)sum, 12, &bits);
+    exponent = bits + 31 - 8;
+    exponent = exponent < 0 ? 0 : (exponent > 31 ? 31 : exponent);
+    for (i = 0; i < n; i++) {
+        q = cnnc_q_rdbpot(cnnc_q_srdhm(recip, exp_lut[top - x[i * stride]]), exponent) - 128;
+        y[i * stride] = (int8_t)(q > 127 ? 127 : q);
+    }
+}
+
+/* TFLM's int8 MEAN (reference_ops::QuantizedMeanOrSum) of the n values x[0], x[stride], ...,
+ * with compiler/tflm.c's constants (TflmMean: bias, multiplier, shift, output zero point). */
+static inline int8_t cnnc_q_mean(const int8_t *x, int32_t n, int32_t stride, int32_t bias, int32_t mult,
+                                 int32_t shift, int32_t zero_point)
+{
+    int32_t sum = 0, i; /* n < 2^24 (tflm.c checks): no overflow */
+    for (i = 0; i < n; i++)
+        sum += x[i * stride];
+    /* the bias added wrapping, as TFLM's int64 difference cast to int32 */
+    return cnnc_q_output((int32_t)((uint32_t)sum + (uint32_t)bias), mult, shift, zero_point, -128, 127);
+}
+
+/* reference_integer_ops::Mean of the n values x[0], x[stride], ...: the differences from the input
+ * zero point summed, rescaled by TflmMean.rescale_multiplier / rescale_shift, then divided by n
+ * rounding half away from zero (one division per output). */
+static inline int8_t cnnc_q_mean_rescale_first(const int8_t *x, int32_t n, int32_t stride, int32_t in_zero_point,
+                                               int32_t mult, int32_t shift, int32_t zero_point)
+{
+    int32_t sum = 0, i; /* n < 2^24: no overflow */
+    for (i = 0; i < n; i++)
+        sum += x[i * stride] - in_zero_point;
+    return (int8_t)cnnc_q_clamp(cnnc_q_div_round(cnnc_q_requant(sum, mult, shift), n) + zero_point, -128, 127);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CNNC_Q8_TFLM_H */

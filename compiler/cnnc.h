@@ -450,7 +450,8 @@ typedef enum {
     QK_CONCAT,   /* inputs requantized to the output's params where they differ */
     QK_CLAMP,    /* relu, relu6 on their own: params of the input, y = clamp(x) */
     QK_LUT,      /* sigmoid, tanh, hardswish, hardsigmoid, leakyrelu: y = lut[x + 128] */
-    QK_SOFTMAX,  /* over channels, integer exp table; output 1/256, zp -128 */
+    QK_SOFTMAX,  /* over channels, TFLM's (gemmlowp fixed point, exp table); output 1/256, zp -128 */
+    QK_MEAN,     /* an imported mean: TFLM's MEAN over H, W (sum, one requantization) */
     QK_IDENTITY, /* flatten, dropout: the input's bytes */
     QK_FUSED,    /* folded batchnorm, fused relu/relu6: computed by fused_into */
 } QKind;
@@ -483,8 +484,8 @@ typedef struct QuantInfo {
     bool *in_requant;         /* CONCAT: false when the input's params equal the output's (copy) */
 
     int8_t *lut;              /* QK_LUT: 256 entries, y = lut[x + 128] */
-    uint32_t *exp_lut;        /* QK_SOFTMAX: 256 entries, exp(-in.scale * d) * 2^exp_bits */
-    int exp_bits;
+    int32_t *exp_lut;         /* QK_SOFTMAX: 256 entries by max - x, TFLM's exp in Q0.31 (tflm.h) */
+    int32_t mean_bias;        /* QK_MEAN: -in zp * count; out_mult, out_shift the rescale by 1/count */
 } QuantInfo;
 
 /* Runs the float interpreter on every input of a raw float32 file (CHW,

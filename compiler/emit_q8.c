@@ -273,15 +273,6 @@ static void emit_i32(Q8 *e, const char *name, const int32_t *v, int64_t n)
     emit_ints(e, "int32_t", name, w, n);
 }
 
-/* Softmax's exp table, whose entries use all 32 bits. */
-static void emit_u32(Q8 *e, const char *name, const uint32_t *v, int64_t n)
-{
-    int64_t *w = mem_array(e->mem, (size_t)n, sizeof *w);
-    for (int64_t i = 0; i < n; i++)
-        w[i] = v[i];
-    emit_ints(e, "uint32_t", name, w, n);
-}
-
 /* The input's zero point of layer l's k-th input. */
 static int32_t in_zp(const Layer *l, int k)
 {
@@ -457,8 +448,8 @@ static void emit_constants(Q8 *e, const Layer *l)
         emit(e, "/* %s: y = lut[x + 128] */", cw_comment_safe(e->mem, l->name));
         emit_i8(e, mem_printf(e->mem, "lut_%s", c), qi->lut, 256);
     } else if (qi->kind == QK_SOFTMAX) {
-        emit(e, "/* %s: e^(-scale * d) with %d fraction bits */", cw_comment_safe(e->mem, l->name), qi->exp_bits);
-        emit_u32(e, mem_printf(e->mem, "exp_%s", c), qi->exp_lut, 256);
+        emit(e, "/* %s: TFLM's exp of the rescaled max - x, in Q0.31 */", cw_comment_safe(e->mem, l->name));
+        emit_i32(e, mem_printf(e->mem, "exp_%s", c), qi->exp_lut, 256);
     }
 }
 
@@ -1943,6 +1934,17 @@ static void emit_global_avg(Q8 *e, const Layer *l, long long n)
     emit(e, "(void)v;");
 }
 
+/* An imported mean: TFLM's MEAN of each channel's plane. */
+static void emit_mean(Q8 *e, const Layer *l)
+{
+    const QuantInfo *qi = l->quant;
+    long long hw = (long long)(l->in[0]->shape.h * l->in[0]->shape.w);
+    emit(e, "int c;");
+    emit(e, "for (c = 0; c < %lld; c++)", (long long)l->shape.c);
+    emit(e, "    y[c] = cnnc_q_mean(x + c * %lld, %lld, 1, %ld, %ld, %ld, %d);", hw, hw, (long)qi->mean_bias,
+         (long)qi->out_mult, (long)qi->out_shift, (int)qi->out.zero_point);
+}
+
 /* Window pools (a global one's window is the whole plane): max and min
  * compare int8 values, avg divides the sum rounding half away from zero,
  * sum requantizes the sum of (x - zx). Cells outside are skipped. */
@@ -2126,7 +2128,7 @@ static void emit_elementwise(Q8 *e, const Layer *l)
         long long hw = (long long)(l->shape.h * l->shape.w);
         emit(e, "int p;");
         emit(e, "for (p = 0; p < %lld; p++)", hw);
-        emit(e, "    cnnc_q_softmax(x + p, y + p, %lld, %lld, exp_%s);", (long long)l->shape.c, hw, c);
+        emit(e, "    cnnc_q_softmax_tflm(x + p, y + p, %lld, %lld, exp_%s);", (long long)l->shape.c, hw, c);
         return;
     }
     emit(e, "int i;");
@@ -2186,6 +2188,7 @@ static void emit_layer(Q8 *e, const Layer *l)
     case QK_CLAMP:
     case QK_LUT:
     case QK_SOFTMAX: emit_elementwise(e, l); break;
+    case QK_MEAN: emit_mean(e, l); break;
     case QK_QUANTIZE:
     case QK_IDENTITY:
     case QK_FUSED: unreachable();

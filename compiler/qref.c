@@ -2,6 +2,8 @@
  * is the scheme's formula applied to one output value at a time. */
 #include "cnnc.h"
 
+#include "../runtime/cnnc_q8.h" /* TFLM's softmax and mean only: see softmax() */
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,23 +232,24 @@ static void concat(const Layer *l, int8_t **t, int8_t *y)
     }
 }
 
-/* Softmax over channels: e = table[max - x], y = round(256 * e / sum) - 128. */
+/* Softmax over channels and an imported mean, as TFLM computes them: the
+ * runtime's kernels, which tests/unit/test_tflm.c holds to TFLM's own test
+ * vectors (gemmlowp's Newton-Raphson reciprocal is not worth a second
+ * transcription here). */
 static void softmax(const Layer *l, const int8_t *x, int8_t *y)
 {
-    const QuantInfo *qi = l->quant;
     int64_t hw = l->shape.h * l->shape.w;
-    for (int64_t p = 0; p < hw; p++) {
-        int32_t top = x[p];
-        for (int64_t c = 1; c < l->shape.c; c++)
-            top = x[c * hw + p] > top ? x[c * hw + p] : top;
-        uint64_t sum = 0;
-        for (int64_t c = 0; c < l->shape.c; c++)
-            sum += qi->exp_lut[top - x[c * hw + p]];
-        for (int64_t c = 0; c < l->shape.c; c++) {
-            uint64_t e = qi->exp_lut[top - x[c * hw + p]];
-            y[c * hw + p] = (int8_t)clamp((int64_t)((e * 256 + sum / 2) / sum) - 128, -128, 127);
-        }
-    }
+    for (int64_t p = 0; p < hw; p++)
+        cnnc_q_softmax_tflm(x + p, y + p, (int)l->shape.c, (int)hw, l->quant->exp_lut);
+}
+
+static void mean(const Layer *l, const int8_t *x, int8_t *y)
+{
+    const QuantInfo *qi = l->quant;
+    int64_t hw = l->in[0]->shape.h * l->in[0]->shape.w;
+    for (int64_t c = 0; c < l->shape.c; c++)
+        y[c] = cnnc_q_mean(x + c * hw, (int32_t)hw, 1, qi->mean_bias, qi->out_mult, qi->out_shift,
+                           qi->out.zero_point);
 }
 
 /* One layer's int8 output from the tensors before it. */
@@ -265,6 +268,7 @@ static void run_layer(const Layer *l, int8_t **t, int8_t *y, int64_t n)
     case QK_ADD: add(l, t, y); return;
     case QK_CONCAT: concat(l, t, y); return;
     case QK_SOFTMAX: softmax(l, x, y); return;
+    case QK_MEAN: mean(l, x, y); return;
     case QK_CLAMP:
         for (int64_t i = 0; i < n; i++)
             y[i] = (int8_t)clamp(x[i], qi->act_min, qi->act_max);

@@ -16,6 +16,7 @@
  * it computes in float, double where it does) so the parameters match.
  * runtime/cnnc_q8.h opens with the formula of each kernel. */
 #include "cnnc.h"
+#include "tflm.h"
 
 #include <errno.h>
 #include <math.h>
@@ -205,6 +206,7 @@ static void choose_params(Layer *l)
     case QK_MINPOOL:
     case QK_AVGPOOL:
     case QK_IDENTITY:
+    case QK_MEAN: /* only imported models have it; their params come from the model */
         qi->out = in->out;
         return;
     case QK_CLAMP:
@@ -366,41 +368,72 @@ static double lut_function(const Layer *l, double x)
     }
 }
 
-/* Every int8 input's output, as TFLite's PopulateLookupTable computes it:
- * dequantize, apply the function, requantize (in float). */
+/* Every int8 input's output: TFLM's integer kernel evaluated for each
+ * (tflm.c) where TFLM has one, else as TFLite's LUTPopulate computes a
+ * table: dequantize, apply the function, requantize (in float). */
 static void lut_constants(Quant *q, Layer *l)
 {
     QuantInfo *qi = l->quant;
-    QParams in = l->in[0]->quant->out;
+    QParams in = l->in[0]->quant->out, out = qi->out;
     float inv = 1.0f / qi->out.scale;
     qi->lut = mem_array(q->m, 256, sizeof *qi->lut);
+    const char *why = NULL;
+    switch (l->op) {
+    case OP_SIGMOID: why = tflm_lut_logistic(in.scale, in.zero_point, qi->lut); break;
+    case OP_TANH: why = tflm_lut_tanh(in.scale, in.zero_point, qi->lut); break;
+    case OP_HARDSWISH: why = tflm_lut_hard_swish(in.scale, in.zero_point, out.scale, out.zero_point, qi->lut); break;
+    case OP_LEAKYRELU:
+        why = tflm_lut_leaky_relu(in.scale, in.zero_point, out.scale, out.zero_point, (float)l->slope, qi->lut);
+        break;
+    case OP_RELU: why = tflm_lut_relu(in.scale, in.zero_point, out.scale, out.zero_point, qi->lut); break;
+    case OP_RELU6: why = tflm_lut_relu6(in.scale, in.zero_point, out.scale, out.zero_point, qi->lut); break;
+    default: break;
+    }
+    if (why)
+        diag_error(q->d, l->name_loc, "int8 %s '%s': %s", ir_op_name(l->op), l->name, why);
+    if (l->op != OP_HARDSIGMOID)
+        return;
     for (int32_t v = Q_MIN; v <= Q_MAX; v++) {
         float x = in.scale * (float)(v - in.zero_point);
         float y = (float)lut_function(l, x);
         float r = roundf(y * inv);
-        int32_t out = to_int32((double)r + qi->out.zero_point);
-        qi->lut[v - Q_MIN] = (int8_t)clamp32(out, Q_MIN, Q_MAX);
+        int32_t q8 = to_int32((double)r + qi->out.zero_point);
+        qi->lut[v - Q_MIN] = (int8_t)clamp32(q8, Q_MIN, Q_MAX);
     }
 }
 
-/* Softmax's exp table: e^(-scale * d) for d = max - x in 0..255, in fixed
- * point with as many fraction bits (up to 23) as a uint32 sum over all
- * channels allows. */
+/* Softmax as TFLM computes it (beta 1): its exp table by max - x, and a
+ * sum that must fit TFLM's Q12.19 accumulator. */
 static void softmax_constants(Quant *q, Layer *l)
 {
     QuantInfo *qi = l->quant;
-    double n = (double)l->shape.c;
-    int bits = 23;
-    while (bits > 0 && n * ldexp(1.0, bits) > 4294967295.0)
-        bits--;
-    if (bits < 8)
-        diag_error(q->d, l->name_loc, "int8 softmax '%s' over %lld channels does not fit its 32-bit sum", l->name,
-                   (long long)l->shape.c);
-    qi->exp_bits = bits;
+    TflmSoftmax sm;
+    const char *why = tflm_softmax(l->in[0]->quant->out.scale, 1.0f, &sm);
+    if (!why && l->shape.c >= 4096)
+        why = "more than 4,095 channels overflow TFLM's 12-integer-bit sum";
+    if (why) {
+        diag_error(q->d, l->name_loc, "int8 softmax '%s': %s", l->name, why);
+        return;
+    }
     qi->exp_lut = mem_array(q->m, 256, sizeof *qi->exp_lut);
-    double s = l->in[0]->quant->out.scale;
-    for (int dd = 0; dd < 256; dd++)
-        qi->exp_lut[dd] = (uint32_t)llround(exp(-s * dd) * ldexp(1.0, bits));
+    memcpy(qi->exp_lut, sm.exp_lut, sizeof sm.exp_lut);
+}
+
+/* An imported mean: TFLM's MEAN constants over the H * W values of a channel. */
+static void mean_constants(Quant *q, Layer *l)
+{
+    QuantInfo *qi = l->quant;
+    QParams in = l->in[0]->quant->out;
+    Shape s = l->in[0]->shape;
+    TflmMean m;
+    const char *why = tflm_mean(in.scale, in.zero_point, qi->out.scale, qi->out.zero_point, s.h * s.w, &m);
+    if (why) {
+        diag_error(q->d, l->name_loc, "int8 mean '%s': %s", l->name, why);
+        return;
+    }
+    qi->mean_bias = m.bias;
+    qi->out_mult = m.multiplier;
+    qi->out_shift = m.shift;
 }
 
 /* The constants of one layer's kernel, its input's params being known. */
@@ -745,26 +778,23 @@ static bool import_net(Quant *q)
                        "batchnorm2d '%s' has no int8 form of its own; fold it into the conv before quantizing", l->name);
             break;
         }
-        qi->kind = kind_of(l);
+        qi->kind = l->op == OP_MEAN ? QK_MEAN : kind_of(l);
         if (!import_params(q, l))
             break;
+        QParams from = l->nin ? l->in[0]->quant->out : qi->out;
+        if (qi->kind == QK_CLAMP && (from.scale != qi->out.scale || from.zero_point != qi->out.zero_point))
+            qi->kind = QK_LUT; /* a relu that rescales: TFLM's ReluQuantized, as a table */
         qi->min = qi->out.scale * (float)(Q_MIN - qi->out.zero_point);
         qi->max = qi->out.scale * (float)(Q_MAX - qi->out.zero_point);
         switch (qi->kind) {
         case QK_CONV:
         case QK_LINEAR: import_weights(q, l); break;
-        case QK_CLAMP: {
-            QParams in = l->in[0]->quant->out;
-            if (in.scale != qi->out.scale || in.zero_point != qi->out.zero_point) {
-                diag_error(q->d, l->name_loc, "int8 %s '%s' rescales its input; only a relu that keeps the params is "
-                           "supported", ir_op_name(l->op), l->name);
-                break;
-            }
+        case QK_CLAMP:
             qi->act_min = quant_value(qi->out, 0.0f);
             if (l->op == OP_RELU6)
                 qi->act_max = quant_value(qi->out, 6.0f);
             break;
-        }
+        case QK_MEAN: mean_constants(q, l); break;
         case QK_SUMPOOL:
             multiplier(q, l, (double)l->in[0]->quant->out.scale / (double)qi->out.scale, &qi->out_mult,
                        &qi->out_shift);
@@ -815,7 +845,7 @@ static const char *const kind_names[] = {
     [QK_QUANTIZE] = "quantize", [QK_CONV] = "conv",        [QK_LINEAR] = "linear",   [QK_AFFINE] = "affine",
     [QK_MAXPOOL] = "maxpool",   [QK_MINPOOL] = "minpool",  [QK_AVGPOOL] = "avgpool", [QK_SUMPOOL] = "sumpool",
     [QK_ADD] = "add",           [QK_CONCAT] = "concat",    [QK_CLAMP] = "clamp",     [QK_LUT] = "lut",
-    [QK_SOFTMAX] = "softmax",   [QK_IDENTITY] = "identity", [QK_FUSED] = "fused",
+    [QK_SOFTMAX] = "softmax",   [QK_MEAN] = "mean",        [QK_IDENTITY] = "identity", [QK_FUSED] = "fused",
 };
 
 /* Per-channel weight scales as their smallest and largest. */

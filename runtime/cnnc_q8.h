@@ -50,9 +50,12 @@
  *   concat     input i copied if its params are the output's, else
  *              y = cnnc_q_output(x - z_i, in_mult[i], in_shift[i], zy, -128, 127)
  *   relu(6)    y = cnnc_q_clamp(x, lo, hi) where not fused into the producer's clamp
- *   sigmoid, tanh, hardswish, leakyrelu
- *              y = lut[x + 128]: quantize(f(dequantize(x))) for each of the 256 inputs
- *   softmax    cnnc_q_softmax below; output scale 1/256, zero point -128
+ *   sigmoid, tanh, hardswish, leakyrelu (and a relu that rescales)
+ *              y = lut[x + 128]: TFLM's integer kernel evaluated by the compiler for each of
+ *              the 256 inputs (compiler/tflm.c); hardsigmoid, which TFLite lacks:
+ *              quantize(f(dequantize(x)))
+ *   softmax    cnnc_q_softmax_tflm below; output scale 1/256, zero point -128
+ *   mean       (imported models) cnnc_q_mean below, TFLM's MEAN
  */
 #ifndef CNNC_Q8_H
 #define CNNC_Q8_H
@@ -163,25 +166,6 @@ static inline int32_t cnnc_q_div_round(int32_t sum, int32_t count)
 static inline int32_t cnnc_q_add_term(int8_t x, int32_t zero_point, int left_shift, int32_t mult, int32_t shift)
 {
     return cnnc_q_requant(((int32_t)x - zero_point) * ((int32_t)1 << left_shift), mult, shift);
-}
-
-/* Softmax of n int8 values x[0], x[stride], ... (channels of a CHW pixel: stride = H*W)
- * into y (may be x): e_i = exp_lut[max - x_i] = e^(-scale * (max - x_i)) in fixed point,
- * y_i = round(256 * e_i / sum e) - 128, saturated to 127; within one step of the exact
- * softmax of the dequantized inputs. exp_lut's fraction bits keep the sum within 32 bits. */
-static inline void cnnc_q_softmax(const int8_t *x, int8_t *y, int n, int stride, const uint32_t *exp_lut)
-{
-    int32_t top = -128, q;
-    uint32_t sum = 0;
-    int i;
-    for (i = 0; i < n; i++)
-        top = x[i * stride] > top ? x[i * stride] : top;
-    for (i = 0; i < n; i++)
-        sum += exp_lut[top - x[i * stride]];
-    for (i = 0; i < n; i++) {
-        q = (int32_t)(((exp_lut[top - x[i * stride]] << 8) + sum / 2u) / sum) - 128;
-        y[i * stride] = (int8_t)(q > 127 ? 127 : q);
-    }
 }
 
 /* TFLite's float-to-int8 quantization: round(x / scale) + zero_point (half away from zero),

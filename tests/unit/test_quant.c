@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cnnc_q8.h"
+#include "tflm.h"
 
 /* v mod 2^32 as int32: what SMLAD and TFLite's int32 sums give. */
 static int32_t wrap32(int64_t v)
@@ -726,12 +727,13 @@ static void test_quant_op_kinds_and_params(void **state)
     const QuantInfo *sm = layer(m, "sm")->quant;
     assert_int_equal(sm->kind, QK_SOFTMAX);
     assert_true(sm->out.scale == 1.0f / 256 && sm->out.zero_point == -128);
-    assert_int_equal(sm->exp_lut[0], 1u << sm->exp_bits);
+    assert_int_equal(sm->exp_lut[0], INT32_MAX); /* TFLM's e^0 in Q0.31 */
     model_close(m);
 }
 
-/* Each table entry is quantize(f(dequantize(x))), and softmax lands within
- * one step of the float softmax of the dequantized inputs. */
+/* Each table entry is TFLM's integer kernel's result (tflm.c), within one
+ * step of quantize(f(dequantize(x))), and softmax lands within one step
+ * of the float softmax of the dequantized inputs. */
 static void test_quant_lut_and_softmax(void **state)
 {
     (void)state;
@@ -744,9 +746,15 @@ static void test_quant_lut_and_softmax(void **state)
     Layer *x = layer(m, "x"), *sg = layer(m, "sg"), *sm = layer(m, "sm"), *lr = layer(m, "lr");
     for (int v = -128; v <= 127; v++) {
         float f = x->quant->out.scale * (float)(v - x->quant->out.zero_point);
-        assert_int_equal(sg->quant->lut[v + 128], qref_quantize((float)(1 / (1 + exp(-f))), sg->quant->out));
-        assert_int_equal(lr->quant->lut[v + 128], qref_quantize(f < 0 ? f * 0.01f : f, lr->quant->out));
+        assert_true(abs(sg->quant->lut[v + 128] - qref_quantize((float)(1 / (1 + exp(-f))), sg->quant->out)) <= 1);
+        assert_true(abs(lr->quant->lut[v + 128] - qref_quantize(f < 0 ? f * 0.01f : f, lr->quant->out)) <= 1);
     }
+    int8_t want_sg[256], want_lr[256];
+    QParams xp = x->quant->out, o = lr->quant->out;
+    assert_null(tflm_lut_logistic(xp.scale, xp.zero_point, want_sg));
+    assert_null(tflm_lut_leaky_relu(xp.scale, xp.zero_point, o.scale, o.zero_point, 0.01f, want_lr));
+    assert_memory_equal(sg->quant->lut, want_sg, 256);
+    assert_memory_equal(lr->quant->lut, want_lr, 256);
     uint64_t s = 9;
     for (int trial = 0; trial < 2000; trial++) {
         float vals[10];
@@ -1106,7 +1114,12 @@ static bool rt_layer(const Layer *l, int8_t **t, int8_t *y)
         return true;
     case QK_SOFTMAX:
         for (int64_t p = 0; p < hw; p++)
-            cnnc_q_softmax(x + p, y + p, (int)l->shape.c, (int)hw, qi->exp_lut);
+            cnnc_q_softmax_tflm(x + p, y + p, (int)l->shape.c, (int)hw, qi->exp_lut);
+        return true;
+    case QK_MEAN:
+        for (int64_t c = 0, ihw = l->in[0]->shape.h * l->in[0]->shape.w; c < l->shape.c; c++)
+            y[c] = cnnc_q_mean(x + c * ihw, (int32_t)ihw, 1, qi->mean_bias, qi->out_mult, qi->out_shift,
+                               qi->out.zero_point);
         return true;
     case QK_QUANTIZE:
     case QK_IDENTITY:

@@ -116,6 +116,8 @@ static Compiled *import_compile(const char *src, const char *weights)
     Compiled *c = tu_compile(src);
     if (c->errors)
         return c;
+    free(c->messages); /* the compile's (empty) messages give way to the import's */
+    c->messages = NULL;
     FILE *out = open_memstream(&c->messages, &c->messages_len);
     assert_non_null(out);
     c->diag.out = out;

@@ -52,18 +52,21 @@ static void same_padding(Checker *c, int64_t in, int64_t keff, int64_t stride, i
 }
 
 /* One axis of a windowed op: PyTorch's output size, -1 when the window
- * does not fit. ceil_mode keeps a last window only if it starts inside
- * the input or the left padding, as PyTorch does. */
+ * does not fit. ceil_mode rounds the window count up (so a window larger
+ * than a short input still gives one output, as PyTorch's pools do) but
+ * keeps a last window only if it starts inside the input or the left
+ * padding. */
 static int64_t window_out(Checker *c, int64_t in, int64_t lo, int64_t hi, int64_t keff, int64_t stride, bool ceil)
 {
     int64_t span = add(c, add(c, in, lo), hi);
-    if (span < keff)
-        return -1;
-    int64_t num = span - keff;
-    int64_t out = num / stride + 1;
-    if (ceil && num % stride != 0 && mul(c, out, stride) < add(c, in, lo))
-        out++;
-    return out;
+    int64_t num = span - keff; /* may be negative under ceil_mode */
+    if (!ceil)
+        return num < 0 ? -1 : num / stride + 1;
+    int64_t up = num + stride - 1;
+    int64_t out = (up >= 0 ? up / stride : -((-up + stride - 1) / stride)) + 1;
+    if (out > 1 && mul(c, out - 1, stride) >= add(c, in, lo))
+        out--;
+    return out < 1 ? -1 : out;
 }
 
 /* Resolves padding, checks the window fits, sets the output's H and W. */

@@ -169,8 +169,8 @@ def _resolve_pads(pad, in_hw, kernel, stride, dilation):
 def _pool_out(n, lo, hi, k, s, d, ceil_mode):
     """One axis of PyTorch's pooling_output_shape, with asymmetric padding."""
     span = n + lo + hi - d * (k - 1) - 1
-    if span < 0:
-        return 0
+    # Python's floor division: under ceil_mode a window larger than a short
+    # input still gives one output when it overhangs by less than a stride.
     o = (-(-span // s) if ceil_mode else span // s) + 1
     # PyTorch: the last window must start inside the input or the left padding.
     if ceil_mode and (o - 1) * s >= n + lo:

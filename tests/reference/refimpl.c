@@ -77,7 +77,8 @@ static void same_pads(int64_t in, int64_t keff, int64_t stride, int64_t *lo, int
 static int64_t window_count(int64_t in, int64_t lo, int64_t hi, int64_t keff, int64_t stride, bool ceil_mode)
 {
     int64_t span = in + lo + hi - keff;
-    if (span < 0)
+    /* under ceil_mode a window up to stride-1 cells past the input still counts */
+    if (span < (ceil_mode ? 1 - stride : 0))
         return 0;
     int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
     if (ceil_mode && (out - 1) * stride >= in + lo)

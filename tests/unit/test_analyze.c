@@ -259,6 +259,31 @@ static void test_analyze_pool_ceil_mode_drops_window_in_padding(void **state)
                 0);
 }
 
+static void test_analyze_pool_ceil_mode_window_larger_than_input(void **state)
+{
+    (void)state;
+    /* F.avg_pool2d(x, 2, 2, ceil_mode=True) of a 1x2 input is 1x1: under
+     * ceil_mode a window that overhangs a short input by less than a
+     * stride still counts (PyTorch: floor((1-2+1)/2)+1 = 1) */
+    check_layer("2x1x2", "avgpool2d l kernel=2 ceil_mode=true", 2, 1, 1, 0, 0);
+    check_layer("2x1x2", "maxpool2d l kernel=2 ceil_mode=true", 2, 1, 1, 0, 0);
+    /* kernel 3 stride 3 on 1x1: one window; kernel 3 stride 2 on 1x1 and
+     * kernel 2 stride 1 on 1x1 have none, and PyTorch rejects them too */
+    check_layer("1x1x1", "avgpool2d l kernel=3 ceil_mode=true", 1, 1, 1, 0, 0);
+    Compiled *c = tu_compile("network n\ninput x 1x1x1\navgpool2d l kernel=3 stride=2 ceil_mode=true\n");
+    assert_int_equal(c->errors, 1);
+    assert_contains(c->messages, "kernel 3x3 does not fit");
+    tu_free(c);
+    c = tu_compile("network n\ninput x 1x1x1\nmaxpool2d l kernel=2 stride=1 ceil_mode=true\n");
+    assert_int_equal(c->errors, 1);
+    tu_free(c);
+    /* without ceil_mode it is still an error */
+    c = tu_compile("network n\ninput x 2x1x2\navgpool2d l kernel=2\n");
+    assert_int_equal(c->errors, 1);
+    assert_contains(c->messages, "kernel 2x2 does not fit the 2x1x2 input");
+    tu_free(c);
+}
+
 static void test_analyze_pool_dilation(void **state)
 {
     (void)state;
@@ -466,6 +491,7 @@ int main(void)
         cmocka_unit_test(test_analyze_maxpool_default_stride),
         cmocka_unit_test(test_analyze_pool_ceil_mode),
         cmocka_unit_test(test_analyze_pool_ceil_mode_drops_window_in_padding),
+        cmocka_unit_test(test_analyze_pool_ceil_mode_window_larger_than_input),
         cmocka_unit_test(test_analyze_pool_dilation),
         cmocka_unit_test(test_analyze_sumpool_and_avgpool),
         cmocka_unit_test(test_analyze_global_pools),

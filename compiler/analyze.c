@@ -188,6 +188,38 @@ static bool multi_shape(Checker *c, Layer *l)
     return true;
 }
 
+/* mul: equal shapes, or a Cx1x1 gate of the same channels on either side
+ * (squeeze-excitation), broadcast over H and W as PyTorch broadcasts. */
+static bool mul_shape(Checker *c, Layer *l)
+{
+    Shape a = l->in[0]->shape, b = l->in[1]->shape;
+    bool same = a.c == b.c && a.h == b.h && a.w == b.w;
+    if (same || (b.c == a.c && b.h == 1 && b.w == 1)) {
+        l->shape = a;
+        return true;
+    }
+    if (a.c == b.c && a.h == 1 && a.w == 1) {
+        l->shape = b;
+        return true;
+    }
+    char sa[64], sb[64];
+    diag_error(c->diag, l->in_loc[1],
+               "mul '%s': '%s' is %s but '%s' is %s; mul needs equal shapes or a Cx1x1 gate with the same channels",
+               l->name, l->in[0]->name, shape_str(a, sa, sizeof sa), l->in[1]->name, shape_str(b, sb, sizeof sb));
+    return false;
+}
+
+/* The input of a mul that is broadcast over H and W, or NULL. */
+static const Layer *mul_gate(const Layer *l)
+{
+    for (int i = 0; i < 2; i++) {
+        Shape s = l->in[i]->shape;
+        if (s.h == 1 && s.w == 1 && (l->shape.h != 1 || l->shape.w != 1))
+            return l->in[i];
+    }
+    return NULL;
+}
+
 /* The layer's output shape and counts; false after reporting an error. */
 static bool layer_shape(Checker *c, Layer *l)
 {
@@ -210,6 +242,20 @@ static bool layer_shape(Checker *c, Layer *l)
         return true;
     case OP_ADD:
     case OP_CONCAT: return multi_shape(c, l);
+    case OP_MUL: return mul_shape(c, l);
+    case OP_PRELU:
+        if (l->num_parameters != 1 && l->num_parameters != in.c) {
+            diag_error(c->diag, l->key_loc[KEY_NUM_PARAMETERS],
+                       "prelu '%s' has %lld slopes but its input has %lld channels; give num_parameters=1 or %lld",
+                       l->name, (long long)l->num_parameters, (long long)in.c, (long long)in.c);
+            return false;
+        }
+        l->params = l->weight_floats = l->num_parameters;
+        return true;
+    case OP_SILU:
+    case OP_GELU:
+    case OP_ELU:
+    case OP_HARDTANH:
     case OP_RELU:
     case OP_RELU6:
     case OP_SIGMOID:
@@ -230,6 +276,17 @@ static void layer_field(Checker *c, Layer *l, Shape net_in)
 {
     Diag *d = c->diag;
     const Layer *src = l->in[0];
+    /* A squeeze-excitation gate scales each channel by one number: it
+     * neither moves nor widens the window, so the field is the gated
+     * tensor's (the gate's own global view is not counted). */
+    const Layer *gate = l->op == OP_MUL ? mul_gate(l) : NULL;
+    if (gate) {
+        src = l->in[0] == gate ? l->in[1] : l->in[0];
+        l->rf_global = src->rf_global;
+        l->rf[0] = src->rf[0];
+        l->rf[1] = src->rf[1];
+        return;
+    }
     bool global = false;
     for (int i = 0; i < l->nin; i++)
         global |= l->in[i]->rf_global;
@@ -249,7 +306,7 @@ static void layer_field(Checker *c, Layer *l, Shape net_in)
         }
         return;
     }
-    if (l->op == OP_ADD || l->op == OP_CONCAT) {
+    if (l->op == OP_ADD || l->op == OP_CONCAT || l->op == OP_MUL) {
         /* The largest field wins; misaligned inputs are worth a warning. */
         for (int a = 0; a < 2; a++) {
             l->rf[a] = src->rf[a];

@@ -157,6 +157,12 @@ typedef enum {
     OP_CONCAT,
     OP_MEAN,
     OP_HARDSIGMOID,
+    OP_MUL,
+    OP_SILU,
+    OP_GELU,
+    OP_ELU,
+    OP_PRELU,
+    OP_HARDTANH,
     OP_COUNT
 } OpKind;
 
@@ -166,11 +172,13 @@ enum {
     OPF_ELEMENTWISE = 1 << 1, /* one input, same shape, each value on its own */
     OPF_GLOBAL = 1 << 2,      /* output sees the whole input: field becomes global */
     OPF_MULTI = 1 << 3,       /* reads several inputs given by from= */
+    OPF_FLOAT_ONLY = 1 << 4,  /* no int8 form yet: --quantize and int8 models reject it */
 };
 
 typedef enum { KEY_OUT, KEY_KERNEL, KEY_STRIDE, KEY_PADDING, KEY_DILATION, KEY_GROUPS, KEY_BIAS,
                KEY_PADDING_MODE, KEY_CEIL_MODE, KEY_COUNT_INCLUDE_PAD, KEY_EPS, KEY_SLOPE, KEY_P,
-               KEY_FROM, KEY_SCALE, KEY_ZERO_POINT, KEY_LAYOUT, KEY_DTYPE, KEY_ALPHA, KEY_BETA, KEY_COUNT } KeyKind;
+               KEY_FROM, KEY_SCALE, KEY_ZERO_POINT, KEY_LAYOUT, KEY_DTYPE, KEY_ALPHA, KEY_BETA,
+               KEY_APPROXIMATE, KEY_MIN, KEY_MAX, KEY_NUM_PARAMETERS, KEY_COUNT } KeyKind;
 
 typedef struct OpInfo {
     const char *name;
@@ -218,6 +226,9 @@ struct Layer {
     bool bias, ceil_mode, count_include_pad;
     PadMode pad_mode;
     double eps, slope, p, alpha, beta;
+    double min_val, max_val;  /* hardtanh's range */
+    bool gelu_tanh;           /* gelu approximate=tanh */
+    int64_t num_parameters;   /* prelu: slopes, 1 or the channels */
     Loc key_loc[KEY_COUNT]; /* where each key was given, for diagnostics */
     unsigned given;         /* bit per KeyKind given in the source */
 

@@ -405,6 +405,9 @@ static void emit_weights(Emitter *e)
                 snprintf(what, sizeof what, "%s.bias%s%s", l->name, bn ? ", folded with " : "", bn ? bn->name : "");
                 emit_array(e, mem_printf(e->mem, "%s_b", n), what, b, l->out);
             }
+        } else if (l->op == OP_PRELU) {
+            snprintf(what, sizeof what, "%s.weight, line %d: the slopes", l->name, l->loc.line);
+            emit_array(e, mem_printf(e->mem, "%s_w", n), what, l->tensor[0], l->num_parameters);
         } else if (l->op == OP_BATCHNORM2D && !l->fold_into) {
             int64_t c = l->shape.c;
             float *scale = mem_array(e->mem, (size_t)c, sizeof *scale);
@@ -441,6 +444,17 @@ static const char *apply(Emitter *e, const Layer *l, const char *v, const char *
     }
     case OP_LEAKYRELU:
         return mem_printf(e->mem, "cnnc_leakyreluf(%s, %s)", v, flit((float)l->slope, lit, sizeof lit));
+    case OP_SILU: return mem_printf(e->mem, "cnnc_siluf(%s)", v);
+    case OP_GELU: return mem_printf(e->mem, l->gelu_tanh ? "cnnc_gelu_tanhf(%s)" : "cnnc_geluf(%s)", v);
+    case OP_ELU: return mem_printf(e->mem, "cnnc_eluf(%s, %s)", v, flit((float)l->alpha, lit, sizeof lit));
+    case OP_HARDTANH: {
+        char lit2[48];
+        return mem_printf(e->mem, "cnnc_hardtanhf(%s, %s, %s)", v, flit((float)l->min_val, lit, sizeof lit),
+                          flit((float)l->max_val, lit2, sizeof lit2));
+    }
+    case OP_PRELU:
+        return mem_printf(e->mem, "cnnc_preluf(%s, %s_w[%s])", v, e->cname[l->index],
+                          l->num_parameters == 1 ? "0" : c);
     case OP_BATCHNORM2D:
         return mem_printf(e->mem, "(%s) * %s_scale[%s] + %s_shift[%s]", v, e->cname[l->index], c, e->cname[l->index], c);
     case OP_DROPOUT:
@@ -1633,6 +1647,24 @@ static void emit_add(Emitter *e, const Layer *l)
     emit(e, "}");
 }
 
+/* mul: elementwise, or each channel's plane times its gate value
+ * (squeeze-excitation's Cx1x1 broadcast). */
+static void emit_mul(Emitter *e, const Layer *l)
+{
+    Shape s = l->shape;
+    long long hw = (long long)(s.h * s.w);
+    const char *v[2];
+    for (int k = 0; k < 2; k++) {
+        Shape in = l->in[k]->shape;
+        v[k] = in.h * in.w == s.h * s.w ? mem_printf(e->mem, "x%d[i]", k) : mem_printf(e->mem, "x%d[c]", k);
+    }
+    emit(e, "for (int c = 0; c < %lld; c++) {", (long long)s.c);
+    emit(e, "for (int i = c * %lld; i < (c + 1) * %lld; i++) {", hw, hw);
+    store(e, l, "i", mem_printf(e->mem, "%s * %s", v[0], v[1]), "c");
+    emit(e, "}");
+    emit(e, "}");
+}
+
 static void emit_concat(Emitter *e, const Layer *l)
 {
     long long hw = (long long)(l->shape.h * l->shape.w), at = 0;
@@ -1671,6 +1703,12 @@ static EmitBody *const kinds[OP_COUNT] = {
     [OP_HARDSWISH] = emit_elementwise,
     [OP_LEAKYRELU] = emit_elementwise,
     [OP_HARDSIGMOID] = emit_elementwise,
+    [OP_SILU] = emit_elementwise,
+    [OP_GELU] = emit_elementwise,
+    [OP_ELU] = emit_elementwise,
+    [OP_PRELU] = emit_elementwise,
+    [OP_HARDTANH] = emit_elementwise,
+    [OP_MUL] = emit_mul,
     [OP_SOFTMAX] = emit_softmax,
     [OP_ADD] = emit_add,
     [OP_CONCAT] = emit_concat,

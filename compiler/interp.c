@@ -154,6 +154,13 @@ static double elementwise(const Layer *l, double v)
         double t = l->alpha * v + l->beta;
         return v != v ? v : t < 0 ? 0.0 : t > 1 ? 1.0 : t;
     }
+    case OP_SILU: return v / (1.0 + exp(-v));
+    case OP_GELU:
+        if (l->gelu_tanh)
+            return 0.5 * v * (1.0 + tanh(0.79788456080286536 * (v + 0.044715 * v * v * v)));
+        return 0.5 * v * erfc(-v / sqrt(2.0));
+    case OP_ELU: return v > 0 ? v : l->alpha * expm1(v);
+    case OP_HARDTANH: return v < l->min_val ? l->min_val : v > l->max_val ? l->max_val : v;
     default: return v; /* dropout at inference, flatten */
     }
 }
@@ -171,6 +178,30 @@ static void softmax(Tensor x, float *y)
         for (int64_t c = 0; c < x.s.c; c++)
             y[c * hw + p] = (float)(exp((double)x.v[c * hw + p] - top) / sum);
     }
+}
+
+/* PReLU: x below zero times its channel's slope (or the one slope). */
+static void prelu(const Layer *l, Tensor x, float *y)
+{
+    int64_t hw = x.s.h * x.s.w;
+    for (int64_t c = 0; c < x.s.c; c++) {
+        double w = l->tensor[0][l->num_parameters == 1 ? 0 : c];
+        for (int64_t i = c * hw; i < (c + 1) * hw; i++)
+            y[i] = x.v[i] < 0 ? (float)(w * x.v[i]) : x.v[i];
+    }
+}
+
+/* mul: elementwise, or a Cx1x1 gate broadcast over each channel's plane. */
+static void mul(const Layer *l, float **t, float *y)
+{
+    const float *a = t[l->in[0]->index], *b = t[l->in[1]->index];
+    Shape sa = l->in[0]->shape, sb = l->in[1]->shape;
+    int64_t hw = l->shape.h * l->shape.w;
+    for (int64_t c = 0; c < l->shape.c; c++)
+        for (int64_t i = c * hw; i < (c + 1) * hw; i++) {
+            double va = sa.h * sa.w == hw ? a[i] : a[c], vb = sb.h * sb.w == hw ? b[i] : b[c];
+            y[i] = (float)(va * vb);
+        }
 }
 
 /* Values in a tensor of that shape (analyze() keeps it from overflowing). */
@@ -221,6 +252,12 @@ static void run_layer(const Layer *l, float **t, float *y)
     case OP_SOFTMAX: softmax(x, y); return;
     case OP_ADD:
     case OP_CONCAT: multi(l, t, y); return;
+    case OP_MUL: mul(l, t, y); return;
+    case OP_PRELU: prelu(l, x, y); return;
+    case OP_SILU:
+    case OP_GELU:
+    case OP_ELU:
+    case OP_HARDTANH:
     case OP_FLATTEN:
     case OP_DROPOUT:
     case OP_RELU:

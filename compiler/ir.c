@@ -46,6 +46,14 @@ const OpInfo ir_ops[OP_COUNT] = {
     /* TFLite's MEAN over H and W: globalavgpool2d but for int8 arithmetic */
     [OP_MEAN] = {"mean", OPF_GLOBAL, K(KEY_FROM) | QKEYS, 0},
     [OP_HARDSIGMOID] = {"hardsigmoid", OPF_ELEMENTWISE, K(KEY_ALPHA) | K(KEY_BETA) | K(KEY_FROM) | QKEYS, 0},
+    /* two inputs of one shape, or a Cx1x1 gate times CxHxW (squeeze-excitation) */
+    [OP_MUL] = {"mul", OPF_MULTI | OPF_FLOAT_ONLY, K(KEY_FROM), K(KEY_FROM)},
+    [OP_SILU] = {"silu", OPF_ELEMENTWISE, K(KEY_FROM) | QKEYS, 0},
+    [OP_GELU] = {"gelu", OPF_ELEMENTWISE, K(KEY_APPROXIMATE) | K(KEY_FROM) | QKEYS, 0},
+    [OP_ELU] = {"elu", OPF_ELEMENTWISE, K(KEY_ALPHA) | K(KEY_FROM) | QKEYS, 0},
+    /* its slopes are a weight, so it is a parameter of the model */
+    [OP_PRELU] = {"prelu", OPF_ELEMENTWISE | OPF_FLOAT_ONLY, K(KEY_NUM_PARAMETERS) | K(KEY_FROM), 0},
+    [OP_HARDTANH] = {"hardtanh", OPF_ELEMENTWISE, K(KEY_MIN) | K(KEY_MAX) | K(KEY_FROM) | QKEYS, 0},
 };
 
 /* The forms a value can take. */
@@ -77,6 +85,10 @@ static const struct {
     [KEY_DTYPE] = {"dtype", FORM_WORD, "int8 or float32"},
     [KEY_ALPHA] = {"alpha", FORM_NUMBER, "a number"},
     [KEY_BETA] = {"beta", FORM_NUMBER, "a number"},
+    [KEY_APPROXIMATE] = {"approximate", FORM_WORD, "none or tanh"},
+    [KEY_MIN] = {"min", FORM_NUMBER, "a number"},
+    [KEY_MAX] = {"max", FORM_NUMBER, "a number"},
+    [KEY_NUM_PARAMETERS] = {"num_parameters", FORM_COUNT, "a positive integer"},
 };
 
 static const char *const pad_modes[] = {"zeros", "reflect", "replicate", "circular"};
@@ -394,6 +406,10 @@ static bool read_from(Builder *b, Layer *l, const Value *v)
         diag_error(b->diag, v->loc, "%s needs at least two inputs, as in 'from=a,b'", ir_op_name(l->op));
         return false;
     }
+    if (ok && l->op == OP_MUL && n != 2) {
+        diag_error(b->diag, v->loc, "mul takes two inputs, as in 'from=x,gate', but from= names %d", n);
+        return false;
+    }
     if (ok && !multi && n > 1) {
         diag_error(b->diag, v->loc, "%s takes one input, but from= names %d", ir_op_name(l->op), n);
         return false;
@@ -461,6 +477,15 @@ static void read_attr(Builder *b, Layer *l, const Attr *a)
     case KEY_SLOPE: read_number(b, v, KEY_SLOPE, &l->slope); break;
     case KEY_ALPHA: read_number(b, v, KEY_ALPHA, &l->alpha); break;
     case KEY_BETA: read_number(b, v, KEY_BETA, &l->beta); break;
+    case KEY_MIN: read_number(b, v, KEY_MIN, &l->min_val); break;
+    case KEY_MAX: read_number(b, v, KEY_MAX, &l->max_val); break;
+    case KEY_NUM_PARAMETERS: read_count(b, v, KEY_NUM_PARAMETERS, &l->num_parameters); break;
+    case KEY_APPROXIMATE:
+        if (v->kind == VAL_WORD && (strcmp(v->text, "none") == 0 || strcmp(v->text, "tanh") == 0))
+            l->gelu_tanh = strcmp(v->text, "tanh") == 0;
+        else
+            value_error(b, v, KEY_APPROXIMATE, NULL);
+        break;
     case KEY_P:
         read_number(b, v, KEY_P, &l->p);
         if (l->p < 0 || l->p > 1)
@@ -515,6 +540,9 @@ static void set_defaults(Layer *l)
     l->slope = 0.01;
     l->alpha = 1.0 / 6.0; /* PyTorch's Hardsigmoid */
     l->beta = 0.5;
+    l->min_val = -1.0; /* PyTorch's Hardtanh */
+    l->max_val = 1.0;
+    l->num_parameters = 1;
     l->p = 0.5;
     l->pad_rule = PAD_EXPLICIT;
 }
@@ -660,6 +688,11 @@ static void ir_layer(Builder *b, const Stmt *s)
         if (strcmp(a->key, "from") == 0 && !from)
             from = a;
     }
+    if (op == OP_ELU && !(l->given & K(KEY_ALPHA)))
+        l->alpha = 1.0; /* nn.ELU's; hardsigmoid's alpha defaults otherwise */
+    if (op == OP_HARDTANH && l->min_val > l->max_val)
+        diag_error(b->diag, l->key_loc[l->given & K(KEY_MAX) ? KEY_MAX : KEY_MIN],
+                   "hardtanh needs min <= max, got min=%g max=%g", l->min_val, l->max_val);
     bool pool = known && (ir_ops[op].flags & OPF_WINDOW) && op != OP_CONV2D;
     if (known && pool && !(l->given & K(KEY_STRIDE))) {
         l->stride[0] = l->kernel[0]; /* as in PyTorch */

@@ -157,10 +157,16 @@ static QKind kind_of(const Layer *l)
     case OP_TANH:
     case OP_HARDSWISH:
     case OP_LEAKYRELU:
-    case OP_HARDSIGMOID: return QK_LUT;
+    case OP_HARDSIGMOID:
+    case OP_SILU:
+    case OP_GELU:
+    case OP_ELU:
+    case OP_HARDTANH: return QK_LUT;
     case OP_SOFTMAX: return QK_SOFTMAX;
     case OP_FLATTEN:
     case OP_DROPOUT: return QK_IDENTITY;
+    case OP_MUL:
+    case OP_PRELU: /* OPF_FLOAT_ONLY: refused before quantizing */
     case OP_COUNT: break;
     }
     unreachable();
@@ -364,6 +370,13 @@ static double lut_function(const Layer *l, double x)
     case OP_HARDSWISH: return x * fmin(fmax(x + 3.0, 0.0), 6.0) / 6.0;
     case OP_LEAKYRELU: return x < 0 ? x * l->slope : x;
     case OP_HARDSIGMOID: return fmin(fmax(l->alpha * x + l->beta, 0.0), 1.0);
+    case OP_SILU: return x / (1.0 + exp(-x));
+    case OP_GELU:
+        if (l->gelu_tanh)
+            return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x)));
+        return 0.5 * x * erfc(-x / sqrt(2.0));
+    case OP_ELU: return x > 0 ? x : l->alpha * expm1(x);
+    case OP_HARDTANH: return fmin(fmax(x, l->min_val), l->max_val);
     default: unreachable();
     }
 }
@@ -391,7 +404,10 @@ static void lut_constants(Quant *q, Layer *l)
     }
     if (why)
         diag_error(q->d, l->name_loc, "int8 %s '%s': %s", ir_op_name(l->op), l->name, why);
-    if (l->op != OP_HARDSIGMOID)
+    /* the rest as TFLite's LUTPopulate (its ELU and GELU kernels, and ours) */
+    bool generic = l->op == OP_HARDSIGMOID || l->op == OP_SILU || l->op == OP_GELU || l->op == OP_ELU ||
+                   l->op == OP_HARDTANH;
+    if (!generic)
         return;
     for (int32_t v = Q_MIN; v <= Q_MAX; v++) {
         float x = in.scale * (float)(v - in.zero_point);
@@ -491,10 +507,24 @@ static void quantize_net(Quant *q)
 /* ---- calibration ---- */
 
 /* Calibration runs the interpreter, so it needs a whole, analysed net. */
+/* Ops with no int8 form yet are refused, each with its line. */
+static bool int8_ops(Quant *q)
+{
+    Net *net = q->net;
+    int errors = q->d->errors;
+    for (int i = 0; i < net->nlayers; i++) {
+        const Layer *l = net->layers[i];
+        if (ir_ops[l->op].flags & OPF_FLOAT_ONLY)
+            diag_error(q->d, l->name_loc, "%s '%s' has no int8 form yet; compile the model in float (without --quantize)",
+                       ir_op_name(l->op), l->name);
+    }
+    return q->d->errors == errors;
+}
+
 static bool ready(Quant *q)
 {
     Net *net = q->net;
-    if (!net || !net->input || q->d->errors)
+    if (!net || !net->input || q->d->errors || !int8_ops(q))
         return false;
     for (int i = 0; i < net->nlayers; i++) {
         const Layer *l = net->layers[i];
@@ -826,7 +856,7 @@ static bool import_net(Quant *q)
 bool quant_import(Mem *m, Diag *d, Net *net)
 {
     Quant q = {m, d, net};
-    if (!net || !net->input || !net->quantized || d->errors)
+    if (!net || !net->input || !net->quantized || d->errors || !int8_ops(&q))
         return false;
     for (int i = 0; i < net->nlayers; i++) {
         Layer *l = net->layers[i];

@@ -18,6 +18,7 @@ int weights_count(const Layer *l)
     case OP_CONV2D:
     case OP_LINEAR: return l->bias ? 2 : 1;
     case OP_BATCHNORM2D: return 4;
+    case OP_PRELU: return 1;
     default: return 0;
     }
 }
@@ -33,6 +34,10 @@ static int expected_shape(const Layer *l, int i, int64_t shape[4])
     const Shape in = l->in[0]->shape;
     if (l->op == OP_BATCHNORM2D || i == 1) {
         shape[0] = l->shape.c;
+        return 1;
+    }
+    if (l->op == OP_PRELU) {
+        shape[0] = l->num_parameters; /* nn.PReLU(num_parameters).weight */
         return 1;
     }
     if (l->op == OP_LINEAR) {
@@ -287,6 +292,12 @@ bool weights_init(Mem *m, Net *net, const char *spec)
                 /* PyTorch's fresh batchnorm: the identity */
                 for (int64_t j = 0; j < n; j++)
                     t[j] = k == 0 || k == 3 ? 1.0f : 0.0f;
+                continue;
+            }
+            if (l->op == OP_PRELU) {
+                /* PyTorch's fresh PReLU: every slope 0.25 */
+                for (int64_t j = 0; j < n; j++)
+                    t[j] = 0.25f;
                 continue;
             }
             int64_t fan_in = weights_numel(l, 0) / l->out;

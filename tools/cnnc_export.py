@@ -480,6 +480,10 @@ _SIGS = {k: _parse_sig(v) for k, v in {
     "clamp": "input, min=None, max=None",
     "clamp_min": "input, min",
     "mean": "input, dim=None, keepdim=False, dtype=None",
+    "gelu": "input, approximate='none'",
+    "elu": "input, alpha=1.0, inplace=False",
+    "mul": "input, other",
+    "stochastic_depth": "input, p, mode, training=True",
     "none": "input",
 }.items()}
 
@@ -544,15 +548,27 @@ def _function_table():
             (["torch.clamp", "torch.clip"], "clamp", "clamp", False),
             (["torch.clamp_", "torch.clip_"], "clamp", "clamp", True),
             (["torch.clamp_min"], "clamp_min", "clamp_min", False),
-            (["torch.mean"], "mean", "mean", False)]:
+            (["torch.mean"], "mean", "mean", False),
+            (["torch.nn.functional.silu"], "silu", "act", False),
+            (["torch.nn.functional.gelu"], "gelu", "gelu", False),
+            (["torch.nn.functional.elu"], "elu", "elu", False),
+            (["torch.nn.functional.elu_"], "elu", "elu", True),
+            (["torch.mul", "torch.multiply"], "mul", "mul", False)]:
         for n in names:
             f = _fn(n)
             if f is not None:
                 table[f] = (canon, sig, inplace)
     table[operator.add] = ("add", "add", False)
     table[operator.iadd] = ("add", "add", True)
+    table[operator.mul] = ("mul", "mul", False)
+    table[operator.imul] = ("mul", "mul", True)
     table[operator.getitem] = ("getitem", None, False)
     table[builtins.getattr] = ("getitem", None, False)
+    try:  # torchvision's stochastic depth (EfficientNet), fx-wrapped: identity in eval mode
+        from torchvision.ops import stochastic_depth
+        table[stochastic_depth] = ("stochastic_depth", "stochastic_depth", False)
+    except ImportError:  # pragma: no cover - depends on the machine
+        pass
     return table
 
 
@@ -563,7 +579,7 @@ _METHODS = {
     "relu": ("relu", "none"), "sigmoid": ("sigmoid", "none"), "tanh": ("tanh", "none"),
     "softmax": ("softmax", "softmax"), "flatten": ("flatten", "flatten"),
     "add": ("add", "add"), "clamp": ("clamp", "clamp"), "clip": ("clamp", "clamp"),
-    "clamp_min": ("clamp_min", "clamp_min"), "mean": ("mean", "mean"),
+    "clamp_min": ("clamp_min", "clamp_min"), "mean": ("mean", "mean"), "mul": ("mul", "mul"),
     "view": ("reshape", "none"), "reshape": ("reshape", "none"),
     "contiguous": ("alias", "none"), "size": ("getitem", None), "dim": ("getitem", None),
 }
@@ -828,8 +844,18 @@ class Exporter:
         a = _bind(sig, node.args, node.kwargs)
         inplace = inplace or bool(a.get("inplace"))
         x = a.get("input")
-        if canon in ("relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid"):
+        if canon in ("relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "silu"):
             return self.emit(node, canon, [], [self.tensor_arg(x)], inplace=inplace)
+        if canon == "gelu":
+            return self.gelu(node, x, a["approximate"])
+        if canon == "elu":
+            return self.elu(node, x, a["alpha"], inplace)
+        if canon == "mul":
+            return self.mul(node, x, a["other"], inplace)
+        if canon == "stochastic_depth":
+            if a["training"]:
+                self.warn(node, "training=True drops even in eval mode; exported as the identity")
+            return self.tensor_arg(x)
         if canon == "hardtanh":
             return self.hardtanh(node, x, a["min_val"], a["max_val"], inplace)
         if canon in ("clamp", "clamp_min"):
@@ -838,8 +864,10 @@ class Exporter:
                 return self.emit(node, "relu", [], [self.tensor_arg(x)], inplace=inplace)
             if lo == 0 and hi == 6:
                 return self.emit(node, "relu6", [], [self.tensor_arg(x)], inplace=inplace)
+            if lo is not None and hi is not None:
+                return self.hardtanh(node, x, lo, hi, inplace)
             raise NodeError("clamp(min=%r, max=%r) has no .net equivalent (only min=0 (relu) "
-                            "and min=0, max=6 (relu6))" % (lo, hi))
+                            "and min=0, max=6 (relu6), or both bounds (hardtanh))" % (lo, hi))
         if canon == "leaky_relu":
             return self.leaky_relu(node, x, a["negative_slope"], inplace)
         if canon == "softmax":
@@ -880,11 +908,42 @@ class Exporter:
     # -- the ops ----------------------------------------------------------------
 
     def hardtanh(self, node, x, lo, hi, inplace):
-        """Only hardtanh(0, 6) exists in the language, as relu6."""
-        if (lo, hi) != (0, 6):
-            raise NodeError("hardtanh(min_val=%r, max_val=%r) has no .net equivalent "
-                            "(only (0, 6), which is relu6)" % (lo, hi))
-        return self.emit(node, "relu6", [], [self.tensor_arg(x)], inplace=inplace)
+        """hardtanh(0, 6) is relu6; any other range is hardtanh."""
+        if (lo, hi) == (0, 6):
+            return self.emit(node, "relu6", [], [self.tensor_arg(x)], inplace=inplace)
+        attrs = []
+        if lo != -1.0:
+            attrs.append(("min", _fmt_float(lo, "min_val")))
+        if hi != 1.0:
+            attrs.append(("max", _fmt_float(hi, "max_val")))
+        return self.emit(node, "hardtanh", attrs, [self.tensor_arg(x)], inplace=inplace)
+
+    def gelu(self, node, x, approximate):
+        """gelu, erf or tanh form."""
+        if approximate not in ("none", "tanh"):
+            raise NodeError("approximate=%r has no .net equivalent (none or tanh)" % (approximate,))
+        attrs = [] if approximate == "none" else [("approximate", "tanh")]
+        return self.emit(node, "gelu", attrs, [self.tensor_arg(x)])
+
+    def elu(self, node, x, alpha, inplace):
+        """elu, writing alpha only when it is not the default."""
+        attrs = [] if alpha == 1.0 else [("alpha", _fmt_float(alpha, "alpha"))]
+        return self.emit(node, "elu", attrs, [self.tensor_arg(x)], inplace=inplace)
+
+    def mul(self, node, x, y, inplace):
+        """Product of two tensors of one shape, or a (1, C, 1, 1) gate times (1, C, H, W)."""
+        if not isinstance(x, torch.fx.Node) or not isinstance(y, torch.fx.Node):
+            raise NodeError("multiplies by a constant (%r); .net mul takes two tensors"
+                            % (y if isinstance(x, torch.fx.Node) else x))
+        a, b = self.tensor_arg(x), self.tensor_arg(y, "second input")
+        sa, sb = tuple(_shape(x)), tuple(_shape(y))
+        gate = lambda g, t: len(g) == 4 and len(t) == 4 and g[1] == t[1] and g[2:] == (1, 1)
+        if not (sa == sb or gate(sa, sb) or gate(sb, sa)):
+            raise NodeError("multiplies shapes %s and %s; .net mul needs equal shapes or a (1, C, 1, 1) "
+                            "gate" % (sa, sb))
+        if inplace and tuple(_shape(node)) != sa:
+            inplace = False
+        return self.emit(node, "mul", [], [a, b], inplace=inplace)
 
     def leaky_relu(self, node, x, slope, inplace):
         """leakyrelu, writing the slope only when it is not the default."""
@@ -1149,12 +1208,33 @@ class Exporter:
     def m_act(self, node, m):
         """Activation modules whose op is their name."""
         op = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Hardswish: "hardswish",
-              nn.Hardsigmoid: "hardsigmoid"}[type(m)]
+              nn.Hardsigmoid: "hardsigmoid", nn.SiLU: "silu"}[type(m)]
         return self.emit(node, op, [], [self.tensor_arg(node.args[0])], inplace=getattr(m, "inplace", False))
 
     def m_hardtanh(self, node, m):
         """nn.ReLU6 and nn.Hardtanh(0, 6)."""
         return self.hardtanh(node, node.args[0], m.min_val, m.max_val, m.inplace)
+
+    def m_gelu(self, node, m):
+        """nn.GELU."""
+        return self.gelu(node, node.args[0], getattr(m, "approximate", "none"))
+
+    def m_elu(self, node, m):
+        """nn.ELU."""
+        return self.elu(node, node.args[0], m.alpha, m.inplace)
+
+    def m_prelu(self, node, m):
+        """nn.PReLU: its slopes are its weight."""
+        v = self.tensor_arg(node.args[0])
+        n = m.num_parameters
+        if n != 1 and (len(_shape(node.args[0])) < 2 or _shape(node.args[0])[1] != n):
+            raise NodeError("num_parameters=%d does not match the input's channels" % n)
+        attrs = [] if n == 1 else [("num_parameters", str(n))]
+        return self.emit(node, "prelu", attrs, [v], self._tensors(node, m, ["weight"]))
+
+    def m_stochastic_depth(self, node, m):
+        """torchvision's StochasticDepth: the identity in eval mode."""
+        return self.tensor_arg(node.args[0])
 
     def m_leaky(self, node, m):
         """nn.LeakyReLU."""
@@ -1176,7 +1256,13 @@ _MODULES = {
     nn.ReLU: Exporter.m_act, nn.Sigmoid: Exporter.m_act, nn.Tanh: Exporter.m_act,
     nn.Hardswish: Exporter.m_act, nn.Hardsigmoid: Exporter.m_act, nn.ReLU6: Exporter.m_hardtanh, nn.Hardtanh: Exporter.m_hardtanh,
     nn.LeakyReLU: Exporter.m_leaky, nn.Softmax: Exporter.m_softmax, nn.Softmax2d: Exporter.m_softmax,
+    nn.SiLU: Exporter.m_act, nn.GELU: Exporter.m_gelu, nn.ELU: Exporter.m_elu, nn.PReLU: Exporter.m_prelu,
 }
+try:  # pragma: no cover - depends on the machine
+    from torchvision.ops import StochasticDepth as _StochasticDepth
+    _MODULES[_StochasticDepth] = Exporter.m_stochastic_depth
+except ImportError:  # pragma: no cover
+    pass
 if hasattr(nn, "Dropout1d"):
     _MODULES[nn.Dropout1d] = Exporter.m_dropout
 

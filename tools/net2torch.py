@@ -69,8 +69,14 @@ OPS = {
     "dropout": {"p": ("float", 0.5)},
     "add": {},
     "concat": {},
+    "mul": {},
+    "silu": {},
+    "gelu": {"approximate": ("approximate", "none")},
+    "elu": {"alpha": ("float", 1.0)},
+    "prelu": {"num_parameters": ("int", 1)},
+    "hardtanh": {"min": ("float", -1.0), "max": ("float", 1.0)},
 }
-MULTI_INPUT = ("add", "concat")
+MULTI_INPUT = ("add", "concat", "mul")
 REQUIRED = {op: [k for k, (_, d) in keys.items() if d is None]
             for op, keys in OPS.items()}
 
@@ -128,6 +134,10 @@ def _parse_value(kind, s, err):
         if s not in ("true", "false"):
             err("expected true or false, got '%s'" % s)
         return s == "true"
+    if kind == "approximate":
+        if s not in ("none", "tanh"):
+            err("expected none or tanh, got '%s'" % s)
+        return s
     if kind == "mode":
         if s not in PADDING_MODES:
             err("expected one of %s, got '%s'" % (", ".join(PADDING_MODES), s))
@@ -281,6 +291,8 @@ def parse_net(text, filename="<net>"):
         if op in MULTI_INPUT:
             if len(inputs) < 2:
                 err("%s needs from=A,B[,...]" % op)
+            if op == "mul" and len(inputs) != 2:
+                err("mul takes two inputs")
         elif len(inputs) != 1:
             err("%s takes one input" % op)
         layer = Layer(name, op, inputs, attrs, lineno)
@@ -348,6 +360,18 @@ def _infer_shape(net, layer, err):
             if s != ins[0]:
                 err("add: shapes differ: %s vs %s" % (ins[0], s))
         layer.shape = ins[0]
+    elif op == "mul":
+        a, b = ins
+        if a == b or b == (a[0], 1, 1):
+            layer.shape = a
+        elif a == (b[0], 1, 1):
+            layer.shape = b
+        else:
+            err("mul: shapes %s and %s do not broadcast per channel" % (a, b))
+    elif op == "prelu":
+        if a["num_parameters"] not in (1, c):
+            err("prelu: num_parameters must be 1 or %d" % c)
+        layer.shape = ins[0]
     elif op == "concat":
         for s in ins:
             if s[1:] != ins[0][1:]:
@@ -414,6 +438,8 @@ class NetModule(nn.Module):
             return nn.Linear(cin, a["out"], a["bias"])
         if layer.op == "batchnorm2d":
             return nn.BatchNorm2d(cin, eps=a["eps"])
+        if layer.op == "prelu":
+            return nn.PReLU(a["num_parameters"])
         return None
 
     def _register(self, dotted, mod):
@@ -514,6 +540,18 @@ class NetModule(nn.Module):
             return y
         if op == "concat":
             return torch.cat(xs, dim=1)
+        if op == "mul":
+            return xs[0] * xs[1]     # PyTorch broadcasting: (1,C,1,1) * (1,C,H,W)
+        if op == "silu":
+            return F.silu(x)
+        if op == "gelu":
+            return F.gelu(x, approximate=a["approximate"])
+        if op == "elu":
+            return F.elu(x, a["alpha"])
+        if op == "prelu":
+            return self._get(layer.name)(x)
+        if op == "hardtanh":
+            return F.hardtanh(x, a["min"], a["max"])
         raise AssertionError(op)
 
 
@@ -545,6 +583,8 @@ def tensor_specs(net):
         elif layer.op == "batchnorm2d":
             for t in ("weight", "bias", "running_mean", "running_var"):
                 out.append(("%s.%s" % (n, t), (cin,)))
+        elif layer.op == "prelu":
+            out.append((n + ".weight", (a["num_parameters"],)))
     return out
 
 

@@ -127,7 +127,7 @@ class MyBlock(nn.Module):
         self.conv = nn.Conv2d(4, 4, 3, padding=1)
 
     def forward(self, x):
-        return F.gelu(self.conv(x))
+        return F.softplus(self.conv(x))
 
 
 class Unsupported(nn.Module):
@@ -135,7 +135,7 @@ class Unsupported(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.GELU())
+        self.body = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Softplus())
         self.blocks = nn.Sequential(nn.Identity(), MyBlock())
         self.rnn = nn.LSTM(4 * 6 * 6, 8)
 

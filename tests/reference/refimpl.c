@@ -149,6 +149,11 @@ static int expected_shape(Ref *r, const Layer *l, Shape *out)
         }
         *out = in;
         return 0;
+    case OP_MUL: {
+        Shape b = l->in[1]->shape;
+        *out = in.h * in.w >= b.h * b.w ? in : b;
+        return 0;
+    }
     case OP_CONCAT:
         *out = in;
         for (int i = 1; i < l->nin; i++) {
@@ -339,6 +344,13 @@ static double activate(const Layer *l, double v)
     case OP_HARDSWISH: return v <= -3 ? 0 : v >= 3 ? v : v * (v + 3) / 6;
     case OP_LEAKYRELU: return v >= 0 ? v : v * l->slope;
     case OP_HARDSIGMOID: return fmax(0, fmin(1, l->alpha * v + l->beta));
+    case OP_SILU: return v * (1 / (1 + exp(-v)));
+    case OP_GELU:
+        if (l->gelu_tanh) /* torch.nn.GELU(approximate='tanh') as its documentation writes it */
+            return 0.5 * v * (1 + tanh(sqrt(2 / 3.14159265358979323846) * (v + 0.044715 * pow(v, 3))));
+        return v * 0.5 * (1 + erf(v / sqrt(2)));
+    case OP_ELU: return v > 0 ? v : l->alpha * (exp(v) - 1);
+    case OP_HARDTANH: return v > l->max_val ? l->max_val : v < l->min_val ? l->min_val : v;
     case OP_DROPOUT: return v;
     default: unreachable();
     }
@@ -379,6 +391,47 @@ static void add(Ref *r, const Layer *l, float *y)
     }
 }
 
+/* Product of the two inputs; a Cx1x1 input is broadcast over H and W,
+ * as PyTorch broadcasts x * gate. */
+static int mul(Ref *r, const Layer *l, float *y)
+{
+    Shape s = l->shape;
+    int64_t plane = s.h * s.w;
+    for (int i = 0; i < 2; i++) {
+        Shape in = l->in[i]->shape;
+        if (in.c != s.c || !((in.h == s.h && in.w == s.w) || (in.h == 1 && in.w == 1)))
+            return refuse(r, "%s: mul of %lldx%lldx%lld into %lldx%lldx%lld", l->name, (long long)in.c,
+                          (long long)in.h, (long long)in.w, (long long)s.c, (long long)s.h, (long long)s.w);
+    }
+    for (int64_t c = 0; c < s.c; c++)
+        for (int64_t p = 0; p < plane; p++) {
+            double v = 1;
+            for (int i = 0; i < 2; i++) {
+                Shape in = l->in[i]->shape;
+                v *= operand(r, r->t[l->in[i]->index][in.h * in.w == 1 ? c : c * plane + p]);
+            }
+            y[c * plane + p] = (float)v;
+        }
+    return 0;
+}
+
+/* torch.nn.PReLU: max(0, x) + weight * min(0, x), one weight or one per channel. */
+static int prelu(Ref *r, const Layer *l, const float *x, float *y)
+{
+    Shape s = l->shape;
+    if (!l->tensor[0] || (l->num_parameters != 1 && l->num_parameters != s.c))
+        return refuse(r, "%s: prelu slopes missing or of the wrong count", l->name);
+    int64_t plane = s.h * s.w;
+    for (int64_t c = 0; c < s.c; c++) {
+        double w = operand(r, l->tensor[0][l->num_parameters == 1 ? 0 : c]);
+        for (int64_t p = 0; p < plane; p++) {
+            double v = operand(r, x[c * plane + p]);
+            y[c * plane + p] = (float)(fmax(0, v) + w * fmin(0, v));
+        }
+    }
+    return 0;
+}
+
 /* Inputs stacked along channels, in from= order: CHW makes each a contiguous block. */
 static void concat(const Ref *r, const Layer *l, float *y)
 {
@@ -409,6 +462,12 @@ static int run_layer(Ref *r, const Layer *l, float *y)
     case OP_SOFTMAX: softmax(r, l, x, y); return 0;
     case OP_ADD: add(r, l, y); return 0;
     case OP_CONCAT: concat(r, l, y); return 0;
+    case OP_MUL: return mul(r, l, y);
+    case OP_PRELU: return prelu(r, l, x, y);
+    case OP_SILU:
+    case OP_GELU:
+    case OP_ELU:
+    case OP_HARDTANH:
     case OP_RELU:
     case OP_RELU6:
     case OP_SIGMOID:

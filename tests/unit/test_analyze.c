@@ -457,6 +457,58 @@ static void test_analyze_error_stops_downstream_only(void **state)
     tu_free(c);
 }
 
+static void test_analyze_new_elementwise_ops(void **state)
+{
+    (void)state;
+    /* nn.PReLU(): 1 parameter; nn.PReLU(num_parameters=C): C; no MACs
+     * (only conv and linear count, as fvcore); the others have none */
+    check_layer("3x4x4", "prelu l", 3, 4, 4, 1, 0);
+    check_layer("3x4x4", "prelu l num_parameters=3", 3, 4, 4, 3, 0);
+    check_layer("3x4x4", "silu l", 3, 4, 4, 0, 0);
+    check_layer("3x4x4", "gelu l approximate=tanh", 3, 4, 4, 0, 0);
+    check_layer("3x4x4", "elu l", 3, 4, 4, 0, 0);
+    check_layer("3x4x4", "hardtanh l min=-2 max=2", 3, 4, 4, 0, 0);
+    Compiled *c = compile_ok("network n\ninput x 3x4x4\nelu a\nelu b alpha=0.5\nhardsigmoid h\nhardtanh t\n"
+                             "gelu g\noutput a b h t g\n");
+    assert_true(tu_layer(c, "a")->alpha == 1.0);
+    assert_true(tu_layer(c, "b")->alpha == 0.5);
+    assert_true(tu_layer(c, "h")->alpha == 1.0 / 6.0);
+    assert_true(tu_layer(c, "t")->min_val == -1.0 && tu_layer(c, "t")->max_val == 1.0);
+    assert_false(tu_layer(c, "g")->gelu_tanh);
+    tu_free(c);
+    c = tu_compile("network n\ninput x 3x4x4\nprelu p num_parameters=2\n");
+    assert_int_equal(c->errors, 1);
+    assert_contains(c->messages, "prelu 'p' has 2 slopes but its input has 3 channels");
+    tu_free(c);
+    c = tu_compile("network n\ninput x 3x4x4\ngelu g approximate=fast\nhardtanh h min=2 max=1 from=x\n");
+    assert_int_equal(c->errors, 2);
+    assert_contains(c->messages, "approximate expects none or tanh, got 'fast'");
+    assert_contains(c->messages, "hardtanh needs min <= max");
+    tu_free(c);
+}
+
+static void test_analyze_mul_shapes(void **state)
+{
+    (void)state;
+    /* equal shapes; a Cx1x1 gate on either side broadcasts over H and W */
+    Compiled *c = compile_ok("network n\ninput x 4x5x6\nglobalavgpool2d g\nmul a from=x,x\nmul b from=x,g\n"
+                             "mul d from=g,x\nmul e from=g,g\noutput a b d e\n");
+    assert_shape(tu_layer(c, "a"), 4, 5, 6);
+    assert_shape(tu_layer(c, "b"), 4, 5, 6);
+    assert_shape(tu_layer(c, "d"), 4, 5, 6);
+    assert_shape(tu_layer(c, "e"), 4, 1, 1);
+    assert_int_equal(tu_layer(c, "b")->macs, 0);
+    tu_free(c);
+    c = tu_compile("network n\ninput x 4x5x6\nconv2d k out=2 kernel=1\nglobalavgpool2d g\nmul b from=x,g\n");
+    assert_int_equal(c->errors, 1);
+    assert_contains(c->messages, "mul 'b': 'x' is 4x5x6 but 'g' is 2x1x1; mul needs equal shapes or a Cx1x1 gate");
+    tu_free(c);
+    c = tu_compile("network n\ninput x 4x5x6\nmul b from=x,x,x\n");
+    assert_int_equal(c->errors, 1);
+    assert_contains(c->messages, "mul takes two inputs");
+    tu_free(c);
+}
+
 static void test_analyze_large_sizes_exact(void **state)
 {
     (void)state;
@@ -504,6 +556,8 @@ int main(void)
         cmocka_unit_test(test_analyze_batchnorm_folds_into_conv),
         cmocka_unit_test(test_analyze_batchnorm_not_folded),
         cmocka_unit_test(test_analyze_error_stops_downstream_only),
+        cmocka_unit_test(test_analyze_new_elementwise_ops),
+        cmocka_unit_test(test_analyze_mul_shapes),
         cmocka_unit_test(test_analyze_large_sizes_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -182,7 +182,7 @@ static void test_field_elementwise_ops_keep_field(void **state)
     (void)state;
     /* after a: k3 s2 p0: rf 3, jump 2, start 1; every elementwise op keeps it */
     const char *ops[] = {"relu", "relu6", "sigmoid", "tanh", "hardswish", "leakyrelu", "softmax", "dropout",
-                         "batchnorm2d"};
+                         "batchnorm2d", "silu", "gelu", "elu", "prelu", "hardtanh"};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         char src[256];
         snprintf(src, sizeof src, "network n\ninput x 2x9x9\nconv2d a out=2 kernel=3 stride=2\n%s l\n", ops[i]);
@@ -190,6 +190,24 @@ static void test_field_elementwise_ops_keep_field(void **state)
         assert_field2(tu_layer(c, "l"), 3, 2, 2);
         tu_free(c);
     }
+}
+
+static void test_field_mul_gate_keeps_gated_field(void **state)
+{
+    (void)state;
+    /* squeeze-excitation: the Cx1x1 gate comes from a global pool, but it
+     * only scales channels, so x * gate (either order) has a's field, not
+     * the whole input's; a mul of equal shapes takes the larger field */
+    Compiled *c = compile_ok("network n\ninput x 2x9x9\nconv2d a out=2 kernel=3 stride=2\n"
+                             "globalavgpool2d g\nconv2d f out=2 kernel=1\nsigmoid s\n"
+                             "mul m from=a,s\nmul m2 from=s,a\n"
+                             "conv2d b out=2 kernel=5 stride=2 padding=1 from=x\nmul e from=a,b\noutput m m2 e\n");
+    assert_global(tu_layer(c, "s"), 9, 9);
+    assert_field2(tu_layer(c, "m"), 3, 2, 2);
+    assert_false(tu_layer(c, "m")->rf_global);
+    assert_field2(tu_layer(c, "m2"), 3, 2, 2);
+    assert_field2(tu_layer(c, "e"), 5, 2, 2);
+    tu_free(c);
 }
 
 static void test_field_global_ops(void **state)
@@ -386,6 +404,7 @@ int main(void)
         cmocka_unit_test(test_field_same_padding_uses_resolved_low_side),
         cmocka_unit_test(test_field_every_window_op),
         cmocka_unit_test(test_field_elementwise_ops_keep_field),
+        cmocka_unit_test(test_field_mul_gate_keeps_gated_field),
         cmocka_unit_test(test_field_global_ops),
         cmocka_unit_test(test_field_linear_on_input),
         cmocka_unit_test(test_field_add_aligned_takes_largest),

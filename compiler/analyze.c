@@ -220,6 +220,44 @@ static const Layer *mul_gate(const Layer *l)
     return NULL;
 }
 
+/* pad: the padded size; reflect and circular need an input larger than
+ * (reflect) or at least as large as (circular) the padding, as F.pad. */
+static bool pad_shape(Checker *c, Layer *l, Shape in)
+{
+    int64_t ins[2] = {in.h, in.w};
+    for (int a = 0; a < 2; a++) {
+        int64_t most = l->pad[2 * a] > l->pad[2 * a + 1] ? l->pad[2 * a] : l->pad[2 * a + 1];
+        bool reflect = l->pad_mode == PM_REFLECT;
+        if ((reflect && most >= ins[a]) || (l->pad_mode == PM_CIRCULAR && most > ins[a])) {
+            diag_error(c->diag, l->key_loc[KEY_PADDING],
+                       "%s padding of %lld needs an input %s than %lld along %s, but '%s' gets %lld",
+                       reflect ? "reflect" : "circular", (long long)most, reflect ? "larger" : "no smaller",
+                       (long long)most, a ? "W" : "H", l->name, (long long)ins[a]);
+            return false;
+        }
+    }
+    l->shape.h = add(c, add(c, in.h, l->pad[0]), l->pad[1]);
+    l->shape.w = add(c, add(c, in.w, l->pad[2]), l->pad[3]);
+    return true;
+}
+
+/* pixelshuffle r: C*r*r x H x W to C x H*r x W*r, as nn.PixelShuffle. */
+static bool pixelshuffle_shape(Checker *c, Layer *l, Shape in)
+{
+    int64_t r = l->factor[0], rr = mul(c, r, r);
+    if (c->overflow)
+        return false;
+    if (in.c % rr) {
+        char buf[64];
+        diag_error(c->diag, l->key_loc[KEY_FACTOR],
+                   "pixelshuffle factor=%lld needs channels divisible by %lld, but '%s' is %s", (long long)r,
+                   (long long)rr, l->in[0]->name, shape_str(in, buf, sizeof buf));
+        return false;
+    }
+    l->shape = (Shape){in.c / rr, mul(c, in.h, r), mul(c, in.w, r)};
+    return true;
+}
+
 /* The layer's output shape and counts; false after reporting an error. */
 static bool layer_shape(Checker *c, Layer *l)
 {
@@ -243,6 +281,12 @@ static bool layer_shape(Checker *c, Layer *l)
     case OP_ADD:
     case OP_CONCAT: return multi_shape(c, l);
     case OP_MUL: return mul_shape(c, l);
+    case OP_PAD: return pad_shape(c, l, in);
+    case OP_UPSAMPLE:
+        l->shape.h = mul(c, in.h, l->factor[0]);
+        l->shape.w = mul(c, in.w, l->factor[1]);
+        return true;
+    case OP_PIXELSHUFFLE: return pixelshuffle_shape(c, l, in);
     case OP_PRELU:
         if (l->num_parameters != 1 && l->num_parameters != in.c) {
             diag_error(c->diag, l->key_loc[KEY_NUM_PARAMETERS],
@@ -271,6 +315,65 @@ static bool layer_shape(Checker *c, Layer *l)
     unreachable();
 }
 
+static int64_t gcd(int64_t a, int64_t b)
+{
+    a = a < 0 ? -a : a;
+    b = b < 0 ? -b : b;
+    while (b) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* The field in lowest terms, so equal fields compare equal. */
+static Field reduced(Field f)
+{
+    int64_t g = gcd(gcd(gcd(f.size, f.jump), f.start2), f.den);
+    if (g > 1)
+        f = (Field){f.size / g, f.jump / g, f.start2 / g, f.den / g};
+    return f;
+}
+
+/* A field with f times the denominator, same values: an upsampling
+ * layer's output pixels are f per input pixel, so its jump is
+ * jump_prev / f, exactly. */
+static Field finer(Checker *c, Field p, int64_t f)
+{
+    return (Field){mul(c, p.size, f), p.jump, mul(c, p.start2, f), mul(c, p.den, f)};
+}
+
+/* Fields through the resampling layers. pad shifts the start by its low
+ * side. Nearest upsampling and pixelshuffle by f: output pixel i reads
+ * input pixel floor(i/f), so the field of output 0 is input 0's and the
+ * jump is jump_prev/f. Bilinear reads two neighbours: the field grows by
+ * jump_prev and its centre moves half a jump_prev (output 0 reads input
+ * pixels 0 and 1, align_corners or not). */
+static void resample_field(Checker *c, Layer *l)
+{
+    for (int a = 0; a < 2; a++) {
+        Field p = l->in[0]->rf[a];
+        if (l->op == OP_PAD) {
+            p.start2 = add(c, p.start2, mul(c, mul(c, -2, l->pad[2 * a]), p.jump));
+        } else {
+            int64_t jump_prev = p.jump; /* in units of 1/den */
+            p = finer(c, p, l->factor[a]);
+            if (l->op == OP_UPSAMPLE && l->bilinear) {
+                p.size = add(c, p.size, mul(c, jump_prev, l->factor[a]));
+                p.start2 = add(c, p.start2, mul(c, jump_prev, l->factor[a]));
+            }
+        }
+        l->rf[a] = reduced(p);
+    }
+}
+
+/* A field's value as a double, for messages. */
+static double fv(int64_t v, const Field *f, int two)
+{
+    return (double)v / (double)(two * f->den);
+}
+
 /* Receptive field of the layer's output, from its inputs' fields. */
 static void layer_field(Checker *c, Layer *l, Shape net_in)
 {
@@ -292,8 +395,8 @@ static void layer_field(Checker *c, Layer *l, Shape net_in)
         global |= l->in[i]->rf_global;
     if (global || (ir_ops[l->op].flags & OPF_GLOBAL)) {
         l->rf_global = true;
-        l->rf[0] = (Field){net_in.h, 0, 0};
-        l->rf[1] = (Field){net_in.w, 0, 0};
+        l->rf[0] = (Field){net_in.h, 0, 0, 1};
+        l->rf[1] = (Field){net_in.w, 0, 0, 1};
         return;
     }
     if (ir_ops[l->op].flags & OPF_WINDOW) {
@@ -303,28 +406,37 @@ static void layer_field(Checker *c, Layer *l, Shape net_in)
             l->rf[a].size = add(c, p.size, mul(c, reach, p.jump));
             l->rf[a].jump = mul(c, p.jump, l->stride[a]);
             l->rf[a].start2 = add(c, p.start2, mul(c, add(c, reach, mul(c, -2, l->pad[2 * a])), p.jump));
+            l->rf[a].den = p.den;
+            l->rf[a] = reduced(l->rf[a]);
         }
+        return;
+    }
+    if (l->op == OP_PAD || l->op == OP_UPSAMPLE || l->op == OP_PIXELSHUFFLE) {
+        resample_field(c, l);
         return;
     }
     if (l->op == OP_ADD || l->op == OP_CONCAT || l->op == OP_MUL) {
         /* The largest field wins; misaligned inputs are worth a warning. */
         for (int a = 0; a < 2; a++) {
             l->rf[a] = src->rf[a];
-            for (int i = 1; i < l->nin; i++)
-                if (l->in[i]->rf[a].size > l->rf[a].size)
-                    l->rf[a] = l->in[i]->rf[a];
+            for (int i = 1; i < l->nin; i++) {
+                Field f = l->in[i]->rf[a], best = l->rf[a];
+                if ((double)f.size / (double)f.den > (double)best.size / (double)best.den)
+                    l->rf[a] = f;
+            }
         }
         for (int i = 1; i < l->nin; i++) {
             const Layer *o = l->in[i];
-            if (o->rf[0].jump == src->rf[0].jump && o->rf[1].jump == src->rf[1].jump &&
-                o->rf[0].start2 == src->rf[0].start2 && o->rf[1].start2 == src->rf[1].start2)
+            const Field *a0 = &o->rf[0], *a1 = &o->rf[1], *b0 = &src->rf[0], *b1 = &src->rf[1];
+            if (a0->jump == b0->jump && a1->jump == b1->jump && a0->start2 == b0->start2 &&
+                a1->start2 == b1->start2 && a0->den == b0->den && a1->den == b1->den)
                 continue;
             diag_warning(d, l->in_loc[i],
-                         "inputs of %s '%s' are not aligned: '%s' has jump %lldx%lld start %g,%g but '%s' has "
-                         "jump %lldx%lld start %g,%g; the receptive field is not centred",
-                         ir_op_name(l->op), l->name, o->name, (long long)o->rf[0].jump, (long long)o->rf[1].jump,
-                         o->rf[0].start2 / 2.0, o->rf[1].start2 / 2.0, src->name, (long long)src->rf[0].jump,
-                         (long long)src->rf[1].jump, src->rf[0].start2 / 2.0, src->rf[1].start2 / 2.0);
+                         "inputs of %s '%s' are not aligned: '%s' has jump %gx%g start %g,%g but '%s' has "
+                         "jump %gx%g start %g,%g; the receptive field is not centred",
+                         ir_op_name(l->op), l->name, o->name, fv(a0->jump, a0, 1), fv(a1->jump, a1, 1),
+                         fv(a0->start2, a0, 2), fv(a1->start2, a1, 2), src->name, fv(b0->jump, b0, 1),
+                         fv(b1->jump, b1, 1), fv(b0->start2, b0, 2), fv(b1->start2, b1, 2));
             break;
         }
         return;
@@ -352,7 +464,7 @@ void analyze(Net *net, Diag *d)
     Layer *input = net->input;
     if (!input || !input->ok)
         return;
-    input->rf[0] = input->rf[1] = (Field){1, 1, 0};
+    input->rf[0] = input->rf[1] = (Field){1, 1, 0, 1};
     Shape net_in = input->shape;
     if (mul(&c, mul(&c, mul(&c, net_in.c, net_in.h), net_in.w), 4) == 0 && c.overflow) {
         diag_error(d, input->loc, "input size overflows");

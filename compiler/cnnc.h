@@ -163,6 +163,9 @@ typedef enum {
     OP_ELU,
     OP_PRELU,
     OP_HARDTANH,
+    OP_PAD,
+    OP_UPSAMPLE,
+    OP_PIXELSHUFFLE,
     OP_COUNT
 } OpKind;
 
@@ -178,7 +181,8 @@ enum {
 typedef enum { KEY_OUT, KEY_KERNEL, KEY_STRIDE, KEY_PADDING, KEY_DILATION, KEY_GROUPS, KEY_BIAS,
                KEY_PADDING_MODE, KEY_CEIL_MODE, KEY_COUNT_INCLUDE_PAD, KEY_EPS, KEY_SLOPE, KEY_P,
                KEY_FROM, KEY_SCALE, KEY_ZERO_POINT, KEY_LAYOUT, KEY_DTYPE, KEY_ALPHA, KEY_BETA,
-               KEY_APPROXIMATE, KEY_MIN, KEY_MAX, KEY_NUM_PARAMETERS, KEY_COUNT } KeyKind;
+               KEY_APPROXIMATE, KEY_MIN, KEY_MAX, KEY_NUM_PARAMETERS, KEY_MODE, KEY_VALUE, KEY_FACTOR,
+               KEY_ALIGN_CORNERS, KEY_COUNT } KeyKind;
 
 typedef struct OpInfo {
     const char *name;
@@ -196,10 +200,12 @@ typedef struct Shape {
     int64_t c, h, w;
 } Shape;
 
-/* Receptive field along one axis, in input pixels. start2 is twice the
- * start so that half-pixel centres stay exact integers. */
+/* Receptive field along one axis, in input pixels: size/den, jump/den
+ * and start2/(2*den). start2 is twice the start so that half-pixel
+ * centres stay exact integers; den is 1 until an upsampling layer makes
+ * the jump a fraction of an input pixel (den > 0, kept in lowest terms). */
 typedef struct Field {
-    int64_t size, jump, start2;
+    int64_t size, jump, start2, den;
 } Field;
 
 typedef struct Layer Layer;
@@ -229,6 +235,9 @@ struct Layer {
     double min_val, max_val;  /* hardtanh's range */
     bool gelu_tanh;           /* gelu approximate=tanh */
     int64_t num_parameters;   /* prelu: slopes, 1 or the channels */
+    double pad_value;         /* pad mode=constant: the value of padded cells */
+    int64_t factor[2];        /* upsample, pixelshuffle: output pixels per input pixel, per axis */
+    bool bilinear, align_corners; /* upsample mode=bilinear, align_corners=true */
     Loc key_loc[KEY_COUNT]; /* where each key was given, for diagnostics */
     unsigned given;         /* bit per KeyKind given in the source */
 

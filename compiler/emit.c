@@ -1665,6 +1665,110 @@ static void emit_mul(Emitter *e, const Layer *l)
     emit(e, "}");
 }
 
+/* pad: each output cell reads its folded input cell, or the constant. */
+static void emit_pad(Emitter *e, const Layer *l)
+{
+    Shape in = l->in[0]->shape, o = l->shape;
+    char lit[48];
+    emit(e, "for (int c = 0; c < %lld; c++) {", (long long)o.c);
+    emit(e, "const float *xc = x + c * %lld;", (long long)(in.h * in.w));
+    emit(e, "for (int oy = 0; oy < %lld; oy++) {", (long long)o.h);
+    emit(e, "int iy = %s;", affine(e, "oy", 1, l->pad[0]));
+    if (l->pad_mode != PM_ZEROS)
+        fold_coord(e, l->pad_mode, "iy", in.h);
+    emit(e, "for (int ox = 0; ox < %lld; ox++) {", (long long)o.w);
+    emit(e, "int ix = %s;", affine(e, "ox", 1, l->pad[2]));
+    const char *idx = mem_printf(e->mem, "(c * %lld + oy) * %lld + ox", (long long)o.h, (long long)o.w);
+    if (l->pad_mode != PM_ZEROS) {
+        fold_coord(e, l->pad_mode, "ix", in.w);
+        store(e, l, idx, mem_printf(e->mem, "xc[iy * %lld + ix]", (long long)in.w), "c");
+    } else {
+        store(e, l, idx,
+              mem_printf(e->mem, "iy < 0 || iy >= %lld || ix < 0 || ix >= %lld ? %s : xc[iy * %lld + ix]",
+                         (long long)in.h, (long long)in.w, flit((float)l->pad_value, lit, sizeof lit),
+                         (long long)in.w),
+              "c");
+    }
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+}
+
+/* One axis of a bilinear upsample as constant tables: the two source
+ * indices and the second one's weight per output index, computed as
+ * PyTorch's area_pixel_compute_source_index does. */
+static void bilinear_tables(Emitter *e, const Layer *l, int a, int64_t in, int64_t out)
+{
+    Text t0, t1, tw;
+    FILE *f0 = text_open(&t0), *f1 = text_open(&t1), *fw = text_open(&tw);
+    for (int64_t i = 0; i < out; i++) {
+        double src;
+        if (l->align_corners)
+            src = out > 1 ? (double)i * (double)(in - 1) / (double)(out - 1) : 0.0;
+        else {
+            src = ((double)i + 0.5) * (double)in / (double)out - 0.5;
+            src = src < 0 ? 0 : src;
+        }
+        int64_t i0 = (int64_t)src, i1 = i0 + (i0 < in - 1);
+        char lit[48];
+        fprintf(f0, "%s%lld", i ? ", " : "", (long long)i0);
+        fprintf(f1, "%s%lld", i ? ", " : "", (long long)i1);
+        fprintf(fw, "%s%s", i ? ", " : "", flit((float)(src - (double)i0), lit, sizeof lit));
+    }
+    const char *ax = a ? "x" : "y";
+    emit(e, "static const int %s0[%lld] = {%s};", ax, (long long)out, text_done(e, &t0));
+    emit(e, "static const int %s1[%lld] = {%s};", ax, (long long)out, text_done(e, &t1));
+    emit(e, "static const float w%s[%lld] = {%s};", ax, (long long)out, text_done(e, &tw));
+}
+
+/* upsample: nearest reads input pixel (oy / fy, ox / fx); bilinear blends
+ * the four neighbours with PyTorch's weights. */
+static void emit_upsample(Emitter *e, const Layer *l)
+{
+    Shape in = l->in[0]->shape, o = l->shape;
+    if (l->bilinear) {
+        bilinear_tables(e, l, 0, in.h, o.h);
+        bilinear_tables(e, l, 1, in.w, o.w);
+    }
+    emit(e, "for (int c = 0; c < %lld; c++) {", (long long)o.c);
+    emit(e, "const float *xc = x + c * %lld;", (long long)(in.h * in.w));
+    emit(e, "for (int oy = 0; oy < %lld; oy++) {", (long long)o.h);
+    emit(e, "for (int ox = 0; ox < %lld; ox++) {", (long long)o.w);
+    const char *idx = mem_printf(e->mem, "(c * %lld + oy) * %lld + ox", (long long)o.h, (long long)o.w);
+    long long w = (long long)in.w;
+    if (!l->bilinear) {
+        store(e, l, idx,
+              mem_printf(e->mem, "xc[(oy / %lld) * %lld + ox / %lld]", (long long)l->factor[0], w,
+                         (long long)l->factor[1]),
+              "c");
+    } else {
+        emit(e, "const float *r0 = xc + y0[oy] * %lld, *r1 = xc + y1[oy] * %lld;", w, w);
+        emit(e, "float top = (1.0f - wx[ox]) * r0[x0[ox]] + wx[ox] * r0[x1[ox]];");
+        emit(e, "float bottom = (1.0f - wx[ox]) * r1[x0[ox]] + wx[ox] * r1[x1[ox]];");
+        store(e, l, idx, "(1.0f - wy[oy]) * top + wy[oy] * bottom", "c");
+    }
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+}
+
+/* pixelshuffle r: output (c, oy, ox) is input channel c*r*r + (oy%r)*r + ox%r at (oy/r, ox/r). */
+static void emit_pixelshuffle(Emitter *e, const Layer *l)
+{
+    Shape in = l->in[0]->shape, o = l->shape;
+    long long r = (long long)l->factor[0], plane = (long long)(in.h * in.w);
+    emit(e, "for (int c = 0; c < %lld; c++) {", (long long)o.c);
+    emit(e, "for (int oy = 0; oy < %lld; oy++) {", (long long)o.h);
+    emit(e, "for (int ox = 0; ox < %lld; ox++) {", (long long)o.w);
+    store(e, l, mem_printf(e->mem, "(c * %lld + oy) * %lld + ox", (long long)o.h, (long long)o.w),
+          mem_printf(e->mem, "x[(c * %lld + oy %% %lld * %lld + ox %% %lld) * %lld + (oy / %lld) * %lld + ox / %lld]",
+                     r * r, r, r, r, plane, r, (long long)in.w, r),
+          "c");
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+}
+
 static void emit_concat(Emitter *e, const Layer *l)
 {
     long long hw = (long long)(l->shape.h * l->shape.w), at = 0;
@@ -1709,6 +1813,9 @@ static EmitBody *const kinds[OP_COUNT] = {
     [OP_PRELU] = emit_elementwise,
     [OP_HARDTANH] = emit_elementwise,
     [OP_MUL] = emit_mul,
+    [OP_PAD] = emit_pad,
+    [OP_UPSAMPLE] = emit_upsample,
+    [OP_PIXELSHUFFLE] = emit_pixelshuffle,
     [OP_SOFTMAX] = emit_softmax,
     [OP_ADD] = emit_add,
     [OP_CONCAT] = emit_concat,

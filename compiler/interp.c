@@ -204,6 +204,67 @@ static void mul(const Layer *l, float **t, float *y)
         }
 }
 
+/* F.pad: every mode folds the coordinate back; constant fills with value. */
+static void pad(const Layer *l, Tensor x, float *y)
+{
+    Shape o = l->shape;
+    for (int64_t c = 0; c < o.c; c++)
+        for (int64_t oy = 0; oy < o.h; oy++)
+            for (int64_t ox = 0; ox < o.w; ox++) {
+                int64_t iy = fold(l->pad_mode, oy - l->pad[0], x.s.h), ix = fold(l->pad_mode, ox - l->pad[2], x.s.w);
+                y[(c * o.h + oy) * o.w + ox] = iy < 0 || ix < 0 ? (float)l->pad_value : (float)at(x, c, iy, ix);
+            }
+}
+
+/* Where output index i of an upsampled axis reads (PyTorch's
+ * area_pixel_compute_source_index): i0, i1 and the weight of i1. */
+static void bilinear_source(const Layer *l, int64_t i, int64_t in, int64_t out, int64_t *i0, int64_t *i1, double *w1)
+{
+    double src;
+    if (l->align_corners)
+        src = out > 1 ? (double)i * (double)(in - 1) / (double)(out - 1) : 0.0;
+    else {
+        src = ((double)i + 0.5) * (double)in / (double)out - 0.5;
+        src = src < 0 ? 0 : src;
+    }
+    *i0 = (int64_t)src;
+    *i1 = *i0 + (*i0 < in - 1);
+    *w1 = src - (double)*i0;
+}
+
+/* nn.Upsample: nearest (input pixel floor(i / factor)) or bilinear. */
+static void upsample(const Layer *l, Tensor x, float *y)
+{
+    Shape o = l->shape;
+    for (int64_t c = 0; c < o.c; c++)
+        for (int64_t oy = 0; oy < o.h; oy++)
+            for (int64_t ox = 0; ox < o.w; ox++) {
+                double v;
+                if (!l->bilinear)
+                    v = at(x, c, oy / l->factor[0], ox / l->factor[1]);
+                else {
+                    int64_t y0, y1, x0, x1;
+                    double wy, wx;
+                    bilinear_source(l, oy, x.s.h, o.h, &y0, &y1, &wy);
+                    bilinear_source(l, ox, x.s.w, o.w, &x0, &x1, &wx);
+                    v = (1 - wy) * ((1 - wx) * at(x, c, y0, x0) + wx * at(x, c, y0, x1)) +
+                        wy * ((1 - wx) * at(x, c, y1, x0) + wx * at(x, c, y1, x1));
+                }
+                y[(c * o.h + oy) * o.w + ox] = (float)v;
+            }
+}
+
+/* nn.PixelShuffle(r): out[c][y*r + i][x*r + j] = in[c*r*r + i*r + j][y][x]. */
+static void pixelshuffle(const Layer *l, Tensor x, float *y)
+{
+    Shape o = l->shape;
+    int64_t r = l->factor[0];
+    for (int64_t c = 0; c < o.c; c++)
+        for (int64_t oy = 0; oy < o.h; oy++)
+            for (int64_t ox = 0; ox < o.w; ox++)
+                y[(c * o.h + oy) * o.w + ox] = (float)at(x, c * r * r + oy % r * r + ox % r, oy / r, ox / r);
+}
+
 /* Values in a tensor of that shape (analyze() keeps it from overflowing). */
 static int64_t numel(Shape s)
 {
@@ -253,6 +314,9 @@ static void run_layer(const Layer *l, float **t, float *y)
     case OP_ADD:
     case OP_CONCAT: multi(l, t, y); return;
     case OP_MUL: mul(l, t, y); return;
+    case OP_PAD: pad(l, x, y); return;
+    case OP_UPSAMPLE: upsample(l, x, y); return;
+    case OP_PIXELSHUFFLE: pixelshuffle(l, x, y); return;
     case OP_PRELU: prelu(l, x, y); return;
     case OP_SILU:
     case OP_GELU:

@@ -54,6 +54,11 @@ const OpInfo ir_ops[OP_COUNT] = {
     /* its slopes are a weight, so it is a parameter of the model */
     [OP_PRELU] = {"prelu", OPF_ELEMENTWISE | OPF_FLOAT_ONLY, K(KEY_NUM_PARAMETERS) | K(KEY_FROM), 0},
     [OP_HARDTANH] = {"hardtanh", OPF_ELEMENTWISE, K(KEY_MIN) | K(KEY_MAX) | K(KEY_FROM) | QKEYS, 0},
+    /* resampling: F.pad, nn.Upsample, nn.PixelShuffle */
+    [OP_PAD] = {"pad", OPF_FLOAT_ONLY, K(KEY_PADDING) | K(KEY_MODE) | K(KEY_VALUE) | K(KEY_FROM), K(KEY_PADDING)},
+    [OP_UPSAMPLE] = {"upsample", OPF_FLOAT_ONLY, K(KEY_FACTOR) | K(KEY_MODE) | K(KEY_ALIGN_CORNERS) | K(KEY_FROM),
+                     K(KEY_FACTOR)},
+    [OP_PIXELSHUFFLE] = {"pixelshuffle", OPF_FLOAT_ONLY, K(KEY_FACTOR) | K(KEY_FROM), K(KEY_FACTOR)},
 };
 
 /* The forms a value can take. */
@@ -89,6 +94,10 @@ static const struct {
     [KEY_MIN] = {"min", FORM_NUMBER, "a number"},
     [KEY_MAX] = {"max", FORM_NUMBER, "a number"},
     [KEY_NUM_PARAMETERS] = {"num_parameters", FORM_COUNT, "a positive integer"},
+    [KEY_MODE] = {"mode", FORM_WORD, "constant, reflect, replicate or circular (pad); nearest or bilinear (upsample)"},
+    [KEY_VALUE] = {"value", FORM_NUMBER, "a number"},
+    [KEY_FACTOR] = {"factor", FORM_SPATIAL, "a positive integer or HxW"},
+    [KEY_ALIGN_CORNERS] = {"align_corners", FORM_BOOL, "true or false"},
 };
 
 static const char *const pad_modes[] = {"zeros", "reflect", "replicate", "circular"};
@@ -366,6 +375,26 @@ static void read_mode(Builder *b, const Value *v, Layer *l)
     value_error(b, v, KEY_PADDING_MODE, NULL);
 }
 
+/* mode=: pad's padding (constant is zeros padding with its value) or
+ * upsample's interpolation. */
+static void read_op_mode(Builder *b, const Value *v, Layer *l)
+{
+    static const char *const pad_words[] = {"constant", "reflect", "replicate", "circular"};
+    bool pad = l->op == OP_PAD;
+    for (int i = 0; v->kind == VAL_WORD && pad && i < 4; i++)
+        if (strcmp(v->text, pad_words[i]) == 0) {
+            l->pad_mode = (PadMode)i;
+            return;
+        }
+    if (!pad && v->kind == VAL_WORD && (strcmp(v->text, "nearest") == 0 || strcmp(v->text, "bilinear") == 0)) {
+        l->bilinear = strcmp(v->text, "bilinear") == 0;
+        return;
+    }
+    diag_error(b->diag, v->loc, "mode of %s expects %s, got '%s'", ir_op_name(l->op),
+               pad ? "constant, reflect, replicate or circular" : "nearest or bilinear",
+               v->kind == VAL_LIST ? "a list" : v->text);
+}
+
 /* Resolves one from= name to an earlier layer. */
 static Layer *read_source(Builder *b, const Layer *l, const Value *v)
 {
@@ -480,6 +509,10 @@ static void read_attr(Builder *b, Layer *l, const Attr *a)
     case KEY_MIN: read_number(b, v, KEY_MIN, &l->min_val); break;
     case KEY_MAX: read_number(b, v, KEY_MAX, &l->max_val); break;
     case KEY_NUM_PARAMETERS: read_count(b, v, KEY_NUM_PARAMETERS, &l->num_parameters); break;
+    case KEY_VALUE: read_number(b, v, KEY_VALUE, &l->pad_value); break;
+    case KEY_FACTOR: read_spatial(b, v, KEY_FACTOR, l->factor, false); break;
+    case KEY_ALIGN_CORNERS: read_bool(b, v, KEY_ALIGN_CORNERS, &l->align_corners); break;
+    case KEY_MODE: read_op_mode(b, v, l); break;
     case KEY_APPROXIMATE:
         if (v->kind == VAL_WORD && (strcmp(v->text, "none") == 0 || strcmp(v->text, "tanh") == 0))
             l->gelu_tanh = strcmp(v->text, "tanh") == 0;
@@ -543,6 +576,7 @@ static void set_defaults(Layer *l)
     l->min_val = -1.0; /* PyTorch's Hardtanh */
     l->max_val = 1.0;
     l->num_parameters = 1;
+    l->factor[0] = l->factor[1] = 1;
     l->p = 0.5;
     l->pad_rule = PAD_EXPLICIT;
 }
@@ -690,6 +724,14 @@ static void ir_layer(Builder *b, const Stmt *s)
     }
     if (op == OP_ELU && !(l->given & K(KEY_ALPHA)))
         l->alpha = 1.0; /* nn.ELU's; hardsigmoid's alpha defaults otherwise */
+    if (op == OP_PIXELSHUFFLE && l->factor[0] != l->factor[1])
+        diag_error(b->diag, l->key_loc[KEY_FACTOR], "pixelshuffle takes one factor for both axes, got %lldx%lld",
+                   (long long)l->factor[0], (long long)l->factor[1]);
+    if (op == OP_PAD && l->pad_rule != PAD_EXPLICIT)
+        diag_error(b->diag, l->key_loc[KEY_PADDING], "pad takes N, HxW or top,bottom,left,right, not '%s'",
+                   l->pad_rule == PAD_SAME ? "same" : "valid");
+    if (op == OP_UPSAMPLE && l->align_corners && !l->bilinear)
+        diag_error(b->diag, l->key_loc[KEY_ALIGN_CORNERS], "align_corners is for mode=bilinear, as in PyTorch");
     if (op == OP_HARDTANH && l->min_val > l->max_val)
         diag_error(b->diag, l->key_loc[l->given & K(KEY_MAX) ? KEY_MAX : KEY_MIN],
                    "hardtanh needs min <= max, got min=%g max=%g", l->min_val, l->max_val);

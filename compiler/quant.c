@@ -167,6 +167,9 @@ static QKind kind_of(const Layer *l)
     case OP_DROPOUT: return QK_IDENTITY;
     case OP_MUL:
     case OP_PRELU: /* OPF_FLOAT_ONLY: refused before quantizing */
+    case OP_PAD:
+    case OP_UPSAMPLE:
+    case OP_PIXELSHUFFLE:
     case OP_COUNT: break;
     }
     unreachable();

@@ -33,6 +33,34 @@ static void half(char *buf, size_t len, int64_t start2)
         snprintf(buf, len, "%s%lld.5", start2 < 0 ? "-" : "", (long long)((start2 < 0 ? -start2 : start2) / 2));
 }
 
+/* num/den exactly: an integer, a half (2.5), else the reduced fraction
+ * (1/4, -3/8): fields after upsampling have fractional jumps and starts.
+ * json gives a JSON number instead of a fraction. */
+static void ratio(char *buf, size_t len, int64_t num, int64_t den, bool json)
+{
+    if (den < 0)
+        num = -num, den = -den;
+    if (den == 0 || num % den == 0) {
+        snprintf(buf, len, "%lld", (long long)(den ? num / den : 0));
+        return;
+    }
+    if ((2 * num) % den == 0) {
+        half(buf, len, 2 * num / den);
+        return;
+    }
+    if (json) {
+        snprintf(buf, len, "%.17g", (double)num / (double)den);
+        return;
+    }
+    int64_t a = num < 0 ? -num : num, b = den;
+    while (b) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    snprintf(buf, len, "%lld/%lld", (long long)(num / a), (long long)(den / a));
+}
+
 /* The cells of one text row: names point into the net, numbers are
  * formatted into buf. */
 typedef struct Row {
@@ -59,15 +87,19 @@ static void layer_row(const Layer *l, Row *r)
              (long long)l->shape.w);
     report_thousands(l->params, r->buf[COL_PARAMS], CELL);
     report_thousands(l->macs, r->buf[COL_MACS], CELL);
-    snprintf(r->buf[COL_RF], CELL, "%lldx%lld", (long long)l->rf[0].size, (long long)l->rf[1].size);
+    char h[32], w[32];
+    ratio(h, sizeof h, l->rf[0].size, l->rf[0].den, false);
+    ratio(w, sizeof w, l->rf[1].size, l->rf[1].den, false);
+    snprintf(r->buf[COL_RF], CELL, "%sx%s", h, w);
     if (l->rf_global) {
         r->cell[COL_JUMP] = r->cell[COL_START] = "-";
         return;
     }
-    snprintf(r->buf[COL_JUMP], CELL, "%lldx%lld", (long long)l->rf[0].jump, (long long)l->rf[1].jump);
-    char h[32], w[32];
-    half(h, sizeof h, l->rf[0].start2);
-    half(w, sizeof w, l->rf[1].start2);
+    ratio(h, sizeof h, l->rf[0].jump, l->rf[0].den, false);
+    ratio(w, sizeof w, l->rf[1].jump, l->rf[1].den, false);
+    snprintf(r->buf[COL_JUMP], CELL, "%sx%s", h, w);
+    ratio(h, sizeof h, l->rf[0].start2, 2 * l->rf[0].den, false);
+    ratio(w, sizeof w, l->rf[1].start2, 2 * l->rf[1].den, false);
     snprintf(r->buf[COL_START], CELL, "%s,%s", h, w);
 }
 
@@ -203,10 +235,11 @@ static void json_string(FILE *out, const char *s)
     fputc('"', out);
 }
 
-static void json_half(FILE *out, int64_t start2)
+/* num/den as a JSON number. */
+static void json_ratio(FILE *out, int64_t num, int64_t den)
 {
-    char buf[32];
-    half(buf, sizeof buf, start2);
+    char buf[40];
+    ratio(buf, sizeof buf, num, den, true);
     fputs(buf, out);
 }
 
@@ -224,15 +257,23 @@ static void json_layer(FILE *out, const Layer *l)
     }
     fprintf(out, "], \"shape\": [%lld, %lld, %lld],\n     \"params\": %lld, \"macs\": %lld,\n", (long long)l->shape.c,
             (long long)l->shape.h, (long long)l->shape.w, (long long)l->params, (long long)l->macs);
-    fprintf(out, "     \"rf\": [%lld, %lld], ", (long long)l->rf[0].size, (long long)l->rf[1].size);
+    fputs("     \"rf\": [", out);
+    json_ratio(out, l->rf[0].size, l->rf[0].den);
+    fputs(", ", out);
+    json_ratio(out, l->rf[1].size, l->rf[1].den);
+    fputs("], ", out);
     if (l->rf_global) {
         fputs("\"jump\": null, \"start\": null}", out);
         return;
     }
-    fprintf(out, "\"jump\": [%lld, %lld], \"start\": [", (long long)l->rf[0].jump, (long long)l->rf[1].jump);
-    json_half(out, l->rf[0].start2);
+    fputs("\"jump\": [", out);
+    json_ratio(out, l->rf[0].jump, l->rf[0].den);
     fputs(", ", out);
-    json_half(out, l->rf[1].start2);
+    json_ratio(out, l->rf[1].jump, l->rf[1].den);
+    fputs("], \"start\": [", out);
+    json_ratio(out, l->rf[0].start2, 2 * l->rf[0].den);
+    fputs(", ", out);
+    json_ratio(out, l->rf[1].start2, 2 * l->rf[1].den);
     fputs("]}", out);
 }
 

@@ -484,6 +484,10 @@ _SIGS = {k: _parse_sig(v) for k, v in {
     "elu": "input, alpha=1.0, inplace=False",
     "mul": "input, other",
     "stochastic_depth": "input, p, mode, training=True",
+    "pad": "input, pad, mode='constant', value=None",
+    "interpolate": "input, size=None, scale_factor=None, mode='nearest', align_corners=None, "
+                   "recompute_scale_factor=None, antialias=False",
+    "pixel_shuffle": "input, upscale_factor",
     "none": "input",
 }.items()}
 
@@ -553,7 +557,10 @@ def _function_table():
             (["torch.nn.functional.gelu"], "gelu", "gelu", False),
             (["torch.nn.functional.elu"], "elu", "elu", False),
             (["torch.nn.functional.elu_"], "elu", "elu", True),
-            (["torch.mul", "torch.multiply"], "mul", "mul", False)]:
+            (["torch.mul", "torch.multiply"], "mul", "mul", False),
+            (["torch.nn.functional.pad", "torch._C._nn.pad"], "pad", "pad", False),
+            (["torch.nn.functional.interpolate"], "interpolate", "interpolate", False),
+            (["torch.nn.functional.pixel_shuffle", "torch.pixel_shuffle"], "pixel_shuffle", "pixel_shuffle", False)]:
         for n in names:
             f = _fn(n)
             if f is not None:
@@ -852,6 +859,14 @@ class Exporter:
             return self.elu(node, x, a["alpha"], inplace)
         if canon == "mul":
             return self.mul(node, x, a["other"], inplace)
+        if canon == "pad":
+            return self.pad(node, x, a["pad"], a["mode"], a["value"])
+        if canon == "interpolate":
+            if a["antialias"]:
+                raise NodeError("antialias=True has no .net equivalent")
+            return self.upsample(node, x, a["mode"], a["align_corners"])
+        if canon == "pixel_shuffle":
+            return self.pixelshuffle(node, x, a["upscale_factor"])
         if canon == "stochastic_depth":
             if a["training"]:
                 self.warn(node, "training=True drops even in eval mode; exported as the identity")
@@ -917,6 +932,45 @@ class Exporter:
         if hi != 1.0:
             attrs.append(("max", _fmt_float(hi, "max_val")))
         return self.emit(node, "hardtanh", attrs, [self.tensor_arg(x)], inplace=inplace)
+
+    def pad(self, node, x, pad, mode, value):
+        """F.pad of H and W: (left, right[, top, bottom]), any mode."""
+        v, _ = self._spatial(x)
+        pad = list(pad)
+        if len(pad) not in (2, 4) or not all(isinstance(p, int) and p >= 0 for p in pad):
+            raise NodeError("pad=%r: only non-negative padding of W, or of W and H, has a .net equivalent" % (pad,))
+        l, r, t, b = (pad + [0, 0])[:4]
+        modes = {"constant": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
+        if mode not in modes:
+            raise NodeError("mode=%r has no .net equivalent" % (mode,))
+        attrs = [("padding", "%d,%d,%d,%d" % (t, b, l, r))]
+        if mode != "constant":
+            attrs.append(("mode", mode))
+        elif value:
+            attrs.append(("value", _fmt_float(value, "value")))
+        return self.emit(node, "pad", attrs, [v])
+
+    def upsample(self, node, x, mode, align_corners):
+        """Upsampling by whole factors, judged by the shapes before and after."""
+        v, (h, w) = self._spatial(x)
+        oh, ow = _shape(node)[2:]
+        if oh % h or ow % w:
+            raise NodeError("resizes %dx%d to %dx%d; only whole upsampling factors have a .net "
+                            "equivalent" % (h, w, oh, ow))
+        if mode not in ("nearest", "bilinear"):
+            raise NodeError("mode=%r has no .net equivalent (nearest or bilinear)" % (mode,))
+        fh, fw = oh // h, ow // w
+        attrs = [("factor", _fmt_pair((fh, fw)))]
+        if mode == "bilinear":
+            attrs.append(("mode", "bilinear"))
+            if align_corners:
+                attrs.append(("align_corners", "true"))
+        return self.emit(node, "upsample", attrs, [v])
+
+    def pixelshuffle(self, node, x, r):
+        """nn.PixelShuffle."""
+        v, _ = self._spatial(x)
+        return self.emit(node, "pixelshuffle", [("factor", str(int(r)))], [v])
 
     def gelu(self, node, x, approximate):
         """gelu, erf or tanh form."""
@@ -1232,6 +1286,20 @@ class Exporter:
         attrs = [] if n == 1 else [("num_parameters", str(n))]
         return self.emit(node, "prelu", attrs, [v], self._tensors(node, m, ["weight"]))
 
+    def m_pad(self, node, m):
+        """nn.ZeroPad2d, ConstantPad2d, ReflectionPad2d, ReplicationPad2d."""
+        mode = {nn.ZeroPad2d: "constant", nn.ConstantPad2d: "constant", nn.ReflectionPad2d: "reflect",
+                nn.ReplicationPad2d: "replicate"}[type(m)]
+        return self.pad(node, node.args[0], m.padding, mode, getattr(m, "value", 0.0))
+
+    def m_upsample(self, node, m):
+        """nn.Upsample, UpsamplingNearest2d, UpsamplingBilinear2d (align_corners=True)."""
+        return self.upsample(node, node.args[0], m.mode, m.align_corners)
+
+    def m_pixelshuffle(self, node, m):
+        """nn.PixelShuffle."""
+        return self.pixelshuffle(node, node.args[0], m.upscale_factor)
+
     def m_stochastic_depth(self, node, m):
         """torchvision's StochasticDepth: the identity in eval mode."""
         return self.tensor_arg(node.args[0])
@@ -1257,6 +1325,10 @@ _MODULES = {
     nn.Hardswish: Exporter.m_act, nn.Hardsigmoid: Exporter.m_act, nn.ReLU6: Exporter.m_hardtanh, nn.Hardtanh: Exporter.m_hardtanh,
     nn.LeakyReLU: Exporter.m_leaky, nn.Softmax: Exporter.m_softmax, nn.Softmax2d: Exporter.m_softmax,
     nn.SiLU: Exporter.m_act, nn.GELU: Exporter.m_gelu, nn.ELU: Exporter.m_elu, nn.PReLU: Exporter.m_prelu,
+    nn.ZeroPad2d: Exporter.m_pad, nn.ConstantPad2d: Exporter.m_pad, nn.ReflectionPad2d: Exporter.m_pad,
+    nn.ReplicationPad2d: Exporter.m_pad, nn.Upsample: Exporter.m_upsample,
+    nn.UpsamplingNearest2d: Exporter.m_upsample, nn.UpsamplingBilinear2d: Exporter.m_upsample,
+    nn.PixelShuffle: Exporter.m_pixelshuffle,
 }
 try:  # pragma: no cover - depends on the machine
     from torchvision.ops import StochasticDepth as _StochasticDepth

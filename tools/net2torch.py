@@ -75,6 +75,10 @@ OPS = {
     "elu": {"alpha": ("float", 1.0)},
     "prelu": {"num_parameters": ("int", 1)},
     "hardtanh": {"min": ("float", -1.0), "max": ("float", 1.0)},
+    "pad": {"padding": ("padding", None), "mode": ("padmode", "constant"), "value": ("float", 0.0)},
+    "upsample": {"factor": ("pair", None), "mode": ("upmode", "nearest"),
+                 "align_corners": ("bool", False)},
+    "pixelshuffle": {"factor": ("int", None)},
 }
 MULTI_INPUT = ("add", "concat", "mul")
 REQUIRED = {op: [k for k, (_, d) in keys.items() if d is None]
@@ -134,6 +138,14 @@ def _parse_value(kind, s, err):
         if s not in ("true", "false"):
             err("expected true or false, got '%s'" % s)
         return s == "true"
+    if kind == "padmode":
+        if s not in ("constant", "reflect", "replicate", "circular"):
+            err("expected constant, reflect, replicate or circular, got '%s'" % s)
+        return s
+    if kind == "upmode":
+        if s not in ("nearest", "bilinear"):
+            err("expected nearest or bilinear, got '%s'" % s)
+        return s
     if kind == "approximate":
         if s not in ("none", "tanh"):
             err("expected none or tanh, got '%s'" % s)
@@ -368,6 +380,28 @@ def _infer_shape(net, layer, err):
             layer.shape = b
         else:
             err("mul: shapes %s and %s do not broadcast per channel" % (a, b))
+    elif op == "pad":
+        p = a["padding"]
+        if p in PAD_KEYWORDS:
+            err("pad takes explicit numbers")
+        t, b, l, r = p
+        for n, lo, hi in ((h, t, b), (w, l, r)):
+            if a["mode"] == "reflect" and max(lo, hi) >= n:
+                err("reflect padding must be smaller than the input")
+            if a["mode"] == "circular" and max(lo, hi) > n:
+                err("circular padding must not exceed the input")
+        layer.pads = p
+        layer.shape = (c, h + t + b, w + l + r)
+    elif op == "upsample":
+        if a["align_corners"] and a["mode"] != "bilinear":
+            err("align_corners is for bilinear")
+        fh, fw = a["factor"]
+        layer.shape = (c, h * fh, w * fw)
+    elif op == "pixelshuffle":
+        f = a["factor"]
+        if f < 1 or c % (f * f):
+            err("pixelshuffle factor must divide the channels twice")
+        layer.shape = (c // (f * f), h * f, w * f)
     elif op == "prelu":
         if a["num_parameters"] not in (1, c):
             err("prelu: num_parameters must be 1 or %d" % c)
@@ -552,6 +586,17 @@ class NetModule(nn.Module):
             return self._get(layer.name)(x)
         if op == "hardtanh":
             return F.hardtanh(x, a["min"], a["max"])
+        if op == "pad":
+            if a["mode"] == "constant":
+                return F.pad(x, _fpad(layer.pads), value=a["value"])
+            return F.pad(x, _fpad(layer.pads), mode=a["mode"])
+        if op == "upsample":
+            sf = tuple(float(f) for f in a["factor"])
+            if a["mode"] == "nearest":
+                return F.interpolate(x, scale_factor=sf, mode="nearest")
+            return F.interpolate(x, scale_factor=sf, mode="bilinear", align_corners=a["align_corners"])
+        if op == "pixelshuffle":
+            return F.pixel_shuffle(x, a["factor"])
         raise AssertionError(op)
 
 

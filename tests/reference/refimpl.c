@@ -149,6 +149,17 @@ static int expected_shape(Ref *r, const Layer *l, Shape *out)
         }
         *out = in;
         return 0;
+    case OP_PAD:
+        *out = (Shape){in.c, in.h + l->pad[0] + l->pad[1], in.w + l->pad[2] + l->pad[3]};
+        return 0;
+    case OP_UPSAMPLE: *out = (Shape){in.c, in.h * l->factor[0], in.w * l->factor[1]}; return 0;
+    case OP_PIXELSHUFFLE: {
+        int64_t f = l->factor[0];
+        if (l->factor[1] != f || in.c % (f * f))
+            return refuse(r, "%s: pixelshuffle factor does not divide the channels", l->name);
+        *out = (Shape){in.c / (f * f), in.h * f, in.w * f};
+        return 0;
+    }
     case OP_MUL: {
         Shape b = l->in[1]->shape;
         *out = in.h * in.w >= b.h * b.w ? in : b;
@@ -415,6 +426,75 @@ static int mul(Ref *r, const Layer *l, float *y)
     return 0;
 }
 
+/* F.pad(x, (left, right, top, bottom), mode, value): a padded cell reads
+ * the input cell pad_index maps it to, or the value. */
+static int pad(Ref *r, const Layer *l, const float *x, float *y)
+{
+    Shape in = l->in[0]->shape, s = l->shape;
+    for (int64_t c = 0; c < s.c; c++)
+        for (int64_t oy = 0; oy < s.h; oy++)
+            for (int64_t ox = 0; ox < s.w; ox++) {
+                int64_t iy, ix;
+                bool hit = pad_index(l->pad_mode, oy - l->pad[0], in.h, &iy);
+                hit = pad_index(l->pad_mode, ox - l->pad[2], in.w, &ix) && hit;
+                y[(c * s.h + oy) * s.w + ox] = hit ? (float)operand(r, at(x, in, c, iy, ix)) : (float)l->pad_value;
+            }
+    return 0;
+}
+
+/* The real source coordinate of output index o on an axis scaled from n
+ * to m: align_corners maps the corner pixels' centres onto each other,
+ * otherwise the pixel areas line up (half-pixel offsets), clamped at 0. */
+static double source_coord(bool align_corners, int64_t o, int64_t n, int64_t m)
+{
+    if (align_corners)
+        return m == 1 ? 0 : (double)o * (double)(n - 1) / (double)(m - 1);
+    double s = ((double)o + 0.5) * (double)n / (double)m - 0.5;
+    return s < 0 ? 0 : s;
+}
+
+/* nn.Upsample(scale_factor, mode): nearest copies pixel floor(o / f);
+ * bilinear interpolates the two rows and two columns around the source. */
+static int upsample(Ref *r, const Layer *l, const float *x, float *y)
+{
+    Shape in = l->in[0]->shape, s = l->shape;
+    for (int64_t c = 0; c < s.c; c++)
+        for (int64_t oy = 0; oy < s.h; oy++)
+            for (int64_t ox = 0; ox < s.w; ox++) {
+                double v;
+                if (!l->bilinear) {
+                    v = operand(r, at(x, in, c, oy / l->factor[0], ox / l->factor[1]));
+                } else {
+                    double sy = source_coord(l->align_corners, oy, in.h, s.h);
+                    double sx = source_coord(l->align_corners, ox, in.w, s.w);
+                    int64_t y0 = (int64_t)floor(sy), x0 = (int64_t)floor(sx);
+                    int64_t y1 = y0 + 1 < in.h ? y0 + 1 : y0, x1 = x0 + 1 < in.w ? x0 + 1 : x0;
+                    double fy = sy - (double)y0, fx = sx - (double)x0;
+                    v = 0;
+                    v += (1 - fy) * (1 - fx) * operand(r, at(x, in, c, y0, x0));
+                    v += (1 - fy) * fx * operand(r, at(x, in, c, y0, x1));
+                    v += fy * (1 - fx) * operand(r, at(x, in, c, y1, x0));
+                    v += fy * fx * operand(r, at(x, in, c, y1, x1));
+                }
+                y[(c * s.h + oy) * s.w + ox] = (float)v;
+            }
+    return 0;
+}
+
+/* nn.PixelShuffle(r): input channel c*r*r + i*r + j becomes the (i, j)
+ * sub-pixel of output channel c. */
+static void pixelshuffle(const Layer *l, const float *x, float *y)
+{
+    Shape in = l->in[0]->shape;
+    int64_t r = l->factor[0];
+    for (int64_t c = 0; c < in.c; c++)
+        for (int64_t iy = 0; iy < in.h; iy++)
+            for (int64_t ix = 0; ix < in.w; ix++) {
+                int64_t oc = c / (r * r), i = c % (r * r) / r, j = c % r;
+                y[(oc * in.h * r + iy * r + i) * in.w * r + ix * r + j] = (float)at(x, in, c, iy, ix);
+            }
+}
+
 /* torch.nn.PReLU: max(0, x) + weight * min(0, x), one weight or one per channel. */
 static int prelu(Ref *r, const Layer *l, const float *x, float *y)
 {
@@ -463,6 +543,9 @@ static int run_layer(Ref *r, const Layer *l, float *y)
     case OP_ADD: add(r, l, y); return 0;
     case OP_CONCAT: concat(r, l, y); return 0;
     case OP_MUL: return mul(r, l, y);
+    case OP_PAD: return pad(r, l, x, y);
+    case OP_UPSAMPLE: return upsample(r, l, x, y);
+    case OP_PIXELSHUFFLE: pixelshuffle(l, x, y); return 0;
     case OP_PRELU: return prelu(r, l, x, y);
     case OP_SILU:
     case OP_GELU:

@@ -241,6 +241,47 @@ static bool pad_shape(Checker *c, Layer *l, Shape in)
     return true;
 }
 
+/* convtranspose2d: out = (in - 1)*stride - pad_lo - pad_hi + dilation*(kernel - 1)
+ * + output_padding + 1 per axis, as nn.ConvTranspose2d. Parameters
+ * in * out/groups * kH * kW (+ out); MACs as fvcore counts a transposed
+ * conv: every weight once per input pixel. */
+static bool convtranspose_shape(Checker *c, Layer *l, Shape in)
+{
+    if (in.c % l->groups || l->out % l->groups) {
+        diag_error(c->diag, l->key_loc[KEY_GROUPS],
+                   "groups=%lld must divide both the input channels (%lld) and out (%lld) of '%s'",
+                   (long long)l->groups, (long long)in.c, (long long)l->out, l->name);
+        return false;
+    }
+    int64_t ins[2] = {in.h, in.w}, outs[2];
+    for (int a = 0; a < 2; a++) {
+        if (l->out_pad[a] >= l->stride[a] && l->out_pad[a] >= l->dilation[a]) {
+            diag_error(c->diag, l->key_loc[KEY_OUTPUT_PADDING],
+                       "output_padding %lld must be smaller than the stride (%lld) or the dilation (%lld), as in "
+                       "PyTorch", (long long)l->out_pad[a], (long long)l->stride[a], (long long)l->dilation[a]);
+            return false;
+        }
+        int64_t full = add(c, add(c, mul(c, ins[a] - 1, l->stride[a]), mul(c, l->dilation[a], l->kernel[a] - 1)),
+                           add(c, l->out_pad[a], 1));
+        outs[a] = full - l->pad[2 * a] - l->pad[2 * a + 1];
+        if (c->overflow)
+            return false;
+        if (outs[a] < 1) {
+            diag_error(c->diag, l->key_loc[KEY_PADDING],
+                       "padding %lld,%lld leaves no output along %s of '%s' (the full output is %lld)",
+                       (long long)l->pad[2 * a], (long long)l->pad[2 * a + 1], a ? "W" : "H", l->name,
+                       (long long)full);
+            return false;
+        }
+    }
+    l->shape = (Shape){l->out, outs[0], outs[1]};
+    int64_t per_in = mul(c, mul(c, l->out / l->groups, l->kernel[0]), l->kernel[1]);
+    l->params = add(c, mul(c, in.c, per_in), l->bias ? l->out : 0);
+    l->macs = mul(c, mul(c, mul(c, in.c, per_in), in.h), in.w);
+    l->weight_floats = l->params;
+    return true;
+}
+
 /* pixelshuffle r: C*r*r x H x W to C x H*r x W*r, as nn.PixelShuffle. */
 static bool pixelshuffle_shape(Checker *c, Layer *l, Shape in)
 {
@@ -287,6 +328,7 @@ static bool layer_shape(Checker *c, Layer *l)
         l->shape.w = mul(c, in.w, l->factor[1]);
         return true;
     case OP_PIXELSHUFFLE: return pixelshuffle_shape(c, l, in);
+    case OP_CONVTRANSPOSE2D: return convtranspose_shape(c, l, in);
     case OP_PRELU:
         if (l->num_parameters != 1 && l->num_parameters != in.c) {
             diag_error(c->diag, l->key_loc[KEY_NUM_PARAMETERS],
@@ -344,25 +386,43 @@ static Field finer(Checker *c, Field p, int64_t f)
     return (Field){mul(c, p.size, f), p.jump, mul(c, p.start2, f), mul(c, p.den, f)};
 }
 
-/* Fields through the resampling layers. pad shifts the start by its low
- * side. Nearest upsampling and pixelshuffle by f: output pixel i reads
- * input pixel floor(i/f), so the field of output 0 is input 0's and the
- * jump is jump_prev/f. Bilinear reads two neighbours: the field grows by
- * jump_prev and its centre moves half a jump_prev (output 0 reads input
- * pixels 0 and 1, align_corners or not). */
+/* Fields through the resampling layers, on PyTorch's half-pixel grid:
+ * output pixel i of an axis scaled by f sits at input coordinate
+ * (i + 0.5)/f - 0.5 (nearest, bilinear, pixelshuffle), or at
+ * i*(in - 1)/(out - 1) with align_corners. So jump is the exact grid
+ * spacing (jump_prev/f, or jump_prev*(in - 1)/(out - 1)), start the grid
+ * position of output 0, and rf grows by the neighbours an output reads:
+ * bilinear one more jump_prev (when f > 1). pad only shifts the start by its low side.
+ * A transposed conv is the conv recurrence run backwards: outputs
+ * jump_prev/stride apart, output 0 at (pad - (k_eff - 1)/2)/stride input
+ * steps, each reached from taps spanning (k_eff - 1)/stride input steps. */
 static void resample_field(Checker *c, Layer *l)
 {
+    Shape in = l->in[0]->shape;
+    int64_t ins[2] = {in.h, in.w}, outs[2] = {l->shape.h, l->shape.w};
     for (int a = 0; a < 2; a++) {
         Field p = l->in[0]->rf[a];
+        int64_t jump_prev = p.jump; /* in units of 1/den */
         if (l->op == OP_PAD) {
             p.start2 = add(c, p.start2, mul(c, mul(c, -2, l->pad[2 * a]), p.jump));
-        } else {
-            int64_t jump_prev = p.jump; /* in units of 1/den */
-            p = finer(c, p, l->factor[a]);
-            if (l->op == OP_UPSAMPLE && l->bilinear) {
-                p.size = add(c, p.size, mul(c, jump_prev, l->factor[a]));
-                p.start2 = add(c, p.start2, mul(c, jump_prev, l->factor[a]));
+        } else if (l->op == OP_CONVTRANSPOSE2D) {
+            int64_t reach = mul(c, l->dilation[a], l->kernel[a] - 1);
+            p = finer(c, p, l->stride[a]);
+            p.size = add(c, p.size, mul(c, reach, jump_prev));
+            p.start2 = add(c, p.start2, mul(c, add(c, mul(c, 2, l->pad[2 * a]), -reach), jump_prev));
+        } else if (l->op == OP_UPSAMPLE && l->align_corners) {
+            if (outs[a] > 1) { /* output 0 and input 0 coincide */
+                int64_t steps = outs[a] - 1;
+                p = finer(c, p, steps);
+                p.jump = mul(c, jump_prev, ins[a] - 1);
+                p.size = add(c, p.size, mul(c, jump_prev, steps));
             }
+        } else {
+            int64_t f = l->factor[a];
+            p = finer(c, p, f);
+            p.start2 = add(c, p.start2, mul(c, 1 - f, jump_prev));
+            if (l->op == OP_UPSAMPLE && l->bilinear && f > 1)
+                p.size = add(c, p.size, mul(c, jump_prev, f));
         }
         l->rf[a] = reduced(p);
     }
@@ -411,7 +471,7 @@ static void layer_field(Checker *c, Layer *l, Shape net_in)
         }
         return;
     }
-    if (l->op == OP_PAD || l->op == OP_UPSAMPLE || l->op == OP_PIXELSHUFFLE) {
+    if (l->op == OP_PAD || l->op == OP_UPSAMPLE || l->op == OP_PIXELSHUFFLE || l->op == OP_CONVTRANSPOSE2D) {
         resample_field(c, l);
         return;
     }

@@ -166,6 +166,7 @@ typedef enum {
     OP_PAD,
     OP_UPSAMPLE,
     OP_PIXELSHUFFLE,
+    OP_CONVTRANSPOSE2D,
     OP_COUNT
 } OpKind;
 
@@ -182,7 +183,7 @@ typedef enum { KEY_OUT, KEY_KERNEL, KEY_STRIDE, KEY_PADDING, KEY_DILATION, KEY_G
                KEY_PADDING_MODE, KEY_CEIL_MODE, KEY_COUNT_INCLUDE_PAD, KEY_EPS, KEY_SLOPE, KEY_P,
                KEY_FROM, KEY_SCALE, KEY_ZERO_POINT, KEY_LAYOUT, KEY_DTYPE, KEY_ALPHA, KEY_BETA,
                KEY_APPROXIMATE, KEY_MIN, KEY_MAX, KEY_NUM_PARAMETERS, KEY_MODE, KEY_VALUE, KEY_FACTOR,
-               KEY_ALIGN_CORNERS, KEY_COUNT } KeyKind;
+               KEY_ALIGN_CORNERS, KEY_OUTPUT_PADDING, KEY_COUNT } KeyKind;
 
 typedef struct OpInfo {
     const char *name;
@@ -238,6 +239,7 @@ struct Layer {
     double pad_value;         /* pad mode=constant: the value of padded cells */
     int64_t factor[2];        /* upsample, pixelshuffle: output pixels per input pixel, per axis */
     bool bilinear, align_corners; /* upsample mode=bilinear, align_corners=true */
+    int64_t out_pad[2];       /* convtranspose2d output_padding, per axis */
     Loc key_loc[KEY_COUNT]; /* where each key was given, for diagnostics */
     unsigned given;         /* bit per KeyKind given in the source */
 

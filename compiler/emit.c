@@ -405,6 +405,14 @@ static void emit_weights(Emitter *e)
                 snprintf(what, sizeof what, "%s.bias%s%s", l->name, bn ? ", folded with " : "", bn ? bn->name : "");
                 emit_array(e, mem_printf(e->mem, "%s_b", n), what, b, l->out);
             }
+        } else if (l->op == OP_CONVTRANSPOSE2D) {
+            snprintf(what, sizeof what, "%s.weight, line %d, [in][out/groups][kh][kw] as PyTorch's", l->name,
+                     l->loc.line);
+            emit_array(e, mem_printf(e->mem, "%s_w", n), what, l->tensor[0], weights_numel(l, 0));
+            if (l->bias) {
+                snprintf(what, sizeof what, "%s.bias", l->name);
+                emit_array(e, mem_printf(e->mem, "%s_b", n), what, l->tensor[1], l->out);
+            }
         } else if (l->op == OP_PRELU) {
             snprintf(what, sizeof what, "%s.weight, line %d: the slopes", l->name, l->loc.line);
             emit_array(e, mem_printf(e->mem, "%s_w", n), what, l->tensor[0], l->num_parameters);
@@ -1769,6 +1777,53 @@ static void emit_pixelshuffle(Emitter *e, const Layer *l)
     emit(e, "}");
 }
 
+/* The statements that find input coordinate i along axis a for tap k of
+ * a transposed conv, or skip the tap: o + pad - k*dilation must be a
+ * whole multiple of the stride, inside the input. */
+static void transposed_tap(Emitter *e, const Layer *l, int a, int64_t n)
+{
+    const char *o = a ? "ox" : "oy", *k = a ? "kx" : "ky", *i = a ? "ix" : "iy";
+    const char *t = l->dilation[a] == 1 ? k : mem_printf(e->mem, "%s * %lld", k, (long long)l->dilation[a]);
+    emit(e, "int t%s = %s - %s;", i, affine(e, o, 1, -l->pad[2 * a]), t);
+    if (l->stride[a] == 1) {
+        emit(e, "if (t%s < 0 || t%s >= %lld) continue;", i, i, (long long)n);
+        emit(e, "int %s = t%s;", i, i);
+    } else {
+        emit(e, "if (t%s < 0 || t%s %% %lld != 0 || t%s >= %lld) continue;", i, i, (long long)l->stride[a], i,
+             (long long)(n * l->stride[a]));
+        emit(e, "int %s = t%s / %lld;", i, i, (long long)l->stride[a]);
+    }
+}
+
+/* convtranspose2d, gathered per output: each output sums the taps whose
+ * scatter lands on it, so outputs are written once, through the store. */
+static void emit_convtranspose(Emitter *e, const Layer *l)
+{
+    Shape in = l->in[0]->shape, o = l->shape;
+    const char *n = e->cname[l->index];
+    long long cin = (long long)(in.c / l->groups), cout = (long long)(l->out / l->groups);
+    long long kh = (long long)l->kernel[0], kw = (long long)l->kernel[1], plane = (long long)(in.h * in.w);
+    emit(e, "for (int oc = 0; oc < %lld; oc++) {", (long long)l->out);
+    emit(e, "const int g = oc / %lld, j = oc %% %lld;", cout, cout);
+    emit(e, "for (int oy = 0; oy < %lld; oy++) {", (long long)o.h);
+    emit(e, "for (int ox = 0; ox < %lld; ox++) {", (long long)o.w);
+    emit(e, "float acc = %s;", l->bias ? mem_printf(e->mem, "%s_b[oc]", n) : "0.0f");
+    emit(e, "for (int ky = 0; ky < %lld; ky++) {", kh);
+    transposed_tap(e, l, 0, in.h);
+    emit(e, "for (int kx = 0; kx < %lld; kx++) {", kw);
+    transposed_tap(e, l, 1, in.w);
+    emit(e, "for (int ic = g * %lld; ic < (g + 1) * %lld; ic++) {", cin, cin);
+    emit(e, "acc = CNNC_FMA(x[ic * %lld + iy * %lld + ix], %s_w[((ic * %lld + j) * %lld + ky) * %lld + kx], acc);",
+         plane, (long long)in.w, n, cout, kh, kw);
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+    store(e, l, mem_printf(e->mem, "(oc * %lld + oy) * %lld + ox", (long long)o.h, (long long)o.w), "acc", "oc");
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+}
+
 static void emit_concat(Emitter *e, const Layer *l)
 {
     long long hw = (long long)(l->shape.h * l->shape.w), at = 0;
@@ -1816,6 +1871,7 @@ static EmitBody *const kinds[OP_COUNT] = {
     [OP_PAD] = emit_pad,
     [OP_UPSAMPLE] = emit_upsample,
     [OP_PIXELSHUFFLE] = emit_pixelshuffle,
+    [OP_CONVTRANSPOSE2D] = emit_convtranspose,
     [OP_SOFTMAX] = emit_softmax,
     [OP_ADD] = emit_add,
     [OP_CONCAT] = emit_concat,

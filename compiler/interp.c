@@ -265,6 +265,35 @@ static void pixelshuffle(const Layer *l, Tensor x, float *y)
                 y[(c * o.h + oy) * o.w + ox] = (float)at(x, c * r * r + oy % r * r + ox % r, oy / r, ox / r);
 }
 
+/* nn.ConvTranspose2d, gathered: output (oy, ox) takes tap (ky, kx) of
+ * input (iy, ix) when oy + pad_top - ky*dilation = iy*stride. */
+static void convtranspose2d(const Layer *l, Tensor x, float *y)
+{
+    const float *w = l->tensor[0], *b = l->bias ? l->tensor[1] : NULL;
+    int64_t cin = x.s.c / l->groups, cout = l->out / l->groups, kh = l->kernel[0], kw = l->kernel[1];
+    for (int64_t oc = 0; oc < l->out; oc++) {
+        int64_t g = oc / cout;
+        for (int64_t oy = 0; oy < l->shape.h; oy++)
+            for (int64_t ox = 0; ox < l->shape.w; ox++) {
+                double acc = b ? b[oc] : 0.0;
+                for (int64_t ic = g * cin; ic < (g + 1) * cin; ic++)
+                    for (int64_t ky = 0; ky < kh; ky++) {
+                        int64_t ty = oy + l->pad[0] - ky * l->dilation[0];
+                        if (ty < 0 || ty % l->stride[0] || ty / l->stride[0] >= x.s.h)
+                            continue;
+                        for (int64_t kx = 0; kx < kw; kx++) {
+                            int64_t tx = ox + l->pad[2] - kx * l->dilation[1];
+                            if (tx < 0 || tx % l->stride[1] || tx / l->stride[1] >= x.s.w)
+                                continue;
+                            acc += (double)w[((ic * cout + oc % cout) * kh + ky) * kw + kx] *
+                                   at(x, ic, ty / l->stride[0], tx / l->stride[1]);
+                        }
+                    }
+                y[(oc * l->shape.h + oy) * l->shape.w + ox] = (float)acc;
+            }
+    }
+}
+
 /* Values in a tensor of that shape (analyze() keeps it from overflowing). */
 static int64_t numel(Shape s)
 {
@@ -317,6 +346,7 @@ static void run_layer(const Layer *l, float **t, float *y)
     case OP_PAD: pad(l, x, y); return;
     case OP_UPSAMPLE: upsample(l, x, y); return;
     case OP_PIXELSHUFFLE: pixelshuffle(l, x, y); return;
+    case OP_CONVTRANSPOSE2D: convtranspose2d(l, x, y); return;
     case OP_PRELU: prelu(l, x, y); return;
     case OP_SILU:
     case OP_GELU:

@@ -59,6 +59,11 @@ const OpInfo ir_ops[OP_COUNT] = {
     [OP_UPSAMPLE] = {"upsample", OPF_FLOAT_ONLY, K(KEY_FACTOR) | K(KEY_MODE) | K(KEY_ALIGN_CORNERS) | K(KEY_FROM),
                      K(KEY_FACTOR)},
     [OP_PIXELSHUFFLE] = {"pixelshuffle", OPF_FLOAT_ONLY, K(KEY_FACTOR) | K(KEY_FROM), K(KEY_FACTOR)},
+    /* nn.ConvTranspose2d; padding crops the full output, as PyTorch's */
+    [OP_CONVTRANSPOSE2D] = {"convtranspose2d", OPF_FLOAT_ONLY,
+                            K(KEY_OUT) | K(KEY_KERNEL) | K(KEY_STRIDE) | K(KEY_PADDING) | K(KEY_OUTPUT_PADDING) |
+                                K(KEY_DILATION) | K(KEY_GROUPS) | K(KEY_BIAS) | K(KEY_FROM),
+                            K(KEY_OUT) | K(KEY_KERNEL)},
 };
 
 /* The forms a value can take. */
@@ -98,6 +103,7 @@ static const struct {
     [KEY_VALUE] = {"value", FORM_NUMBER, "a number"},
     [KEY_FACTOR] = {"factor", FORM_SPATIAL, "a positive integer or HxW"},
     [KEY_ALIGN_CORNERS] = {"align_corners", FORM_BOOL, "true or false"},
+    [KEY_OUTPUT_PADDING] = {"output_padding", FORM_SPATIAL, "zero or more, or HxW"},
 };
 
 static const char *const pad_modes[] = {"zeros", "reflect", "replicate", "circular"};
@@ -512,6 +518,7 @@ static void read_attr(Builder *b, Layer *l, const Attr *a)
     case KEY_VALUE: read_number(b, v, KEY_VALUE, &l->pad_value); break;
     case KEY_FACTOR: read_spatial(b, v, KEY_FACTOR, l->factor, false); break;
     case KEY_ALIGN_CORNERS: read_bool(b, v, KEY_ALIGN_CORNERS, &l->align_corners); break;
+    case KEY_OUTPUT_PADDING: read_spatial(b, v, KEY_OUTPUT_PADDING, l->out_pad, true); break;
     case KEY_MODE: read_op_mode(b, v, l); break;
     case KEY_APPROXIMATE:
         if (v->kind == VAL_WORD && (strcmp(v->text, "none") == 0 || strcmp(v->text, "tanh") == 0))
@@ -727,8 +734,8 @@ static void ir_layer(Builder *b, const Stmt *s)
     if (op == OP_PIXELSHUFFLE && l->factor[0] != l->factor[1])
         diag_error(b->diag, l->key_loc[KEY_FACTOR], "pixelshuffle takes one factor for both axes, got %lldx%lld",
                    (long long)l->factor[0], (long long)l->factor[1]);
-    if (op == OP_PAD && l->pad_rule != PAD_EXPLICIT)
-        diag_error(b->diag, l->key_loc[KEY_PADDING], "pad takes N, HxW or top,bottom,left,right, not '%s'",
+    if ((op == OP_PAD || op == OP_CONVTRANSPOSE2D) && l->pad_rule != PAD_EXPLICIT)
+        diag_error(b->diag, l->key_loc[KEY_PADDING], "%s takes N, HxW or top,bottom,left,right, not '%s'", ir_ops[op].name,
                    l->pad_rule == PAD_SAME ? "same" : "valid");
     if (op == OP_UPSAMPLE && l->align_corners && !l->bilinear)
         diag_error(b->diag, l->key_loc[KEY_ALIGN_CORNERS], "align_corners is for mode=bilinear, as in PyTorch");

@@ -170,6 +170,7 @@ static QKind kind_of(const Layer *l)
     case OP_PAD:
     case OP_UPSAMPLE:
     case OP_PIXELSHUFFLE:
+    case OP_CONVTRANSPOSE2D:
     case OP_COUNT: break;
     }
     unreachable();

@@ -16,6 +16,7 @@ int weights_count(const Layer *l)
 {
     switch (l->op) {
     case OP_CONV2D:
+    case OP_CONVTRANSPOSE2D:
     case OP_LINEAR: return l->bias ? 2 : 1;
     case OP_BATCHNORM2D: return 4;
     case OP_PRELU: return 1;
@@ -35,6 +36,13 @@ static int expected_shape(const Layer *l, int i, int64_t shape[4])
     if (l->op == OP_BATCHNORM2D || i == 1) {
         shape[0] = l->shape.c;
         return 1;
+    }
+    if (l->op == OP_CONVTRANSPOSE2D) {
+        shape[0] = in.c; /* nn.ConvTranspose2d: [in, out/groups, kH, kW] */
+        shape[1] = l->out / l->groups;
+        shape[2] = l->kernel[0];
+        shape[3] = l->kernel[1];
+        return 4;
     }
     if (l->op == OP_PRELU) {
         shape[0] = l->num_parameters; /* nn.PReLU(num_parameters).weight */

@@ -1286,6 +1286,30 @@ class Exporter:
         attrs = [] if n == 1 else [("num_parameters", str(n))]
         return self.emit(node, "prelu", attrs, [v], self._tensors(node, m, ["weight"]))
 
+    def m_convtranspose(self, node, m):
+        """nn.ConvTranspose2d, every argument but output_size (fixed by the traced shape anyway)."""
+        v, _ = self._spatial(node.args[0])
+        if len(node.args) > 1 or node.kwargs:
+            raise NodeError("output_size= has no .net equivalent; give output_padding instead")
+        if m.padding_mode != "zeros":
+            raise NodeError("padding_mode=%r has no .net equivalent for a transposed conv" % (m.padding_mode,))
+        k, s = _pair(m.kernel_size, "kernel_size"), _pair(m.stride, "stride")
+        p, op, d = _pair(m.padding, "padding"), _pair(m.output_padding, "output_padding"), _pair(m.dilation, "dilation")
+        attrs = [("out", str(m.out_channels)), ("kernel", _fmt_pair(k))]
+        if s != (1, 1):
+            attrs.append(("stride", _fmt_pair(s)))
+        if p != (0, 0):
+            attrs.append(("padding", _fmt_pair(p)))
+        if op != (0, 0):
+            attrs.append(("output_padding", _fmt_pair(op)))
+        if d != (1, 1):
+            attrs.append(("dilation", _fmt_pair(d)))
+        if m.groups != 1:
+            attrs.append(("groups", str(m.groups)))
+        if m.bias is None:
+            attrs.append(("bias", "false"))
+        return self.emit(node, "convtranspose2d", attrs, [v], self._tensors(node, m, ["weight", "bias"]))
+
     def m_pad(self, node, m):
         """nn.ZeroPad2d, ConstantPad2d, ReflectionPad2d, ReplicationPad2d."""
         mode = {nn.ZeroPad2d: "constant", nn.ConstantPad2d: "constant", nn.ReflectionPad2d: "reflect",
@@ -1328,7 +1352,7 @@ _MODULES = {
     nn.ZeroPad2d: Exporter.m_pad, nn.ConstantPad2d: Exporter.m_pad, nn.ReflectionPad2d: Exporter.m_pad,
     nn.ReplicationPad2d: Exporter.m_pad, nn.Upsample: Exporter.m_upsample,
     nn.UpsamplingNearest2d: Exporter.m_upsample, nn.UpsamplingBilinear2d: Exporter.m_upsample,
-    nn.PixelShuffle: Exporter.m_pixelshuffle,
+    nn.PixelShuffle: Exporter.m_pixelshuffle, nn.ConvTranspose2d: Exporter.m_convtranspose,
 }
 try:  # pragma: no cover - depends on the machine
     from torchvision.ops import StochasticDepth as _StochasticDepth

@@ -79,6 +79,9 @@ OPS = {
     "upsample": {"factor": ("pair", None), "mode": ("upmode", "nearest"),
                  "align_corners": ("bool", False)},
     "pixelshuffle": {"factor": ("int", None)},
+    "convtranspose2d": {"out": ("int", None), "kernel": ("pair", None), "stride": ("pair", 1),
+                        "padding": ("padding", 0), "output_padding": ("pair", 0),
+                        "dilation": ("pair", 1), "groups": ("int", 1), "bias": ("bool", True)},
 }
 MULTI_INPUT = ("add", "concat", "mul")
 REQUIRED = {op: [k for k, (_, d) in keys.items() if d is None]
@@ -397,6 +400,23 @@ def _infer_shape(net, layer, err):
             err("align_corners is for bilinear")
         fh, fw = a["factor"]
         layer.shape = (c, h * fh, w * fw)
+    elif op == "convtranspose2d":
+        p = a["padding"]
+        if p in PAD_KEYWORDS:
+            err("convtranspose2d takes explicit padding")
+        if c % a["groups"] or a["out"] % a["groups"]:
+            err("groups must divide in and out channels")
+        t, b, l, r = p
+        out = []
+        for n, k, s, d, op_, lo, hi in zip((h, w), a["kernel"], a["stride"], a["dilation"],
+                                           a["output_padding"], (t, l), (b, r)):
+            if op_ >= s and op_ >= d:
+                err("output_padding must be smaller than stride or dilation")
+            out.append((n - 1) * s - lo - hi + d * (k - 1) + op_ + 1)
+        if min(out) < 1:
+            err("no output left")
+        layer.pads = p
+        layer.shape = (a["out"], out[0], out[1])
     elif op == "pixelshuffle":
         f = a["factor"]
         if f < 1 or c % (f * f):
@@ -470,6 +490,10 @@ class NetModule(nn.Module):
                              a["dilation"], a["groups"], a["bias"])
         if layer.op == "linear":
             return nn.Linear(cin, a["out"], a["bias"])
+        if layer.op == "convtranspose2d":
+            # padding 0: forward crops each side (asymmetric padding too)
+            return nn.ConvTranspose2d(cin, a["out"], a["kernel"], a["stride"], 0, a["output_padding"],
+                                      a["groups"], a["bias"], a["dilation"])
         if layer.op == "batchnorm2d":
             return nn.BatchNorm2d(cin, eps=a["eps"])
         if layer.op == "prelu":
@@ -597,6 +621,10 @@ class NetModule(nn.Module):
             return F.interpolate(x, scale_factor=sf, mode="bilinear", align_corners=a["align_corners"])
         if op == "pixelshuffle":
             return F.pixel_shuffle(x, a["factor"])
+        if op == "convtranspose2d":
+            y = self._get(layer.name)(x)
+            t, b, l, r = layer.pads
+            return y[:, :, t:y.shape[2] - b, l:y.shape[3] - r]
         raise AssertionError(op)
 
 
@@ -630,6 +658,11 @@ def tensor_specs(net):
                 out.append(("%s.%s" % (n, t), (cin,)))
         elif layer.op == "prelu":
             out.append((n + ".weight", (a["num_parameters"],)))
+        elif layer.op == "convtranspose2d":
+            kh, kw = a["kernel"]
+            out.append((n + ".weight", (cin, a["out"] // a["groups"], kh, kw)))
+            if a["bias"]:
+                out.append((n + ".bias", (a["out"],)))
     return out
 
 

@@ -152,6 +152,14 @@ static int expected_shape(Ref *r, const Layer *l, Shape *out)
     case OP_PAD:
         *out = (Shape){in.c, in.h + l->pad[0] + l->pad[1], in.w + l->pad[2] + l->pad[3]};
         return 0;
+    case OP_CONVTRANSPOSE2D: {
+        int64_t ins[2] = {in.h, in.w}, outs[2];
+        for (int a = 0; a < 2; a++)
+            outs[a] = (ins[a] - 1) * l->stride[a] - l->pad[2 * a] - l->pad[2 * a + 1] +
+                      l->dilation[a] * (l->kernel[a] - 1) + l->out_pad[a] + 1;
+        *out = (Shape){l->out, outs[0], outs[1]};
+        return 0;
+    }
     case OP_UPSAMPLE: *out = (Shape){in.c, in.h * l->factor[0], in.w * l->factor[1]}; return 0;
     case OP_PIXELSHUFFLE: {
         int64_t f = l->factor[0];
@@ -495,6 +503,44 @@ static void pixelshuffle(const Layer *l, const float *x, float *y)
             }
 }
 
+/* torch.nn.ConvTranspose2d as the gradient of a conv: every input value
+ * scattered through every tap into the full output, in double, then the
+ * padding cropped off. */
+static int convtranspose2d(Ref *r, const Layer *l, const float *x, float *y)
+{
+    Shape in = l->in[0]->shape, s = l->shape;
+    const float *w = l->tensor[0], *b = l->bias ? l->tensor[1] : NULL;
+    if (!w || (l->bias && !b))
+        return refuse(r, "%s: weights missing", l->name);
+    int64_t icg = in.c / l->groups, ocg = l->out / l->groups, kh = l->kernel[0], kw = l->kernel[1];
+    int64_t fh = s.h + l->pad[0] + l->pad[1], fw = s.w + l->pad[2] + l->pad[3];
+    double *full = calloc((size_t)(l->out * fh * fw), sizeof *full);
+    if (!full)
+        die("out of memory");
+    for (int64_t ic = 0; ic < in.c; ic++)
+        for (int64_t iy = 0; iy < in.h; iy++)
+            for (int64_t ix = 0; ix < in.w; ix++) {
+                double v = operand(r, at(x, in, ic, iy, ix));
+                for (int64_t j = 0; j < ocg; j++)
+                    for (int64_t ky = 0; ky < kh; ky++)
+                        for (int64_t kx = 0; kx < kw; kx++) {
+                            int64_t oc = ic / icg * ocg + j;
+                            int64_t fy = iy * l->stride[0] + ky * l->dilation[0];
+                            int64_t fx = ix * l->stride[1] + kx * l->dilation[1];
+                            if (fy >= fh || fx >= fw)
+                                continue; /* only past output_padding's reach: never for valid shapes */
+                            full[(oc * fh + fy) * fw + fx] += v * operand(r, w[((ic * ocg + j) * kh + ky) * kw + kx]);
+                        }
+            }
+    for (int64_t oc = 0; oc < l->out; oc++)
+        for (int64_t oy = 0; oy < s.h; oy++)
+            for (int64_t ox = 0; ox < s.w; ox++)
+                y[(oc * s.h + oy) * s.w + ox] =
+                    (float)(full[(oc * fh + oy + l->pad[0]) * fw + ox + l->pad[2]] + (b ? operand(r, b[oc]) : 0));
+    free(full);
+    return 0;
+}
+
 /* torch.nn.PReLU: max(0, x) + weight * min(0, x), one weight or one per channel. */
 static int prelu(Ref *r, const Layer *l, const float *x, float *y)
 {
@@ -544,6 +590,7 @@ static int run_layer(Ref *r, const Layer *l, float *y)
     case OP_CONCAT: concat(r, l, y); return 0;
     case OP_MUL: return mul(r, l, y);
     case OP_PAD: return pad(r, l, x, y);
+    case OP_CONVTRANSPOSE2D: return convtranspose2d(r, l, x, y);
     case OP_UPSAMPLE: return upsample(r, l, x, y);
     case OP_PIXELSHUFFLE: pixelshuffle(l, x, y); return 0;
     case OP_PRELU: return prelu(r, l, x, y);

@@ -304,6 +304,12 @@ static bool layer_shape(Checker *c, Layer *l)
 {
     Shape in = l->in[0]->shape;
     l->shape = in;
+    if (l->one_d && in.h != 1) {
+        char buf[64];
+        diag_error(c->diag, l->loc, "%s '%s' needs a CxL input (a 1-D network), but '%s' is %s", ir_layer_op(l),
+                   l->name, l->in[0]->name, shape_str(in, buf, sizeof buf));
+        return false;
+    }
     switch (l->op) {
     case OP_CONV2D: return conv_shape(c, l, in);
     case OP_MAXPOOL2D:

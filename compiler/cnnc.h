@@ -244,6 +244,8 @@ struct Layer {
     unsigned given;         /* bit per KeyKind given in the source */
 
     bool broken;           /* has errors already reported: analyze() skips it */
+    const char *op_word;   /* the op as written: conv1d for a 1-D conv (op OP_CONV2D) */
+    bool one_d;            /* a 1-D op (conv1d, maxpool1d, ...): works along W of a Cx1xL tensor */
 
     /* analyze() */
     bool ok;             /* shape known: false after an error here or upstream */
@@ -307,6 +309,8 @@ typedef struct Net {
      * (quantized), whose interface is int8 unless dtype=float32 (float_io) */
     bool hwc;
     bool quantized, float_io;
+    /* the input was written CxL: tensors are Cx1xL and reports speak 1-D */
+    bool one_d;
 
     /* analyze() */
     int64_t params, macs, weight_bytes;
@@ -322,6 +326,8 @@ typedef struct Net {
 Net *ir_build(Mem *m, Diag *d, Stmt *stmts);
 Layer *ir_find(Net *net, const char *name);
 const char *ir_op_name(OpKind op);
+/* The op of a layer as its statement spells it (conv1d, batchnorm1d, ...). */
+const char *ir_layer_op(const Layer *l);
 int64_t ir_bytes(Shape s); /* float32 bytes of a tensor; analyze() keeps it from overflowing */
 
 /* ---- analyze.c ---- */

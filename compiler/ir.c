@@ -121,6 +121,7 @@ typedef struct Builder {
     Net *net;
     NameTable names;
     int op_counts[OP_COUNT];
+    int one_d_counts[16]; /* per 1-D spelling */
     const Stmt *output_stmt;
     bool dtype_int8; /* the input said dtype=int8 */
 } Builder;
@@ -128,6 +129,28 @@ typedef struct Builder {
 const char *ir_op_name(OpKind op)
 {
     return ir_ops[op].name;
+}
+
+/* The 1-D ops: each is its 2-D op along W of a Cx1xL tensor (kernel 1xK,
+ * no padding along H), so every pass treats it as that op. */
+static const struct {
+    const char *name;
+    OpKind op;
+} one_d_ops[] = {
+    {"conv1d", OP_CONV2D},
+    {"maxpool1d", OP_MAXPOOL2D},
+    {"minpool1d", OP_MINPOOL2D},
+    {"avgpool1d", OP_AVGPOOL2D},
+    {"sumpool1d", OP_SUMPOOL2D},
+    {"batchnorm1d", OP_BATCHNORM2D},
+    {"globalavgpool1d", OP_GLOBALAVGPOOL2D},
+    {"globalmaxpool1d", OP_GLOBALMAXPOOL2D},
+};
+enum { N_ONE_D = sizeof one_d_ops / sizeof one_d_ops[0] };
+
+const char *ir_layer_op(const Layer *l)
+{
+    return l->op_word ? l->op_word : ir_op_name(l->op);
 }
 
 int64_t ir_bytes(Shape s)
@@ -294,6 +317,24 @@ static void read_padding(Builder *b, Layer *l, const Value *v)
     }
     if (v->kind == VAL_WORD && strcmp(v->text, "valid") == 0) {
         l->pad_rule = PAD_VALID;
+        return;
+    }
+    if (v->kind == VAL_LIST && l->one_d) {
+        /* left,right along L */
+        int64_t lr[2];
+        int i = 0;
+        for (const Value *it = v->items; it && i < 2; it = it->next, i++)
+            if (it->kind != VAL_INT || !parse_int(it->text, &lr[i]) || lr[i] < 0) {
+                diag_error(b->diag, it->loc, "padding of %s expects left,right: zero or more each, got '%s'",
+                           l->op_word, it->text);
+                return;
+            }
+        if (v->nitems != 2) {
+            diag_error(b->diag, v->loc, "padding of %s takes 2 numbers left,right, got %d", l->op_word, v->nitems);
+            return;
+        }
+        l->pad[2] = lr[0];
+        l->pad[3] = lr[1];
         return;
     }
     if (v->kind == VAL_LIST) {
@@ -493,6 +534,11 @@ static void read_attr(Builder *b, Layer *l, const Attr *a)
     l->given |= K(key);
     l->key_loc[key] = a->loc;
     const Value *v = a->value;
+    bool spatial = key == KEY_KERNEL || key == KEY_STRIDE || key == KEY_DILATION || key == KEY_PADDING;
+    if (l->one_d && spatial && v->kind == VAL_DIMS) {
+        diag_error(b->diag, v->loc, "%s takes one number for %s along L, not HxW", l->op_word, a->key);
+        return;
+    }
     switch ((KeyKind)key) {
     case KEY_OUT: read_count(b, v, KEY_OUT, &l->out); break;
     case KEY_GROUPS: read_count(b, v, KEY_GROUPS, &l->groups); break;
@@ -588,18 +634,27 @@ static void set_defaults(Layer *l)
     l->pad_rule = PAD_EXPLICIT;
 }
 
-static OpKind lookup_op(Builder *b, const Stmt *s)
+/* The op of a statement; *one_d gets the index of its 1-D spelling, or -1. */
+static OpKind lookup_op(Builder *b, const Stmt *s, int *one_d)
 {
-    const char *cands[OP_COUNT];
+    const char *cands[OP_COUNT + N_ONE_D];
+    *one_d = -1;
     for (int op = 1; op < OP_COUNT; op++) {
         if (strcmp(s->op, ir_ops[op].name) == 0)
             return (OpKind)op;
         cands[op] = ir_ops[op].name;
     }
+    for (int i = 0; i < N_ONE_D; i++) {
+        if (strcmp(s->op, one_d_ops[i].name) == 0) {
+            *one_d = i;
+            return one_d_ops[i].op;
+        }
+        cands[OP_COUNT + i] = one_d_ops[i].name;
+    }
     cands[0] = NULL;
     if (s->dropped) /* its line's syntax error is reported already */
         return OP_COUNT;
-    const char *hint = suggest(s->op, cands, OP_COUNT);
+    const char *hint = suggest(s->op, cands, OP_COUNT + N_ONE_D);
     if (hint)
         diag_error(b->diag, s->loc, "unknown op '%s'; did you mean '%s'?", s->op, hint);
     else
@@ -649,10 +704,16 @@ static void ir_input(Builder *b, const Stmt *s)
     l->name_loc = s->name_loc;
     int64_t d[3];
     int n = parse_dims(s->dims->text, d, 3);
+    if (n == 2) { /* CxL: a 1-D input, held as Cx1xL */
+        d[2] = d[1];
+        d[1] = 1;
+        net->one_d = true;
+    }
     if (n < 0)
         diag_error(b->diag, s->dims->loc, "integer in '%s' is too large", s->dims->text);
-    else if (n != 3)
-        diag_error(b->diag, s->dims->loc, "input shape must be CxHxW, as in 1x32x32, got '%s'", s->dims->text);
+    else if (n != 3 && n != 2)
+        diag_error(b->diag, s->dims->loc, "input shape must be CxHxW, or CxL for a 1-D network, as in 1x32x32 or "
+                   "40x49, got '%s'", s->dims->text);
     else if (d[0] < 1 || d[1] < 1 || d[2] < 1)
         diag_error(b->diag, s->dims->loc, "input sizes must be at least 1, got '%s'", s->dims->text);
     else {
@@ -663,6 +724,14 @@ static void ir_input(Builder *b, const Stmt *s)
         read_attr(b, l, a);
     net->input = l;
     define(b, l);
+}
+
+/* A 1-D op's window runs along W: kernel, stride and dilation 1 along
+ * H, no padding there (read_attr took one number per key). */
+static void one_d_axes(Layer *l)
+{
+    l->kernel[0] = l->stride[0] = l->dilation[0] = 1;
+    l->pad[0] = l->pad[1] = 0;
 }
 
 /* scale= and zero_point= go together, and only in a model whose input
@@ -715,13 +784,18 @@ static bool wire(Builder *b, Layer *l, const Stmt *s, const Attr *from)
 static void ir_layer(Builder *b, const Stmt *s)
 {
     int errors = b->diag->errors;
-    OpKind op = lookup_op(b, s);
+    int one_d;
+    OpKind op = lookup_op(b, s, &one_d);
     bool known = op != OP_COUNT;
     /* An unknown op still takes its place, so later layers do not
      * silently read the one before it and report a false mismatch. */
     Layer *l = new_layer(b, known ? op : OP_DROPOUT, s->loc);
-    int n = known ? ++b->op_counts[op] : 0;
-    l->name = s->name ? s->name : known ? mem_printf(b->mem, "%s_%d", ir_ops[op].name, n) : s->op;
+    if (one_d >= 0) {
+        l->one_d = true;
+        l->op_word = one_d_ops[one_d].name;
+    }
+    int n = !known ? 0 : one_d >= 0 ? ++b->one_d_counts[one_d] : ++b->op_counts[op];
+    l->name = s->name ? s->name : known ? mem_printf(b->mem, "%s_%d", ir_layer_op(l), n) : s->op;
     l->name_loc = s->name ? s->name_loc : s->loc;
     const Attr *from = NULL;
     for (const Attr *a = s->attrs; a && known; a = a->next) {
@@ -729,6 +803,8 @@ static void ir_layer(Builder *b, const Stmt *s)
         if (strcmp(a->key, "from") == 0 && !from)
             from = a;
     }
+    if (l->one_d)
+        one_d_axes(l);
     if (op == OP_ELU && !(l->given & K(KEY_ALPHA)))
         l->alpha = 1.0; /* nn.ELU's; hardsigmoid's alpha defaults otherwise */
     if (op == OP_PIXELSHUFFLE && l->factor[0] != l->factor[1])

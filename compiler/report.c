@@ -77,30 +77,42 @@ static bool numeric(int col)
     return col == COL_PARAMS || col == COL_MACS;
 }
 
-static void layer_row(const Layer *l, Row *r)
+/* "HxW" of two cells, or only W's in a 1-D network (the L axis). */
+static void pair_cell(char *cell, const char *h, const char *w, char sep, bool one_d)
+{
+    if (one_d)
+        snprintf(cell, CELL, "%s", w);
+    else
+        snprintf(cell, CELL, "%s%c%s", h, sep, w);
+}
+
+static void layer_row(const Layer *l, Row *r, bool one_d)
 {
     for (int c = 0; c < NCOLS; c++)
         r->cell[c] = r->buf[c];
     r->cell[COL_NAME] = l->name;
-    r->cell[COL_OP] = ir_op_name(l->op);
-    snprintf(r->buf[COL_SHAPE], CELL, "%lldx%lldx%lld", (long long)l->shape.c, (long long)l->shape.h,
-             (long long)l->shape.w);
+    r->cell[COL_OP] = ir_layer_op(l);
+    if (one_d && l->shape.h == 1)
+        snprintf(r->buf[COL_SHAPE], CELL, "%lldx%lld", (long long)l->shape.c, (long long)l->shape.w);
+    else
+        snprintf(r->buf[COL_SHAPE], CELL, "%lldx%lldx%lld", (long long)l->shape.c, (long long)l->shape.h,
+                 (long long)l->shape.w);
     report_thousands(l->params, r->buf[COL_PARAMS], CELL);
     report_thousands(l->macs, r->buf[COL_MACS], CELL);
     char h[32], w[32];
     ratio(h, sizeof h, l->rf[0].size, l->rf[0].den, false);
     ratio(w, sizeof w, l->rf[1].size, l->rf[1].den, false);
-    snprintf(r->buf[COL_RF], CELL, "%sx%s", h, w);
+    pair_cell(r->buf[COL_RF], h, w, 'x', one_d);
     if (l->rf_global) {
         r->cell[COL_JUMP] = r->cell[COL_START] = "-";
         return;
     }
     ratio(h, sizeof h, l->rf[0].jump, l->rf[0].den, false);
     ratio(w, sizeof w, l->rf[1].jump, l->rf[1].den, false);
-    snprintf(r->buf[COL_JUMP], CELL, "%sx%s", h, w);
+    pair_cell(r->buf[COL_JUMP], h, w, 'x', one_d);
     ratio(h, sizeof h, l->rf[0].start2, 2 * l->rf[0].den, false);
     ratio(w, sizeof w, l->rf[1].start2, 2 * l->rf[1].den, false);
-    snprintf(r->buf[COL_START], CELL, "%s,%s", h, w);
+    pair_cell(r->buf[COL_START], h, w, ',', one_d);
 }
 
 /* Numbers right-aligned, words left-aligned, no trailing blanks. */
@@ -132,7 +144,7 @@ void report_text(Net *net, FILE *out)
         width[c] = (int)strlen(headers[c]);
     }
     for (int i = 0; i < n; i++)
-        layer_row(net->layers[i], &rows[i + 1]);
+        layer_row(net->layers[i], &rows[i + 1], net->one_d);
     Row *total = &rows[n + 1];
     for (int c = 0; c < NCOLS; c++)
         total->cell[c] = "";
@@ -243,38 +255,54 @@ static void json_ratio(FILE *out, int64_t num, int64_t den)
     fputs(buf, out);
 }
 
-static void json_layer(FILE *out, const Layer *l)
+/* "[h, w]" of a field quantity, or "[w]" in a 1-D network. */
+static void json_field(FILE *out, const Layer *l, bool one_d, int which)
+{
+    fputc('[', out);
+    for (int a = one_d ? 1 : 0; a < 2; a++) {
+        const Field *f = &l->rf[a];
+        if (a && !one_d)
+            fputs(", ", out);
+        if (which == 0)
+            json_ratio(out, f->size, f->den);
+        else if (which == 1)
+            json_ratio(out, f->jump, f->den);
+        else
+            json_ratio(out, f->start2, 2 * f->den);
+    }
+    fputc(']', out);
+}
+
+static void json_layer(FILE *out, const Layer *l, bool one_d)
 {
     fputs("    {\"name\": ", out);
     json_string(out, l->name);
     fputs(", \"op\": ", out);
-    json_string(out, ir_op_name(l->op));
+    json_string(out, ir_layer_op(l));
     fprintf(out, ", \"line\": %d, \"inputs\": [", l->loc.line);
     for (int i = 0; i < l->nin; i++) {
         if (i)
             fputs(", ", out);
         json_string(out, l->in[i]->name);
     }
-    fprintf(out, "], \"shape\": [%lld, %lld, %lld],\n     \"params\": %lld, \"macs\": %lld,\n", (long long)l->shape.c,
-            (long long)l->shape.h, (long long)l->shape.w, (long long)l->params, (long long)l->macs);
-    fputs("     \"rf\": [", out);
-    json_ratio(out, l->rf[0].size, l->rf[0].den);
+    if (one_d && l->shape.h == 1)
+        fprintf(out, "], \"shape\": [%lld, %lld],\n", (long long)l->shape.c, (long long)l->shape.w);
+    else
+        fprintf(out, "], \"shape\": [%lld, %lld, %lld],\n", (long long)l->shape.c, (long long)l->shape.h,
+                (long long)l->shape.w);
+    fprintf(out, "     \"params\": %lld, \"macs\": %lld,\n", (long long)l->params, (long long)l->macs);
+    fputs("     \"rf\": ", out);
+    json_field(out, l, one_d, 0);
     fputs(", ", out);
-    json_ratio(out, l->rf[1].size, l->rf[1].den);
-    fputs("], ", out);
     if (l->rf_global) {
         fputs("\"jump\": null, \"start\": null}", out);
         return;
     }
-    fputs("\"jump\": [", out);
-    json_ratio(out, l->rf[0].jump, l->rf[0].den);
-    fputs(", ", out);
-    json_ratio(out, l->rf[1].jump, l->rf[1].den);
-    fputs("], \"start\": [", out);
-    json_ratio(out, l->rf[0].start2, 2 * l->rf[0].den);
-    fputs(", ", out);
-    json_ratio(out, l->rf[1].start2, 2 * l->rf[1].den);
-    fputs("]}", out);
+    fputs("\"jump\": ", out);
+    json_field(out, l, one_d, 1);
+    fputs(", \"start\": ", out);
+    json_field(out, l, one_d, 2);
+    fputs("}", out);
 }
 
 void report_json(Net *net, FILE *out)
@@ -284,10 +312,13 @@ void report_json(Net *net, FILE *out)
     json_string(out, net->name);
     fputs(",\n  \"input\": {\"name\": ", out);
     json_string(out, in->name);
-    fprintf(out, ", \"shape\": [%lld, %lld, %lld]},\n  \"layers\": [\n", (long long)in->shape.c, (long long)in->shape.h,
-            (long long)in->shape.w);
+    if (net->one_d)
+        fprintf(out, ", \"shape\": [%lld, %lld]},\n  \"layers\": [\n", (long long)in->shape.c, (long long)in->shape.w);
+    else
+        fprintf(out, ", \"shape\": [%lld, %lld, %lld]},\n  \"layers\": [\n", (long long)in->shape.c,
+                (long long)in->shape.h, (long long)in->shape.w);
     for (int i = 1; i < net->nlayers; i++) {
-        json_layer(out, net->layers[i]);
+        json_layer(out, net->layers[i], net->one_d);
         fputs(i + 1 < net->nlayers ? ",\n" : "\n", out);
     }
     fputs("  ],\n  \"outputs\": [", out);

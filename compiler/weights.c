@@ -53,6 +53,12 @@ static int expected_shape(const Layer *l, int i, int64_t shape[4])
         shape[1] = in.c;
         return 2;
     }
+    if (l->one_d) { /* nn.Conv1d: [out, in/groups, K] */
+        shape[0] = l->out;
+        shape[1] = in.c / l->groups;
+        shape[2] = l->kernel[1];
+        return 3;
+    }
     shape[0] = l->out;
     shape[1] = in.c / l->groups;
     shape[2] = l->kernel[0];

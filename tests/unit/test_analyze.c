@@ -509,6 +509,48 @@ static void test_analyze_mul_shapes(void **state)
     tu_free(c);
 }
 
+static void test_analyze_one_d_network(void **state)
+{
+    (void)state;
+    /* input CxL is Cx1xL; nn.Conv1d(40, 16, 5, stride=2, padding=2) on L=49:
+     * L 25, params 16*40*5 + 16, MACs 16*25*40*5 */
+    Compiled *c = compile_ok("network n\ninput x 40x49\nconv1d c out=16 kernel=5 stride=2 padding=2\n"
+                             "batchnorm1d bn\nmaxpool1d p kernel=3 stride=2 padding=1\n"
+                             "conv1d s out=8 kernel=4 padding=same dilation=2 groups=8 bias=false\n"
+                             "conv1d a out=8 kernel=3 padding=0,2 from=s\navgpool1d q kernel=2 ceil_mode=true\n"
+                             "globalavgpool1d g\nglobalmaxpool1d m from=a\noutput g m\n");
+    assert_true(c->net->one_d);
+    assert_shape(tu_layer(c, "x"), 40, 1, 49);
+    assert_shape(tu_layer(c, "c"), 16, 1, 25);
+    assert_int_equal(tu_layer(c, "c")->params, 16 * 40 * 5 + 16);
+    assert_int_equal(tu_layer(c, "c")->macs, 16 * 25 * 40 * 5);
+    assert_string_equal(ir_layer_op(tu_layer(c, "c")), "conv1d");
+    assert_int_equal(tu_layer(c, "c")->op, OP_CONV2D);
+    assert_int_equal(tu_layer(c, "bn")->params, 32);
+    assert_shape(tu_layer(c, "p"), 16, 1, 13);
+    /* same along L: total padding (13-1)*1 + 2*3 + 1 - 13 = 6, 3 each side */
+    assert_shape(tu_layer(c, "s"), 8, 1, 13);
+    assert_int_equal(tu_layer(c, "s")->pad[2], 3);
+    assert_int_equal(tu_layer(c, "s")->pad[0], 0);
+    assert_int_equal(tu_layer(c, "s")->params, 8 * 2 * 4);
+    /* left,right padding: 13 + 0 + 2 - 2 = 13 */
+    assert_shape(tu_layer(c, "a"), 8, 1, 13);
+    assert_int_equal(tu_layer(c, "a")->pad[3], 2);
+    assert_shape(tu_layer(c, "q"), 8, 1, 7);
+    assert_shape(tu_layer(c, "g"), 8, 1, 1);
+    tu_free(c);
+    /* a 1-D op on a 2-D tensor, and HxW values, are errors */
+    c = tu_compile("network n\ninput x 3x8x8\nconv1d c out=2 kernel=3\n");
+    assert_int_equal(c->errors, 1);
+    assert_contains(c->messages, "conv1d 'c' needs a CxL input (a 1-D network), but 'x' is 3x8x8");
+    tu_free(c);
+    c = tu_compile("network n\ninput x 3x8\nconv1d c out=2 kernel=3x3\nmaxpool1d p kernel=2 padding=1,0,0,1\n");
+    assert_int_equal(c->errors, 2);
+    assert_contains(c->messages, "conv1d takes one number for kernel along L, not HxW");
+    assert_contains(c->messages, "padding of maxpool1d takes 2 numbers left,right, got 4");
+    tu_free(c);
+}
+
 static void test_analyze_large_sizes_exact(void **state)
 {
     (void)state;
@@ -558,6 +600,7 @@ int main(void)
         cmocka_unit_test(test_analyze_error_stops_downstream_only),
         cmocka_unit_test(test_analyze_new_elementwise_ops),
         cmocka_unit_test(test_analyze_mul_shapes),
+        cmocka_unit_test(test_analyze_one_d_network),
         cmocka_unit_test(test_analyze_large_sizes_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

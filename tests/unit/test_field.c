@@ -291,6 +291,28 @@ static void test_field_fractions_in_the_report(void **state)
     tu_free(c);
 }
 
+static void test_field_one_d_along_l(void **state)
+{
+    (void)state;
+    /* a 1-D network's field is along L (W); H stays the 1 pixel it is.
+     * conv1d k5 s2 p2: rf 5, jump 2, start 0; maxpool1d k3 s2 p1: rf 9, jump 4, start 0 */
+    Compiled *c = compile_ok("network n\ninput x 4x49\nconv1d c out=4 kernel=5 stride=2 padding=2\n"
+                             "maxpool1d p kernel=3 stride=2 padding=1\n");
+    assert_field(tu_layer(c, "c"), 1, 5, 2, 0);
+    assert_field(tu_layer(c, "c"), 0, 1, 1, 0);
+    assert_field(tu_layer(c, "p"), 1, 9, 4, 0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    report_text(c->net, f);
+    fclose(f);
+    /* reports in 1-D terms: shape CxL, one rf, jump and start */
+    assert_contains(text, "c      conv1d     4x25        84  2,000  5   2     0\n");
+    assert_contains(text, "p      maxpool1d  4x13         0      0  9   4     0\n");
+    free(text);
+    tu_free(c);
+}
+
 static void test_field_global_ops(void **state)
 {
     (void)state;
@@ -489,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_field_upsampling_makes_jumps_fractional),
         cmocka_unit_test(test_field_transposed_conv_and_pixelshuffle),
         cmocka_unit_test(test_field_fractions_in_the_report),
+        cmocka_unit_test(test_field_one_d_along_l),
         cmocka_unit_test(test_field_global_ops),
         cmocka_unit_test(test_field_linear_on_input),
         cmocka_unit_test(test_field_add_aligned_takes_largest),

@@ -116,7 +116,7 @@ def main():
                 seen.add(n)
                 checked.append(i)
         for i in g.outputs:
-            if i not in checked:
+            if i not in checked and imp.names[i] not in seen:
                 checked.append(i)
         model.outputs = [imp.names[i] for i in checked]
     netfile.write(model, args.work, name)

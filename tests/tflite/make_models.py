@@ -188,7 +188,23 @@ def m_edges(n):
     n.float_edges = True
 
 
-MODELS = {"convnet": m_convnet, "pools": m_pools, "acts": m_acts, "edges": m_edges}
+def m_dense(n):
+    """A [1, N] input through fully connected layers (an autoencoder's shape)."""
+    x = n.input([1, 20])
+    y = n.fc(x, 16, act=1)
+    y = n.fc(y, 8)
+    n.outputs = [n.fc(y, 20)]
+
+
+def m_flatout(n):
+    """An output flattened from a conv's 4x3 map: TFLite's HWC order, which
+    cnnc's HWC output gives as it is, without a flatten."""
+    x = n.input([1, 4, 3, 2])
+    c = n.conv(x, 5, (3, 3), act=3)
+    n.outputs = [n.reshape(c, [1, 60])]
+
+
+MODELS = {"convnet": m_convnet, "dense": m_dense, "flatout": m_flatout, "pools": m_pools, "acts": m_acts, "edges": m_edges}
 
 
 def b_mul(n):

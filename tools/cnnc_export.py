@@ -132,11 +132,12 @@ def _user_site_of(tb):
 # ---------------------------------------------------------------------------
 
 def parse_shape(text):
-    """'3x32x32' -> (3, 32, 32)."""
-    m = re.fullmatch(r"([0-9]+)x([0-9]+)x([0-9]+)", text)
-    if not m or min(int(g) for g in m.groups()) < 1:
-        raise UsageError("the input shape must be CxHxW with positive sizes, like 3x32x32; got '%s'" % text)
-    return tuple(int(g) for g in m.groups())
+    """'3x32x32' -> (3, 32, 32); '40x49' (CxL, a 1-D model) -> (40, 49)."""
+    m = re.fullmatch(r"([0-9]+)x([0-9]+)(?:x([0-9]+))?", text)
+    if not m or min(int(g) for g in m.groups() if g is not None) < 1:
+        raise UsageError("the input shape must be CxHxW (or CxL for a 1-D model) with positive sizes, like "
+                         "3x32x32 or 40x49; got '%s'" % text)
+    return tuple(int(g) for g in m.groups() if g is not None)
 
 
 def parse_spec(spec):
@@ -488,6 +489,10 @@ _SIGS = {k: _parse_sig(v) for k, v in {
     "interpolate": "input, size=None, scale_factor=None, mode='nearest', align_corners=None, "
                    "recompute_scale_factor=None, antialias=False",
     "pixel_shuffle": "input, upscale_factor",
+    "max_pool1d": "input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, "
+                  "return_indices=False",
+    "avg_pool1d": "input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True",
+    "adaptive_pool1d": "input, output_size",
     "none": "input",
 }.items()}
 
@@ -560,7 +565,12 @@ def _function_table():
             (["torch.mul", "torch.multiply"], "mul", "mul", False),
             (["torch.nn.functional.pad", "torch._C._nn.pad"], "pad", "pad", False),
             (["torch.nn.functional.interpolate"], "interpolate", "interpolate", False),
-            (["torch.nn.functional.pixel_shuffle", "torch.pixel_shuffle"], "pixel_shuffle", "pixel_shuffle", False)]:
+            (["torch.nn.functional.pixel_shuffle", "torch.pixel_shuffle"], "pixel_shuffle", "pixel_shuffle", False),
+            (["torch.nn.functional.max_pool1d", "torch.max_pool1d"], "max_pool1d", "max_pool1d", False),
+            (["torch.nn.functional.avg_pool1d", "torch.avg_pool1d"], "avg_pool1d", "avg_pool1d", False),
+            (["torch.nn.functional.adaptive_avg_pool1d", "torch.adaptive_avg_pool1d"], "adaptive_avg_pool1d",
+             "adaptive_pool1d", False),
+            (["torch.nn.functional.adaptive_max_pool1d"], "adaptive_max_pool1d", "adaptive_pool1d", False)]:
         for n in names:
             f = _fn(n)
             if f is not None:
@@ -649,9 +659,18 @@ def _net_shape(shape):
         return None
     if len(shape) == 4:
         return tuple(shape[1:])
+    if len(shape) == 3:  # (1, C, L) of a 1-D model: Cx1xL
+        return (shape[1], 1, shape[2])
     if len(shape) == 2:
         return (shape[1], 1, 1)
     return None
+
+
+def _disp_shape(shape):
+    """A torch shape as the .net file writes it: CxHxW, or CxL for (1, C, L)."""
+    if shape is not None and len(shape) == 3:
+        return "%dx%d" % (shape[1], shape[2])
+    return _fmt_shape(_net_shape(shape))
 
 
 def _fmt_shape(s):
@@ -752,8 +771,7 @@ class Exporter:
     def placeholder(self, node):
         """The first argument of forward is the input; others must go unused."""
         if self.input_stmt is None:
-            shape = _net_shape(_shape(node))
-            self.input_stmt = Stmt("input", [("", _fmt_shape(shape))], [], node)
+            self.input_stmt = Stmt("input", [("", _disp_shape(_shape(node)))], [], node)
             self.stmts.append(self.input_stmt)
             self.env[node] = Val(self.input_stmt, object())
         elif node.users:
@@ -867,6 +885,16 @@ class Exporter:
             return self.upsample(node, x, a["mode"], a["align_corners"])
         if canon == "pixel_shuffle":
             return self.pixelshuffle(node, x, a["upscale_factor"])
+        if canon == "max_pool1d":
+            if a["return_indices"]:
+                raise NodeError("return_indices=True has no .net equivalent")
+            return self.pool1d(node, x, "maxpool1d", a["kernel_size"], a["stride"], a["padding"], a["dilation"],
+                               a["ceil_mode"], True)
+        if canon == "avg_pool1d":
+            return self.pool1d(node, x, "avgpool1d", a["kernel_size"], a["stride"], a["padding"], 1,
+                               a["ceil_mode"], a["count_include_pad"])
+        if canon in ("adaptive_avg_pool1d", "adaptive_max_pool1d"):
+            return self.adaptive1d(node, x, a["output_size"], "avg" if "avg" in canon else "max")
         if canon == "stochastic_depth":
             if a["training"]:
                 self.warn(node, "training=True drops even in eval mode; exported as the identity")
@@ -967,6 +995,52 @@ class Exporter:
                 attrs.append(("align_corners", "true"))
         return self.emit(node, "upsample", attrs, [v])
 
+    def _temporal(self, x):
+        """The Val and L of an input that must be (1, C, L)."""
+        v = self.tensor_arg(x)
+        s = _shape(x)
+        if len(s) != 3:
+            raise NodeError("needs an (N, C, L) input, got shape %s" % (tuple(s),))
+        return v, s[2]
+
+    @staticmethod
+    def _one(v, what):
+        """A 1-D module's int or 1-tuple argument."""
+        if isinstance(v, (tuple, list)):
+            if len(v) != 1:
+                raise NodeError("%s=%r: a 1-D op takes one number" % (what, v))
+            v = v[0]
+        return int(v)
+
+    def pool1d(self, node, x, op, k, s, p, d, ceil_mode, count_include_pad):
+        """maxpool1d and avgpool1d with every non-default argument."""
+        v, _ = self._temporal(x)
+        k = self._one(k, "kernel_size")
+        s = k if s is None or s == [] or s == () else self._one(s, "stride")
+        p, d = self._one(p, "padding"), self._one(d, "dilation")
+        attrs = [("kernel", str(k))]
+        if s != k:
+            attrs.append(("stride", str(s)))
+        if p:
+            attrs.append(("padding", str(p)))
+        if d != 1:
+            attrs.append(("dilation", str(d)))
+        if ceil_mode:
+            attrs.append(("ceil_mode", "true"))
+        if op == "avgpool1d" and not count_include_pad:
+            attrs.append(("count_include_pad", "false"))
+        return self.emit(node, op, attrs, [v])
+
+    def adaptive1d(self, node, x, size, kind):
+        """Adaptive 1-D pooling to 1 is global; to a divisor of L, a fixed pool."""
+        v, n = self._temporal(x)
+        size = self._one(size, "output_size")
+        if size == 1:
+            return self.emit(node, "global%spool1d" % kind, [], [v])
+        if n % size:
+            raise NodeError("adaptive pooling from %d to %d has windows of unequal sizes" % (n, size))
+        return self.emit(node, "%spool1d" % kind, [("kernel", str(n // size))], [v])
+
     def pixelshuffle(self, node, x, r):
         """nn.PixelShuffle."""
         v, _ = self._spatial(x)
@@ -991,7 +1065,7 @@ class Exporter:
                             % (y if isinstance(x, torch.fx.Node) else x))
         a, b = self.tensor_arg(x), self.tensor_arg(y, "second input")
         sa, sb = tuple(_shape(x)), tuple(_shape(y))
-        gate = lambda g, t: len(g) == 4 and len(t) == 4 and g[1] == t[1] and g[2:] == (1, 1)
+        gate = lambda g, t: len(g) == len(t) and len(g) in (3, 4) and g[1] == t[1] and all(d == 1 for d in g[2:])
         if not (sa == sb or gate(sa, sb) or gate(sb, sa)):
             raise NodeError("multiplies shapes %s and %s; .net mul needs equal shapes or a (1, C, 1, 1) "
                             "gate" % (sa, sb))
@@ -1094,7 +1168,13 @@ class Exporter:
         return self.emit(node, "%spool2d" % kind, [("kernel", _fmt_pair(k))], [v])
 
     def mean(self, node, x, dim, dtype):
-        """x.mean((2, 3)) is global average pooling."""
+        """x.mean((2, 3)) is global average pooling; x.mean(2) of (1, C, L) too."""
+        if _shape(x) is not None and len(_shape(x)) == 3:
+            v = self.tensor_arg(x)
+            dims = dim if isinstance(dim, (tuple, list)) else [dim]
+            if dtype is not None or [d % 3 for d in dims if isinstance(d, int)] != [2]:
+                raise NodeError("only the mean over L (dim=2) of a (1, C, L) tensor has a .net equivalent")
+            return self.emit(node, "globalavgpool1d", [], [v])
         v, _ = self._spatial(x)
         dims = dim if isinstance(dim, (tuple, list)) else [dim]
         if dtype is not None or sorted(d % 4 for d in dims if isinstance(d, int)) != [2, 3]:
@@ -1111,6 +1191,8 @@ class Exporter:
             return v  # (1, N) is flat already
         if start == 0:
             raise NodeError("start_dim=0 flattens the batch axis too; use torch.flatten(x, 1)")
+        if rank == 3 and (start, end) == (1, 2):
+            return self.emit(node, "flatten", [], [v])
         if rank != 4 or (start, end) != (1, 3):
             raise NodeError("flattening dims %d..%d of a %d-D tensor keeps axes the language has no "
                             "tensor for; only torch.flatten(x, 1) translates" % (start, end, rank))
@@ -1203,8 +1285,9 @@ class Exporter:
         """BatchNorm2d on NCHW, or BatchNorm1d on (1, N): both are batchnorm2d."""
         v = self.tensor_arg(node.args[0])
         rank = len(_shape(node.args[0]))
-        if rank != (4 if isinstance(m, nn.BatchNorm2d) else 2):
+        if rank != (4 if isinstance(m, nn.BatchNorm2d) else 2) and not (isinstance(m, nn.BatchNorm1d) and rank == 3):
             raise NodeError("%s on a %d-D tensor has no .net equivalent" % (type(m).__name__, rank))
+        op = "batchnorm1d" if rank == 3 else "batchnorm2d"
         if m.running_mean is None or m.running_var is None:
             raise NodeError("track_running_stats=False normalises with batch statistics even in eval "
                             "mode; .net batchnorm2d needs running statistics")
@@ -1216,7 +1299,7 @@ class Exporter:
             self.warn(node, "affine=False: written with weight 1 and bias 0, which cnnc counts as "
                             "%d parameters" % (2 * c))
         attrs = [] if m.eps == 1e-5 else [("eps", _fmt_float(m.eps, "eps"))]
-        return self.emit(node, "batchnorm2d", attrs, [v], tensors)
+        return self.emit(node, op, attrs, [v], tensors)
 
     def _tensors(self, node, m, names):
         """[(suffix, tensor, state_dict key)] of a module's present tensors."""
@@ -1286,6 +1369,48 @@ class Exporter:
         attrs = [] if n == 1 else [("num_parameters", str(n))]
         return self.emit(node, "prelu", attrs, [v], self._tensors(node, m, ["weight"]))
 
+    def m_conv1d(self, node, m):
+        """nn.Conv1d, every argument; padding='same' as explicit numbers."""
+        v, _ = self._temporal(node.args[0])
+        k, d, st = self._one(m.kernel_size, "kernel_size"), self._one(m.dilation, "dilation"), self._one(m.stride,
+                                                                                                         "stride")
+        if isinstance(m.padding, str):
+            total = 0 if m.padding == "valid" else d * (k - 1)
+            lo, hi = total // 2, total - total // 2
+        else:
+            lo = hi = self._one(m.padding, "padding")
+        attrs = [("out", str(m.out_channels)), ("kernel", str(k))]
+        if st != 1:
+            attrs.append(("stride", str(st)))
+        if lo or hi:
+            attrs.append(("padding", str(lo) if lo == hi else "%d,%d" % (lo, hi)))
+        if d != 1:
+            attrs.append(("dilation", str(d)))
+        if m.groups != 1:
+            attrs.append(("groups", str(m.groups)))
+        if m.bias is None:
+            attrs.append(("bias", "false"))
+        if m.padding_mode != "zeros":
+            attrs.append(("padding_mode", m.padding_mode))
+        return self.emit(node, "conv1d", attrs, [v], self._tensors(node, m, ["weight", "bias"]))
+
+    def m_pool1d(self, node, m):
+        """nn.MaxPool1d and nn.AvgPool1d."""
+        if isinstance(m, nn.MaxPool1d):
+            if m.return_indices:
+                raise NodeError("return_indices=True has no .net equivalent")
+            return self.pool1d(node, node.args[0], "maxpool1d", m.kernel_size, m.stride, m.padding, m.dilation,
+                               m.ceil_mode, True)
+        return self.pool1d(node, node.args[0], "avgpool1d", m.kernel_size, m.stride, m.padding, 1, m.ceil_mode,
+                           m.count_include_pad)
+
+    def m_adaptive1d(self, node, m):
+        """nn.AdaptiveAvgPool1d and nn.AdaptiveMaxPool1d."""
+        if isinstance(m, nn.AdaptiveMaxPool1d) and m.return_indices:
+            raise NodeError("return_indices=True has no .net equivalent")
+        return self.adaptive1d(node, node.args[0], m.output_size,
+                               "avg" if isinstance(m, nn.AdaptiveAvgPool1d) else "max")
+
     def m_convtranspose(self, node, m):
         """nn.ConvTranspose2d, every argument but output_size (fixed by the traced shape anyway)."""
         v, _ = self._spatial(node.args[0])
@@ -1353,6 +1478,8 @@ _MODULES = {
     nn.ReplicationPad2d: Exporter.m_pad, nn.Upsample: Exporter.m_upsample,
     nn.UpsamplingNearest2d: Exporter.m_upsample, nn.UpsamplingBilinear2d: Exporter.m_upsample,
     nn.PixelShuffle: Exporter.m_pixelshuffle, nn.ConvTranspose2d: Exporter.m_convtranspose,
+    nn.Conv1d: Exporter.m_conv1d, nn.MaxPool1d: Exporter.m_pool1d, nn.AvgPool1d: Exporter.m_pool1d,
+    nn.AdaptiveAvgPool1d: Exporter.m_adaptive1d, nn.AdaptiveMaxPool1d: Exporter.m_adaptive1d,
 }
 try:  # pragma: no cover - depends on the machine
     from torchvision.ops import StochasticDepth as _StochasticDepth
@@ -1506,7 +1633,7 @@ def net_text(name, stmts, outputs, comment):
             parts.append("from=" + ",".join(i.name for i in st.inputs))
         parts += ["%s=%s" % kv for kv in st.attrs]
         line = "%-*s %-*s %s" % (wop, st.op, wname, st.name if st.explicit else "", " ".join(parts))
-        body.append((line.rstrip(), _fmt_shape(_net_shape(_shape(st.node)))))
+        body.append((line.rstrip(), _disp_shape(_shape(st.node))))
         prev = st
     width = min(max(len(l) for l, _ in body), 78)
     lines = ["# " + c if c else "#" for c in comment]

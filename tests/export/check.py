@@ -154,11 +154,27 @@ def prepare(root):
     torch.manual_seed(0)  # what the exporter does before building a class
     case(root, "pools", models.Pools().eval(), (4, 16, 13))
 
+    torch.manual_seed(0)
+    kws = models.KeywordSpotter()
+    with torch.no_grad():
+        randomize_batchnorm(kws, gen)
+    kws.eval()
+    d = case(root, "kws", kws, (40, 49))
+    torch.save(kws.state_dict(), os.path.join(d, "state.pt"))
+
+    torch.manual_seed(0)
+    unet = models.TinyUNet()
+    with torch.no_grad():
+        randomize_batchnorm(unet, gen)
+    unet.eval()
+    d = case(root, "unet", unet, (3, 16, 16))
+    torch.save(unet.state_dict(), os.path.join(d, "state.pt"))
+
     with open(os.path.join(root, "where.txt"), "w") as f:
         for cls in (torch.nn.Softplus, models.MyBlock, torch.nn.LSTM):
             f.write(class_site(cls) + "\n")
     tv = "yes" if importlib.util.find_spec("torchvision") else "no"
-    print("prepared 4 cases in %s; torchvision: %s" % (root, tv))
+    print("prepared 6 cases in %s; torchvision: %s" % (root, tv))
 
 
 def same_net(a, b):

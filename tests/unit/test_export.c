@@ -140,6 +140,38 @@ static void test_export_functional_residual_concat_matches_pytorch(void **state)
     expect_pytorch_outputs(OUT "/mixed", "mixed", 3, REF "/mixed");
 }
 
+/* A 1-D keyword spotter (Conv1d, BatchNorm1d, pools, SE gate) from a CxL input. */
+static void test_export_keyword_spotter_1d_matches_pytorch(void **state)
+{
+    need(state, false);
+    free(run_expect("rm -rf " OUT "/kws && " EXPORT " tests/export/models.py:KeywordSpotter 40x49 "
+                    "-w " REF "/kws/state.pt --name kws -o " OUT "/kws",
+                    0));
+    char *net = read_net(OUT "/kws", "kws");
+    assert_non_null(strstr(net, "input  "));
+    assert_non_null(strstr(net, " 40x49"));
+    assert_non_null(strstr(net, "conv1d"));
+    assert_non_null(strstr(net, "batchnorm1d"));
+    assert_non_null(strstr(net, "padding=2,2") || strstr(net, "padding=2 "));
+    free(net);
+    expect_pytorch_outputs(OUT "/kws", "kws", 1, REF "/kws");
+}
+
+/* A U-Net: transposed conv, bilinear upsample, zero pad, pixel shuffle, skip concats. */
+static void test_export_unet_matches_pytorch(void **state)
+{
+    need(state, false);
+    free(run_expect("rm -rf " OUT "/unet && " EXPORT " tests/export/models.py:TinyUNet 3x16x16 "
+                    "-w " REF "/unet/state.pt --name unet -o " OUT "/unet",
+                    0));
+    char *net = read_net(OUT "/unet", "unet");
+    assert_non_null(strstr(net, "convtranspose2d up2"));
+    assert_non_null(strstr(net, "upsample"));
+    assert_non_null(strstr(net, "pixelshuffle"));
+    free(net);
+    expect_pytorch_outputs(OUT "/unet", "unet", 1, REF "/unet");
+}
+
 static void test_export_pools_matches_pytorch_and_is_deterministic(void **state)
 {
     need(state, false);
@@ -261,7 +293,7 @@ static void test_export_bad_command_lines_exit_2_and_bad_weights_1(void **state)
 {
     need(state, false);
     free(run_expect("rm -rf " OUT "/usage", 0));
-    char *log = run_expect(EXPORT " tests/export/models.py:MnistNet 28x28 -o " OUT "/usage", 2);
+    char *log = run_expect(EXPORT " tests/export/models.py:MnistNet 1x28x28x1 -o " OUT "/usage", 2);
     assert_non_null(strstr(log, "error: the input shape must be CxHxW"));
     free(log);
     log = run_expect(EXPORT " no_such_package.models:Net 1x8x8 -o " OUT "/usage", 2);
@@ -321,6 +353,8 @@ int main(void)
         cmocka_unit_test(test_export_digits_equals_trained_model),
         cmocka_unit_test(test_export_functional_residual_concat_matches_pytorch),
         cmocka_unit_test(test_export_pools_matches_pytorch_and_is_deterministic),
+        cmocka_unit_test(test_export_keyword_spotter_1d_matches_pytorch),
+        cmocka_unit_test(test_export_unet_matches_pytorch),
         cmocka_unit_test(test_export_resnet18_counts_and_weights),
         cmocka_unit_test(test_export_mobilenetv2_counts_and_weights),
         cmocka_unit_test(test_export_mobilenet_v3_small_matches_pytorch),

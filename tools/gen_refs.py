@@ -58,7 +58,7 @@ TOLERANCE = {"rel": 1e-5, "floor": 0.1}
 # of the output's largest value away, so near-zero outputs need the full floor.
 TOLERANCE_OVERRIDES = {"ad_autoencoder": {"rel": 1e-5, "floor": 1.0}}
 
-SIZE_BUDGET = 3_200_000   # bytes for all of tests/ref, warn above
+SIZE_BUDGET = 3_400_000   # bytes for all of tests/ref, warn above
 GENERATOR = "tools/gen_refs.py"
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -13,7 +13,7 @@
  * every window of a small model, the busiest layers of a large one. */
 enum { DEFAULT_UNROLL = 4096 };
 
-typedef enum { REPORT_NONE, REPORT_TEXT, REPORT_JSON } ReportKind;
+typedef enum { REPORT_NONE, REPORT_TEXT, REPORT_JSON, REPORT_SVG } ReportKind;
 
 /* Everything the command line asked for. */
 typedef struct Options {
@@ -48,7 +48,8 @@ static const char usage_text[] =
     "  -w FILE.safetensors       trained weights (PyTorch state_dict names)\n"
     "  --init=zeros|random[:SEED]\n"
     "                            placeholder weights when there is no -w\n"
-    "  --report[=text|json]      print shapes, params, MACs, receptive fields, memory\n"
+    "  --report[=text|json|svg]  print shapes, params, MACs, receptive fields, memory\n"
+    "                            (svg: the layer graph, arena timeline, receptive field)\n"
     "  --check                   parse and analyse only; the exit status tells\n"
     "  --unroll=N|none|full      multiply-adds to unroll in all (default 4096)\n"
     "  --no-fuse                 keep every layer's output (more arena, for comparison)\n"
@@ -114,8 +115,10 @@ static int parse_options(Options *o, int argc, char **argv)
             o->report = REPORT_TEXT;
         } else if (strcmp(a, "--report=json") == 0) {
             o->report = REPORT_JSON;
+        } else if (strcmp(a, "--report=svg") == 0) {
+            o->report = REPORT_SVG;
         } else if (strncmp(a, "--report=", 9) == 0) {
-            return usage_error("unknown report format '%s'; use --report=text or --report=json", a + 9);
+            return usage_error("unknown report format '%s'; use --report=text, --report=json or --report=svg", a + 9);
         } else if (strncmp(a, "--quantize=", 11) == 0) {
             if (strcmp(a + 11, "int8") != 0)
                 return usage_error("unknown --quantize value '%s'; use --quantize=int8", a + 11);
@@ -567,6 +570,11 @@ int main(int argc, char **argv)
     }
     else if (ok && o.report == REPORT_JSON)
         report_json(net, stdout);
+    else if (ok && o.report == REPORT_SVG) {
+        SvgOptions so = {.int8 = o.quantize != NULL || net->quantized,
+                         .int8_io = net->quantized ? !net->float_io : o.int8_io};
+        svg_report(&mem, net, &so, stdout);
+    }
     mem_free(&mem);
     free(src);
     if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -323,7 +323,7 @@ static void test_cli_usage_errors_exit_2(void **state)
         {"--check models/lenet5.net models/digits.net",
          "cnnc: error: more than one model given ('models/digits.net')\n"},
         {"--report=xml models/lenet5.net",
-         "cnnc: error: unknown report format 'xml'; use --report=text or --report=json\n"},
+         "cnnc: error: unknown report format 'xml'; use --report=text, --report=json or --report=svg\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         Run r = cnnc(*state, cases[i].args);

@@ -206,7 +206,7 @@ static int graph_panel(Svg *s, int top)
             mem_printf(s->mem, "layers: %d (read down the columns; shaded alike: one fused group; thick: an output)",
                        net->nlayers - 1));
     top += 26;
-    fputs("<g fill=\"none\" stroke=\"#64748b\" stroke-width=\"1.2\">\n", s->out);
+    fputs("<g id=\"edges\" fill=\"none\" stroke=\"#64748b\" stroke-width=\"1.2\">\n", s->out);
     for (int i = 1; i < net->nlayers; i++) {
         const Layer *l = net->layers[i];
         for (int k = 0; k < l->nin; k++)
@@ -304,7 +304,7 @@ static int arena_panel(Svg *s, int top)
             fprintf(s->out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n", x0 + i * sx,
                     y0, (s->group_end[i] - i + 1) * sx, ph, group_fill[++group_no % 2]);
     }
-    fputs("<g stroke=\"#1e293b\" stroke-width=\"0.5\">\n", s->out);
+    fputs("<g id=\"buffers\" stroke=\"#1e293b\" stroke-width=\"0.5\">\n", s->out);
     for (int b = 0; b < s->nbars; b++) {
         const Bar *r = &s->bars[b];
         double h = r->bytes * scale;
@@ -352,15 +352,21 @@ static int arena_panel(Svg *s, int top)
 
 /* ---- the receptive field ---- */
 
-/* The last layer whose output still has positions. */
+/* The last layer whose output still has positions: more than one if
+ * any has (a final 1x1 pool shows a single dot). */
 static const Layer *last_feature_map(const Net *net)
 {
+    const Layer *one = NULL;
     for (int i = net->nlayers - 1; i > 0; i--) {
         const Layer *l = net->layers[i];
-        if (!l->rf_global && l->ok)
+        if (l->rf_global || !l->ok)
+            continue;
+        if (l->shape.h * l->shape.w > 1)
             return l;
+        if (!one)
+            one = l;
     }
-    return net->input;
+    return one ? one : net->input;
 }
 
 /* Draws the field over the input; returns where the picture ends. */

@@ -249,6 +249,7 @@ typedef struct Pending {
     char *text;
     size_t len;
     FILE *f;
+    bool keep_same; /* an existing file with this very text is left alone */
 } Pending;
 
 static bool pending_open(Diag *d, Pending *p, const char *path)
@@ -293,6 +294,25 @@ static char *pending_write(Mem *m, Diag *d, const Pending *p)
     return tmp;
 }
 
+/* Whether path holds exactly text already: then the header is not
+ * rewritten, so a build system that checks (ninja's restat, make) need
+ * not recompile the application's files that include it when the model
+ * changed in ways the interface does not show. */
+static bool same_content(const Pending *p)
+{
+    FILE *f = fopen(p->path, "rb");
+    if (!f)
+        return false;
+    bool same = true;
+    size_t at = 0;
+    char buf[4096];
+    for (size_t n; same && (n = fread(buf, 1, sizeof buf, f)) > 0; at += n)
+        same = at + n <= p->len && memcmp(buf, p->text + at, n) == 0;
+    same = same && !ferror(f) && at == p->len;
+    fclose(f);
+    return same;
+}
+
 /* Writes every pending file if ok, then renames them all into place;
  * on any error none is renamed and the temporaries are removed. */
 static bool pending_commit(Mem *m, Diag *d, Pending *files, int n, bool ok)
@@ -304,7 +324,7 @@ static bool pending_commit(Mem *m, Diag *d, Pending *files, int n, bool ok)
         if (files[i].f && fclose(files[i].f) != 0)
             die("out of memory");
     for (int i = 0; i < n && ok; i++)
-        if (files[i].f && !(tmp[i] = pending_write(m, d, &files[i])))
+        if (files[i].f && !(files[i].keep_same && same_content(&files[i])) && !(tmp[i] = pending_write(m, d, &files[i])))
             ok = false;
     for (int i = 0; i < n; i++) {
         if (tmp[i] && ok && rename(tmp[i], files[i].path) != 0) {
@@ -385,6 +405,7 @@ static bool generate(Mem *m, Diag *d, Net *net, const Options *o)
     };
     Pending files[4] = {{0}};
     bool ok = pending_open(d, &files[0], o->output) && pending_open(d, &files[1], header);
+    files[1].keep_same = true;
     if (ok && o->make_deps)
         ok = pending_open(d, &files[2], o->depfile ? o->depfile : swap_extension(m, o->output, ".d"));
     if (ok && o->test.path)

@@ -92,7 +92,7 @@ static int setup(void **state)
     snprintf(e->host, sizeof e->host, "%s/host", e->tmp);
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
-             "make --no-print-directory -s install DESTDIR='%s/stage' PREFIX=" PREFIX " >/dev/null 2>&1 && "
+             "make --no-print-directory -s -o build/cnnc install DESTDIR='%s/stage' PREFIX=" PREFIX " >/dev/null 2>&1 && "
              "mkdir -p '%s' && cp models/digits.net models/digits.safetensors tests/ref/digits/input.bin "
              "tests/ref/digits/expected.bin '%s'",
              e->tmp, e->host, e->host);

@@ -295,7 +295,7 @@ static void test_cli_help(void **state)
     assert_string_equal(r.err, "");
     assert_true(strncmp(r.out, "usage: cnnc [options] MODEL.net\n", 32) == 0);
     /* every option of cli.md is explained */
-    const char *opts[] = {"-o FILE.c", "-w FILE.safetensors", "--init=zeros|random[:SEED]", "--report[=text|json]",
+    const char *opts[] = {"-o FILE.c", "-w FILE.safetensors", "--init=zeros|random[:SEED]", "--report[=text|json|svg]",
                           "--check", "--unroll=", "-MD", "-MF FILE", "--version", "--help"};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         assert_contains(r.out, opts[i]);

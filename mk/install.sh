@@ -63,8 +63,13 @@ install)
     wrapper cnnc-export cnnc_export.py >"$tmp/cnnc-export"
     put "$tmp/cnnc-import" bin/cnnc-import 755
     put "$tmp/cnnc-export" bin/cnnc-export 755
-    for f in tools/cnnc_import.py tools/cnnc_export.py tools/netfile.py tools/import_*.py; do
-        if [ -f "$f" ]; then put "$f" "share/cnnc/tools/$(basename "$f")" 644; fi
+    # the tools and the modules they import; not the scripts that make the
+    # repository's own data (references, figures, the demo model)
+    for f in tools/*.py; do
+        case $(basename "$f") in
+        gen_refs.py | model_figures.py | train_digits.py) ;;
+        *) put "$f" "share/cnnc/tools/$(basename "$f")" 644 ;;
+        esac
     done
     for f in runtime/cnnc_rt.c runtime/cnnc_rt.h runtime/cnnc_q8.h; do
         put "$f" "share/cnnc/runtime/$(basename "$f")" 644

@@ -199,6 +199,41 @@ static void test_install_wrappers_run_the_tools(void **state)
     remove_dir(dest);
 }
 
+/* The installed cnnc-import and cnnc read a TFLite model of ../shared
+ * (MLPerf Tiny's, when this machine has them) into int8 C, and the
+ * picture of it shows the int8 arena of the header. */
+static void test_install_imports_a_tflite_model(void **state)
+{
+    (void)state;
+    const char *model = "../shared/models/mlperf-tiny/resnet8_int8.tflite";
+    if (access(model, R_OK) != 0 || tu_run("/usr/bin/python3 -c 'import flatbuffers, numpy' 2>/dev/null", NULL) != 0 ||
+        access("tools/import_tflite.py", R_OK) != 0) {
+        print_message("skipped: no %s, or no TFLite importer, or /usr/bin/python3 without flatbuffers\n", model);
+        skip();
+    }
+    char root[512];
+    assert_non_null(getcwd(root, sizeof root));
+    char *dest = temp_dir(), *work = temp_dir();
+    install(dest);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && P='%s" PREFIX "' && \"$P/bin/cnnc-import\" '%s/%s' -o . 2>&1 && "
+             "\"$P/bin/cnnc\" resnet8_int8.net -w resnet8_int8.safetensors -o r8.c --report=svg >r8.svg 2>/dev/null && "
+             "cc -std=c99 -Wall -Wextra -Werror -O1 -I\"$P/share/cnnc/runtime\" -c r8.c && "
+             "grep -o 'int8 arena: [0-9,]* B' r8.svg && grep '_ARENA_BYTES ' r8.h",
+             work, dest, root, model);
+    char *out = tu_run_expect(cmd, 0);
+    char *a = strstr(out, "int8 arena: "), *h = strstr(out, "_ARENA_BYTES ");
+    assert_non_null(a);
+    assert_non_null(h);
+    char want[64], digits[32];
+    snprintf(want, sizeof want, "int8 arena: %s B", report_thousands(atol(h + 13), digits, sizeof digits));
+    assert_non_null(strstr(out, want));
+    free(out);
+    remove_dir(work);
+    remove_dir(dest);
+}
+
 /* The option names of a text: each "-x" or "--xy" that starts an entry
  * (help: a line "  -opt..."; man: a .B/.BI/.BR line after .TP), cut at
  * '=', '[', a space or a quote. Space-separated, with a space at each end. */
@@ -271,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_install_uninstall_keeps_what_others_installed),
         cmocka_unit_test(test_install_builds_a_model_from_the_install),
         cmocka_unit_test(test_install_wrappers_run_the_tools),
+        cmocka_unit_test(test_install_imports_a_tflite_model),
         cmocka_unit_test(test_install_man_page_lists_every_help_option),
     };
     return cmocka_run_group_tests_name("install", tests, NULL, NULL);

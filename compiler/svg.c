@@ -369,6 +369,30 @@ static const Layer *last_feature_map(const Net *net)
     return one ? one : net->input;
 }
 
+/* Input pixels to picture coordinates: pixel (r, c) is centred at
+ * (x(c), y(r)), k px a pixel. */
+typedef struct View {
+    double ox, oy, k;
+} View;
+
+static double vx(const View *v, double c)
+{
+    return v->ox + c * v->k;
+}
+
+static double vy(const View *v, double r)
+{
+    return v->oy + r * v->k;
+}
+
+/* The window of the output position centred at input pixel (r, c). */
+static void window(Svg *s, const View *v, const Field *f, double r, double c, const char *style)
+{
+    fprintf(s->out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" %s/>\n",
+            vx(v, c - (f[1].size - 1) / 2.0 - 0.5), vy(v, r - (f[0].size - 1) / 2.0 - 0.5), f[1].size * v->k,
+            f[0].size * v->k, style);
+}
+
 /* Draws the field over the input; returns where the picture ends. */
 static int field_panel(Svg *s, int top)
 {
@@ -386,54 +410,48 @@ static int field_panel(Svg *s, int top)
                        half(s, f[0].start2), half(s, f[1].start2), (long long)o.h, (long long)o.w));
     top += 44;
 
-    /* what to show, in input pixels: the input and the two windows */
-    double lo[2], hi[2], mid[2];
-    int64_t dims[2] = {in.h, in.w}, pos[2] = {o.h, o.w};
+    /* per axis, in input pixels: the first and middle centres, and what to
+     * show: the input and every window, which padding takes beyond it */
+    const int64_t dims[2] = {in.h, in.w}, pos[2] = {o.h, o.w};
+    double first[2], mid[2], lo[2], hi[2];
     for (int a = 0; a < 2; a++) {
-        double first = f[a].start2 / 2.0, r = (f[a].size - 1) / 2.0;
-        mid[a] = first + (pos[a] / 2) * (double)f[a].jump;
-        double last = first + (pos[a] - 1) * (double)f[a].jump;
-        lo[a] = first - r - 0.5 < -0.5 ? first - r - 0.5 : -0.5;
-        hi[a] = last + r + 0.5 > dims[a] - 0.5 ? last + r + 0.5 : dims[a] - 0.5;
+        double reach = (f[a].size - 1) / 2.0 + 0.5;
+        first[a] = f[a].start2 / 2.0;
+        mid[a] = first[a] + (double)(pos[a] / 2) * (double)f[a].jump;
+        double last = first[a] + (double)(pos[a] - 1) * (double)f[a].jump;
+        lo[a] = first[a] - reach < -0.5 ? first[a] - reach : -0.5;
+        hi[a] = last + reach > dims[a] - 0.5 ? last + reach : dims[a] - 0.5;
     }
     double span = hi[0] - lo[0] > hi[1] - lo[1] ? hi[0] - lo[0] : hi[1] - lo[1];
-    double k = RF_BOX / span; /* px per input pixel */
-    double ox = MARGIN + 20 - lo[1] * k, oy = top - lo[0] * k;
-#define PX(c) (ox + (c) * k)
-#define PY(r) (oy + (r) * k)
+    View v = {0, 0, RF_BOX / span};
+    v.ox = MARGIN + 20 - lo[1] * v.k;
+    v.oy = top - lo[0] * v.k;
+
     fprintf(s->out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#f1f5f9\" stroke=\"#475569\"/>\n",
-            PX(-0.5), PY(-0.5), in.w * k, in.h * k);
-    if (k >= 4 && in.h <= 128 && in.w <= 128) { /* the pixel grid, when it is visible */
+            vx(&v, -0.5), vy(&v, -0.5), in.w * v.k, in.h * v.k);
+    if (v.k >= 4 && in.h <= 128 && in.w <= 128) { /* the pixel grid, when it is visible */
         fputs("<g stroke=\"#cbd5e1\" stroke-width=\"0.5\">\n", s->out);
         for (int64_t r = 1; r < in.h; r++)
-            fprintf(s->out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", PX(-0.5), PY(r - 0.5),
-                    PX(in.w - 0.5), PY(r - 0.5));
+            fprintf(s->out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", vx(&v, -0.5), vy(&v, r - 0.5),
+                    vx(&v, in.w - 0.5), vy(&v, r - 0.5));
         for (int64_t c = 1; c < in.w; c++)
-            fprintf(s->out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", PX(c - 0.5), PY(-0.5),
-                    PX(c - 0.5), PY(in.h - 0.5));
+            fprintf(s->out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", vx(&v, c - 0.5), vy(&v, -0.5),
+                    vx(&v, c - 0.5), vy(&v, in.h - 0.5));
         fputs("</g>\n", s->out);
     }
-    double first[2] = {f[0].start2 / 2.0, f[1].start2 / 2.0}, r[2] = {(f[0].size - 1) / 2.0, (f[1].size - 1) / 2.0};
-    fprintf(s->out,
-            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#2563eb\" "
-            "stroke-width=\"1.5\" stroke-dasharray=\"4 3\"/>\n",
-            PX(first[1] - r[1] - 0.5), PY(first[0] - r[0] - 0.5), f[1].size * k, f[0].size * k);
-    fprintf(s->out,
-            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#f97316\" fill-opacity=\"0.15\" "
-            "stroke=\"#ea580c\" stroke-width=\"2\"/>\n",
-            PX(mid[1] - r[1] - 0.5), PY(mid[0] - r[0] - 0.5), f[1].size * k, f[0].size * k);
+    window(s, &v, f, first[0], first[1],
+           "fill=\"none\" stroke=\"#2563eb\" stroke-width=\"1.5\" stroke-dasharray=\"4 3\"");
+    window(s, &v, f, mid[0], mid[1], "fill=\"#f97316\" fill-opacity=\"0.15\" stroke=\"#ea580c\" stroke-width=\"2\"");
     /* at most 64 centres a side: a bigger map is sampled evenly */
     int64_t step_h = pos[0] > 64 ? (pos[0] + 63) / 64 : 1, step_w = pos[1] > 64 ? (pos[1] + 63) / 64 : 1;
-    double dot = k * (f[0].jump < f[1].jump ? f[0].jump : f[1].jump) / 4;
+    double dot = v.k * (double)(f[0].jump < f[1].jump ? f[0].jump : f[1].jump) / 4;
     dot = dot < 1 ? 1 : dot > 4 ? 4 : dot;
     fputs("<g fill=\"#1d4ed8\">\n", s->out);
     for (int64_t i = 0; i < pos[0]; i += step_h)
         for (int64_t j = 0; j < pos[1]; j += step_w)
-            fprintf(s->out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\"/>\n", PX(first[1] + j * (double)f[1].jump),
-                    PY(first[0] + i * (double)f[0].jump), dot);
+            fprintf(s->out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\"/>\n", vx(&v, first[1] + (double)(j * f[1].jump)),
+                    vy(&v, first[0] + (double)(i * f[0].jump)), dot);
     fputs("</g>\n", s->out);
-#undef PX
-#undef PY
     return top + RF_BOX + MARGIN + 8;
 }
 

@@ -316,6 +316,14 @@ static int arena_panel(Svg *s, int top)
         fputs("</title></rect>\n", s->out);
     }
     fputs("</g>\n", s->out);
+    /* the names of the bars there is room to write them in */
+    for (int b = 0; b < s->nbars; b++) {
+        const Bar *r = &s->bars[b];
+        double w = (r->last - r->first + 1) * sx, h = r->bytes * scale;
+        const char *name = r->scratch ? "scratch" : r->holder->name;
+        if (h >= 13 && w >= 6.0 * (double)strlen(name) + 6)
+            text_at(s, x0 + r->first * sx + 3, y0 + ph - r->offset * scale - h + 11, 9, "start", NULL, name);
+    }
 
     /* axes: bytes on the left, steps below */
     text_at(s, x0 - 6, y0 + 4, 10, "end", NULL, mem_printf(s->mem, "%s B", thousands(s, s->arena)));

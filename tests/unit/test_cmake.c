@@ -43,13 +43,29 @@ static void write_file(const char *path, const char *text)
     assert_int_equal(fclose(f), 0);
 }
 
+/* printf into a new string, the caller's to free. */
+PRINTF(1, 2) static char *fmt(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int n = vsnprintf(NULL, 0, f, ap);
+    va_end(ap);
+    char *s = malloc((size_t)n + 1);
+    assert_non_null(s);
+    va_start(ap, f);
+    vsnprintf(s, (size_t)n + 1, f, ap);
+    va_end(ap);
+    return s;
+}
+
 /* Runs a shell command in dir; the output (stdout and stderr) is the
  * caller's, the status must be want. */
 static char *in_dir(const char *dir, const char *cmd, int want)
 {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "cd '%s' && (%s) 2>&1", dir, cmd);
-    return tu_run_expect(buf, want);
+    char *buf = fmt("cd '%s' && (%s) 2>&1", dir, cmd);
+    char *out = tu_run_expect(buf, want);
+    free(buf);
+    return out;
 }
 
 static const char host_cmake[] =
@@ -137,9 +153,10 @@ static Env *env(void **state)
  * -D arguments. */
 static char *configure(const Env *e, const char *dir, const char *src, const char *extra, int want)
 {
-    char cmd[3072];
-    snprintf(cmd, sizeof cmd, "cmake -G Ninja -S '%s' -B build -DCMAKE_PREFIX_PATH='%s' %s", src, e->stage, extra);
-    return in_dir(dir, cmd, want);
+    char *cmd = fmt("cmake -G Ninja -S '%s' -B build -DCMAKE_PREFIX_PATH='%s' %s", src, e->stage, extra);
+    char *out = in_dir(dir, cmd, want);
+    free(cmd);
+    return out;
 }
 
 static void test_cmake_host_project(void **state)
@@ -238,17 +255,21 @@ static void test_cmake_unknown_option_fails_with_cnnc_message(void **state)
     free(out);
 }
 
-/* The firmware template with the shipped toolchain file, run under qemu. */
+/* The firmware template with the shipped toolchain file, run under qemu;
+ * its model (copies, so that the test may touch them) rebuilt alone. */
 static void test_cmake_cortex_m4_firmware(void **state)
 {
     Env *e = env(state);
     if (!tu_cross_checks())
         skip();
-    char dir[700], src[600], extra[800];
+    char dir[700], src[600], extra[4000];
     snprintf(dir, sizeof dir, "%s/fw", e->tmp);
     assert_int_equal(mkdir(dir, 0777), 0);
     snprintf(src, sizeof src, "%s/examples/firmware", e->root);
-    snprintf(extra, sizeof extra, "-DCMAKE_TOOLCHAIN_FILE='%s/lib/cmake/cnnc/arm-none-eabi.cmake'", e->stage);
+    snprintf(extra, sizeof extra,
+             "-DCMAKE_TOOLCHAIN_FILE='%s/lib/cmake/cnnc/arm-none-eabi.cmake' -DMODEL='%s/digits.net' "
+             "-DWEIGHTS='%s/digits.safetensors' -DTEST_INPUT='%s/input.bin' -DTEST_EXPECTED='%s/expected.bin'",
+             e->stage, e->host, e->host, e->host, e->host);
     free(configure(e, dir, src, extra, 0));
     char *out = in_dir(dir, "nice ninja -C build", 0);
     assert_non_null(strstr(out, "cnnc: generating model.c"));
@@ -259,8 +280,16 @@ static void test_cmake_cortex_m4_firmware(void **state)
     if (!strstr(out, "\nPASS\n") || !strstr(out, "digits: on an all-zero input"))
         fail_msg("the firmware did not pass under qemu:\n%s", out);
     free(out);
-    out = in_dir(dir, "ninja -C build firmware.elf", 0);
-    assert_non_null(strstr(out, "no work to do"));
+    out = in_dir(dir, "ninja -C build -d explain firmware.elf", 0);
+    if (!strstr(out, "no work to do") || strstr(out, "cnnc"))
+        fail_msg("a rebuild with nothing changed did work:\n%s", out);
+    free(out);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "sleep 1 && touch '%s/digits.net' && ninja -C build firmware.elf", e->host);
+    out = in_dir(dir, cmd, 0);
+    if (!built(out, "cnnc: generating model.c") || !built(out, "model.c.obj") || !built(out, "model_selftest.c.obj") ||
+        built(out, "main.c.obj") || built(out, "startup.c.obj") || built(out, "cnnc_rt.c.obj"))
+        fail_msg("touching the model should rebuild only the model's objects:\n%s", out);
     free(out);
 }
 

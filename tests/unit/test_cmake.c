@@ -9,7 +9,9 @@
  *     option fails the build with cnnc's own message;
  *   - the firmware template (examples/firmware/CMakeLists.txt) with the
  *     package's arm-none-eabi toolchain file builds a Cortex-M4F image
- *     that passes its self-test under qemu-system-arm (mps2-an386).
+ *     that passes its self-test under qemu-system-arm (mps2-an386); a
+ *     no-op rebuild does nothing, touching its model rebuilds only the
+ *     model's objects (skipped in the sanitized pass, as test_target).
  * Skipped with a message when cmake or ninja is missing (make deps
  * installs both). */
 #include "testutil.h"

@@ -38,6 +38,12 @@ if(NOT EXISTS "${CNNC_EXECUTABLE}" OR NOT EXISTS "${CNNC_RUNTIME_DIR}/cnnc_rt.c"
   return()
 endif()
 
+# Generated code and the runtime are C, whatever else the project is.
+get_property(_cnnc_languages GLOBAL PROPERTY ENABLED_LANGUAGES)
+if(NOT "C" IN_LIST _cnnc_languages)
+  enable_language(C)
+endif()
+
 # The runtime, built with the project's compiler (the target's, when cross
 # compiling): one static library however many models link it.
 if(NOT TARGET cnnc::runtime)

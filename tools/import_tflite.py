@@ -121,6 +121,10 @@ class Importer:
         """A layer name from tensor t's name: the ';'-joined TF op matching
         the operator's hint, without its last component (the TF op) and the
         model-wide prefix, so that Keras layer names show through."""
+        return netfile.identifier(self.base_name(op, t, hint), self.taken)
+
+    def base_name(self, op, t, hint=None):
+        """The text layer_name makes a name of."""
         parts = [p for p in t.name.split(";") if p] or [""]
         pick = parts[0]
         if hint:
@@ -134,7 +138,7 @@ class Importer:
             base = base[len(self.prefix):]
         if not base or base == "model":
             base = "%s_%d" % (op.op.lower(), op.index)
-        return netfile.identifier(base, self.taken)
+        return base
 
     def emit(self, op, cop, keys, inputs, t, hint=None, name=None):
         """Appends layer `cop` for op's output tensor t; returns its name."""
@@ -153,7 +157,9 @@ class Importer:
         act = self.fused(op, fused)
         if act:
             first = t.name.split(";")[0]
-            if re.search(r"/(Relu|Relu6|relu|clip_by_value|Minimum)$", first):
+            own = self.base_name(op, t)
+            if re.search(r"/(Relu|Relu6|relu|clip_by_value|Minimum)$", first) and \
+                    netfile.identifier(own, set()) not in self.taken:  # a Keras Activation layer
                 aname = self.layer_name(op, t)
             else:
                 aname = netfile.identifier(name + "." + act, self.taken)
@@ -380,6 +386,11 @@ class Importer:
                       % (op.options["axis"], rank - 1))
         if len({s[1:] for s in shapes}) != 1:
             self.fail(op, "inputs differ in height or width")
+        out = self.tensor(op.outputs[0])
+        for i in op.inputs:
+            if not self.same_quant(self.tensor(i), out):
+                self.fail(op, "input '%s' has other params than the output; TFLite's int8 CONCATENATION "
+                          "requires them equal" % self.tensor(i).name)
         shape = (sum(s[0] for s in shapes),) + shapes[0][1:]
         return self.produce(op, "concat", [], srcs, shape, None, op.options["fused_activation_function"])
 
@@ -415,6 +426,10 @@ class Importer:
             self.fail(op, "reshapes %s to %s; cnnc takes reshapes that flatten"
                       % ("x".join(map(str, cin)), dims))
         if cin[1:] == (1, 1):
+            return self.alias(op)
+        if op.outputs[0] in self.g.outputs and len(self.consumers.get(op.outputs[0], [])) == 0:
+            # an output: the spatial tensor written in the input's HWC order is
+            # TFLite's flattened one, where cnnc's flatten would be CHW
             return self.alias(op)
         name = self.emit(op, "flatten", [], [src], out, name=self.layer_name(op, out))
         self.names[op.outputs[0]] = name
@@ -511,7 +526,7 @@ class Importer:
                 self.fail(op, "has %d outputs; cnnc's layers have one" % len(op.outputs))
             h = handlers.get(op.op)
             if h is None:
-                self.fail(op, "is not supported by cnnc (supported: %s)" % ", ".join(sorted(handlers)))
+                self.fail(op, "not supported by cnnc (it takes %s)" % ", ".join(sorted(handlers)))
             h(op)
             if op.outputs[0] in self.shapes and op.op not in ("PAD", "PADV2", "QUANTIZE", "DEQUANTIZE"):
                 if op.op not in ("RESHAPE", "SQUEEZE", "FULLY_CONNECTED"):

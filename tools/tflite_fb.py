@@ -7,6 +7,8 @@ in the schema's table (field k of a table lives at vtable offset 4 + 2k; a
 union takes two slots, its type then its value).
 """
 
+import struct
+
 import flatbuffers
 import numpy as np
 from flatbuffers import number_types as N
@@ -195,7 +197,7 @@ def read(path):
         raise FormatError("%s is not a TensorFlow Lite file (no TFL3 identifier)" % path)
     try:
         return _read_model(buf)
-    except (IndexError, ValueError, TypeError) as e:
+    except (IndexError, ValueError, TypeError, struct.error) as e:
         raise FormatError("%s: damaged flatbuffer (%s)" % (path, e))
 
 

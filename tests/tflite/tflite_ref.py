@@ -11,7 +11,7 @@ int8: per-channel requantization with TFLite's double rounding
 20-bit left shift and three multipliers, AVERAGE_POOL_2D rounding half away
 from zero over the valid cells, activation ranges from the fused activation,
 SOFTMAX with gemmlowp's fixed-point exp and reciprocal, as TFLM runs it.
-LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU and MEAN are computed in float and
+LEAKY_RELU with its two multipliers. LOGISTIC, TANH, HARD_SWISH and MEAN are computed in float and
 rounded (`exact` lists what is bit-exact; the others are within a step).
 float32: the same operators in float64, rounded to float32 per tensor.
 """
@@ -29,7 +29,7 @@ INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 # Operators whose int8 result here is TFLite's bit for bit.
 EXACT = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
-         "RESHAPE", "SQUEEZE", "PAD", "PADV2", "CONCATENATION", "RELU", "RELU6", "SOFTMAX",
+         "RESHAPE", "SQUEEZE", "PAD", "PADV2", "CONCATENATION", "RELU", "RELU6", "SOFTMAX", "LEAKY_RELU",
          "QUANTIZE", "DEQUANTIZE"}
 
 
@@ -202,8 +202,12 @@ class Ref:
         t = self.g.tensors[i]
         return float(t.scale[0]), int(t.zero_point[0])
 
-    def run(self, x):
-        """All tensors (by index) after running on input x (numpy, NHWC)."""
+    def run(self, x, given=None):
+        """All tensors (by index) after running on input x (numpy, NHWC).
+        With `given` (tensor index -> array), each operator reads those
+        values for its inputs instead of its own results: every operator
+        is then checked on its own, from the same inputs as the code under
+        test."""
         g = self.g
         vals = {i: t.data for i, t in enumerate(g.tensors) if t.data is not None}
         vals[g.inputs[0]] = x
@@ -211,7 +215,11 @@ class Ref:
             fn = getattr(self, "op_" + op.op.lower(), None)
             if fn is None:
                 raise NotImplementedError(op.op)
-            vals[op.outputs[0]] = fn(op, vals)
+            local = vals
+            if given:
+                local = dict(vals)
+                local.update({i: given[i] for i in op.inputs if i in given})
+            vals[op.outputs[0]] = fn(op, local)
         return vals
 
     def is_q(self, i):
@@ -401,12 +409,9 @@ class Ref:
         parts = []
         for i, x in zip(op.inputs, xs):
             s, z = self.q(i)
-            if s == so and z == zo:
-                parts.append(x.astype(np.int64))
-            else:  # TFLite's requantize: round(x * (s/so)) in float, clamped
-                sc = np.float32(s) / np.float32(so)
-                v = (x.astype(np.int64) - z).astype(np.float32) * sc
-                parts.append(np.clip(np.vectorize(_round_away)(v).astype(np.int64) + zo, -128, 127))
+            if s != so or z != zo:  # TFLite's Prepare refuses int8 rescaling
+                raise ValueError("int8 CONCATENATION with differing params")
+            parts.append(x.astype(np.int64))
         return self.finish(op, np.concatenate(parts, axis=op.options["axis"]), code)
 
     def op_softmax(self, op, vals):
@@ -445,8 +450,16 @@ class Ref:
         return self._elementwise(op, vals, lambda v: v * np.clip(v + 3, 0, 6) / 6)
 
     def op_leaky_relu(self, op, vals):
+        """int8: one multiplier for each sign, as TFLite's QuantizeLeakyRelu."""
         a = op.options["alpha"]
-        return self._elementwise(op, vals, lambda v: np.where(v >= 0, v, a * v))
+        if not self.is_q(op.inputs[0]):
+            return self._elementwise(op, vals, lambda v: np.where(v >= 0, v, a * v))
+        (s, z), (so, zo) = self.q(op.inputs[0]), self.q(op.outputs[0])
+        mi, si = quantize_multiplier(s / so)
+        ma, sa = quantize_multiplier(s * float(np.float32(a)) / so)
+        v = vals[op.inputs[0]].astype(np.int64) - z
+        r = np.where(v >= 0, mbqm(v, mi, si), mbqm(v, ma, sa)) + zo
+        return np.clip(r, -128, 127).astype(np.int8)
 
     def op_mean(self, op, vals):
         x = vals[op.inputs[0]]

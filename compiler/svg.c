@@ -59,6 +59,7 @@ typedef struct Svg {
     int nbars;
     int64_t arena;
     const char *arena_kind; /* "float32" or "int8" */
+    const char *arena_note; /* why an int8 model shows the float plan, or "" */
     int *group, *group_end; /* find_groups() */
 } Svg;
 
@@ -282,8 +283,8 @@ static int arena_panel(Svg *s, int top)
     double y0 = top + 40, ph = TIMELINE_H;
     double scale = s->arena > 0 ? ph / (double)s->arena : 0;
     text_at(s, MARGIN, top + 14, 14, "start", "bold",
-            mem_printf(s->mem, "%s arena: %s B, %d buffers over %d schedule steps (shaded: fused groups)",
-                       s->arena_kind, thousands(s, s->arena), s->nbars, steps));
+            mem_printf(s->mem, "%s arena: %s B, %d buffers over %d schedule steps (shaded: fused groups%s)",
+                       s->arena_kind, thousands(s, s->arena), s->nbars, steps, s->arena_note));
 
     /* live bytes per step, for the peak */
     int64_t *live = mem_array(s->mem, (size_t)steps, sizeof *live);
@@ -472,6 +473,7 @@ void svg_report(Mem *m, const Net *net, const SvgOptions *so, FILE *out)
         int8_bars(&s, so->int8_io);
     else
         float_bars(&s);
+    s.arena_note = so->int8 && !int8 ? "; an int8 model: with -o and -w, the int8 back end's arena" : "";
     find_groups(&s, int8);
     /* panels are drawn into memory first: the height is known at the end */
     char *body = NULL;

@@ -492,6 +492,9 @@ typedef enum {
     QK_SOFTMAX,  /* over channels, TFLM's (gemmlowp fixed point, exp table); output 1/256, zp -128 */
     QK_MEAN,     /* an imported mean: TFLM's MEAN over H, W (sum, one requantization) */
     QK_IDENTITY, /* flatten, dropout: the input's bytes */
+    QK_MUL,      /* TFLite's MUL: (a - za) * (b - zb) requantized by sa*sb/so; a Cx1x1 gate broadcast */
+    QK_GATHER,   /* pad, nearest upsample, pixelshuffle: values moved, params of the input (TFLite's PAD,
+                  * RESIZE_NEAREST_NEIGHBOR, DEPTH_TO_SPACE); constant padding is pad_q */
     QK_FUSED,    /* folded batchnorm, fused relu/relu6: computed by fused_into */
 } QKind;
 
@@ -525,6 +528,7 @@ typedef struct QuantInfo {
     int8_t *lut;              /* QK_LUT: 256 entries, y = lut[x + 128] */
     int32_t *exp_lut;         /* QK_SOFTMAX: 256 entries by max - x, TFLM's exp in Q0.31 (tflm.h) */
     int32_t mean_bias;        /* QK_MEAN: -in zp * count; out_mult, out_shift the rescale by 1/count */
+    int32_t pad_q;            /* QK_GATHER of a constant pad: the padded cells' int8 value */
 } QuantInfo;
 
 /* Runs the float interpreter on every input of a raw float32 file (CHW,
@@ -546,6 +550,9 @@ bool quant_check_inputs(Diag *d, const char *path, const char *what, const Net *
  * computed as TensorFlow Lite's kernels compute them. Layer.quant for
  * every layer; problems go to d; false after an error. */
 bool quant_import(Mem *m, Diag *d, Net *net);
+/* Whether layer l has an int8 form: not prelu, convtranspose2d or a
+ * bilinear upsample yet (quantizing a net with one is refused). */
+bool quant_has_int8(const Layer *l);
 /* Prints each tensor's scale, zero point, range and clamp as a text table. */
 void quant_report(Net *net, FILE *out);
 

@@ -2119,6 +2119,70 @@ static void emit_concat(Q8 *e, const Layer *l)
     }
 }
 
+/* TFLite's MUL: the product of the two offset inputs, requantized; a
+ * Cx1x1 input (squeeze-excitation's gate) is read once per channel. */
+static void emit_mul(Q8 *e, const Layer *l)
+{
+    const QuantInfo *qi = l->quant;
+    long long hw = (long long)(l->shape.h * l->shape.w);
+    const char *v[2];
+    for (int k = 0; k < 2; k++) {
+        Shape s = l->in[k]->shape;
+        v[k] = mem_printf(e->mem, "((int32_t)x%d[%s]%s)", k, s.h * s.w == l->shape.h * l->shape.w ? "i" : "c",
+                          minus(e, in_zp(l, k)));
+    }
+    emit(e, "int c, i;");
+    emit(e, "for (c = 0; c < %lld; c++)", (long long)l->shape.c);
+    emit(e, "    for (i = c * %lld; i < (c + 1) * %lld; i++)", hw, hw);
+    emit(e, "        y[i] = cnnc_q_output(%s * %s, %d, %d, %d, %d, %d);", v[0], v[1], (int)qi->out_mult,
+         (int)qi->out_shift, (int)qi->out.zero_point, (int)qi->act_min, (int)qi->act_max);
+}
+
+/* pad, nearest upsample, pixelshuffle: each output cell copies the input
+ * cell it comes from (the params are the input's), or pad_q. */
+static void emit_move(Q8 *e, const Layer *l)
+{
+    Shape in = l->in[0]->shape, s = l->shape;
+    long long ih = (long long)in.h, iw = (long long)in.w;
+    emit(e, "int c, oy, ox;");
+    emit(e, "for (c = 0; c < %lld; c++)", (long long)s.c);
+    emit(e, "    for (oy = 0; oy < %lld; oy++)", (long long)s.h);
+    emit(e, "        for (ox = 0; ox < %lld; ox++) {", (long long)s.w);
+    const char *idx = mem_printf(e->mem, "(c * %lld + oy) * %lld + ox", (long long)s.h, (long long)s.w);
+    if (l->op == OP_UPSAMPLE) {
+        emit(e, "y[%s] = x[(c * %lld + oy / %lld) * %lld + ox / %lld];", idx, ih, (long long)l->factor[0], iw,
+             (long long)l->factor[1]);
+    } else if (l->op == OP_PIXELSHUFFLE) {
+        long long r = (long long)l->factor[0];
+        emit(e, "y[%s] = x[((c * %lld + oy %% %lld * %lld + ox %% %lld) * %lld + oy / %lld) * %lld + ox / %lld];", idx,
+             r * r, r, r, r, ih, r, iw, r);
+    } else {
+        emit(e, "int iy = oy - %lld, ix = ox - %lld;", (long long)l->pad[0], (long long)l->pad[2]);
+        switch (l->pad_mode) {
+        case PM_REFLECT:
+            emit(e, "iy = iy < 0 ? -iy : (iy >= %lld ? %lld - iy : iy);", ih, 2 * (ih - 1));
+            emit(e, "ix = ix < 0 ? -ix : (ix >= %lld ? %lld - ix : ix);", iw, 2 * (iw - 1));
+            break;
+        case PM_REPLICATE:
+            emit(e, "iy = iy < 0 ? 0 : (iy >= %lld ? %lld : iy);", ih, ih - 1);
+            emit(e, "ix = ix < 0 ? 0 : (ix >= %lld ? %lld : ix);", iw, iw - 1);
+            break;
+        case PM_CIRCULAR:
+            emit(e, "iy = iy < 0 ? iy + %lld : (iy >= %lld ? iy - %lld : iy);", ih, ih, ih);
+            emit(e, "ix = ix < 0 ? ix + %lld : (ix >= %lld ? ix - %lld : ix);", iw, iw, iw);
+            break;
+        case PM_ZEROS:
+            emit(e, "if (iy < 0 || iy >= %lld || ix < 0 || ix >= %lld) {", ih, iw);
+            emit(e, "y[%s] = %d;", idx, (int)l->quant->pad_q);
+            emit(e, "continue;");
+            emit(e, "}");
+            break;
+        }
+        emit(e, "y[%s] = x[(c * %lld + iy) * %lld + ix];", idx, ih, iw);
+    }
+    emit(e, "}");
+}
+
 /* Relu, relu6 that could not fuse, the table ops and softmax. */
 static void emit_elementwise(Q8 *e, const Layer *l)
 {
@@ -2148,7 +2212,7 @@ static void emit_layer(Q8 *e, const Layer *l)
     emit(e, "/* %s: %s -> %lldx%lldx%lld, int8 scale %s zero point %d */", cw_comment_safe(e->mem, l->name),
          ir_op_name(l->op), (long long)s.c, (long long)s.h, (long long)s.w, flit(e, qi->out.scale),
          (int)qi->out.zero_point);
-    bool multi = qi->kind == QK_ADD || qi->kind == QK_CONCAT;
+    bool multi = qi->kind == QK_ADD || qi->kind == QK_CONCAT || qi->kind == QK_MUL;
     char *params = mem_strdup(e->mem, "");
     for (int k = 0; k < (multi ? l->nin : 1); k++)
         params = mem_printf(e->mem, "%sconst int8_t *x%s, ", params, multi ? mem_printf(e->mem, "%d", k) : "");
@@ -2189,6 +2253,8 @@ static void emit_layer(Q8 *e, const Layer *l)
     case QK_LUT:
     case QK_SOFTMAX: emit_elementwise(e, l); break;
     case QK_MEAN: emit_mean(e, l); break;
+    case QK_MUL: emit_mul(e, l); break;
+    case QK_GATHER: emit_move(e, l); break;
     case QK_QUANTIZE:
     case QK_IDENTITY:
     case QK_FUSED: unreachable();
@@ -2247,7 +2313,7 @@ static void emit_entry(Q8 *e)
         const Layer *l = net->layers[i];
         if (owner(l) != l)
             continue;
-        bool multi = l->quant->kind == QK_ADD || l->quant->kind == QK_CONCAT;
+        bool multi = l->quant->kind == QK_ADD || l->quant->kind == QK_CONCAT || l->quant->kind == QK_MUL;
         char *args = mem_strdup(e->mem, "");
         for (int k = 0; k < (multi ? l->nin : 1); k++)
             args = mem_printf(e->mem, "%s%s, ", args, where(e, l->in[k]));

@@ -47,7 +47,7 @@ const OpInfo ir_ops[OP_COUNT] = {
     [OP_MEAN] = {"mean", OPF_GLOBAL, K(KEY_FROM) | QKEYS, 0},
     [OP_HARDSIGMOID] = {"hardsigmoid", OPF_ELEMENTWISE, K(KEY_ALPHA) | K(KEY_BETA) | K(KEY_FROM) | QKEYS, 0},
     /* two inputs of one shape, or a Cx1x1 gate times CxHxW (squeeze-excitation) */
-    [OP_MUL] = {"mul", OPF_MULTI | OPF_FLOAT_ONLY, K(KEY_FROM), K(KEY_FROM)},
+    [OP_MUL] = {"mul", OPF_MULTI, K(KEY_FROM) | QKEYS, K(KEY_FROM)},
     [OP_SILU] = {"silu", OPF_ELEMENTWISE, K(KEY_FROM) | QKEYS, 0},
     [OP_GELU] = {"gelu", OPF_ELEMENTWISE, K(KEY_APPROXIMATE) | K(KEY_FROM) | QKEYS, 0},
     [OP_ELU] = {"elu", OPF_ELEMENTWISE, K(KEY_ALPHA) | K(KEY_FROM) | QKEYS, 0},
@@ -55,10 +55,11 @@ const OpInfo ir_ops[OP_COUNT] = {
     [OP_PRELU] = {"prelu", OPF_ELEMENTWISE | OPF_FLOAT_ONLY, K(KEY_NUM_PARAMETERS) | K(KEY_FROM), 0},
     [OP_HARDTANH] = {"hardtanh", OPF_ELEMENTWISE, K(KEY_MIN) | K(KEY_MAX) | K(KEY_FROM) | QKEYS, 0},
     /* resampling: F.pad, nn.Upsample, nn.PixelShuffle */
-    [OP_PAD] = {"pad", OPF_FLOAT_ONLY, K(KEY_PADDING) | K(KEY_MODE) | K(KEY_VALUE) | K(KEY_FROM), K(KEY_PADDING)},
-    [OP_UPSAMPLE] = {"upsample", OPF_FLOAT_ONLY, K(KEY_FACTOR) | K(KEY_MODE) | K(KEY_ALIGN_CORNERS) | K(KEY_FROM),
+    [OP_PAD] = {"pad", 0, K(KEY_PADDING) | K(KEY_MODE) | K(KEY_VALUE) | K(KEY_FROM) | QKEYS, K(KEY_PADDING)},
+    /* int8: nearest only (quant_has_int8) */
+    [OP_UPSAMPLE] = {"upsample", 0, K(KEY_FACTOR) | K(KEY_MODE) | K(KEY_ALIGN_CORNERS) | K(KEY_FROM) | QKEYS,
                      K(KEY_FACTOR)},
-    [OP_PIXELSHUFFLE] = {"pixelshuffle", OPF_FLOAT_ONLY, K(KEY_FACTOR) | K(KEY_FROM), K(KEY_FACTOR)},
+    [OP_PIXELSHUFFLE] = {"pixelshuffle", 0, K(KEY_FACTOR) | K(KEY_FROM) | QKEYS, K(KEY_FACTOR)},
     /* nn.ConvTranspose2d; padding crops the full output, as PyTorch's */
     [OP_CONVTRANSPOSE2D] = {"convtranspose2d", OPF_FLOAT_ONLY,
                             K(KEY_OUT) | K(KEY_KERNEL) | K(KEY_STRIDE) | K(KEY_PADDING) | K(KEY_OUTPUT_PADDING) |

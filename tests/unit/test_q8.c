@@ -208,7 +208,7 @@ static float *run(Case *k, const char *inputs, size_t *nbytes)
 static bool float_only(const Net *net)
 {
     for (int i = 0; i < net->nlayers; i++)
-        if (ir_ops[net->layers[i]->op].flags & OPF_FLOAT_ONLY)
+        if (!quant_has_int8(net->layers[i]))
             return true;
     return false;
 }

@@ -1123,6 +1123,8 @@ static bool rt_layer(const Layer *l, int8_t **t, int8_t *y)
         return true;
     case QK_QUANTIZE:
     case QK_IDENTITY:
+    case QK_MUL: /* no runtime helper: qref and the generated code alone (test_q8) */
+    case QK_GATHER:
     case QK_FUSED: return false;
     }
     return false;
@@ -1132,7 +1134,7 @@ static bool rt_layer(const Layer *l, int8_t **t, int8_t *y)
 static bool float_only(const Net *net)
 {
     for (int i = 0; i < net->nlayers; i++)
-        if (ir_ops[net->layers[i]->op].flags & OPF_FLOAT_ONLY)
+        if (!quant_has_int8(net->layers[i]))
             return true;
     return false;
 }

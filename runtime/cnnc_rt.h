@@ -153,7 +153,8 @@ static inline float cnnc_siluf(float x)
 }
 
 /* x * Phi(x), Phi the normal CDF through erfc (PyTorch's GELU, approximate='none').
- * Relative error about 2e-7 (erfc's Chebyshev fit: 1.2e-7, plus expf). */
+ * Relative error <= 7e-7 (5.8e-7 measured) for x >= -2, absolute <= 3e-8 below, where
+ * |gelu| < 0.05 and the rounding of the float exponent -x^2/2 dominates (test_runtime). */
 float cnnc_geluf(float x);
 
 /* PyTorch's GELU with approximate='tanh': 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3),
@@ -164,7 +165,8 @@ static inline float cnnc_gelu_tanhf(float x)
     return x * cnnc_sigmoidf(2.0f * u);
 }
 
-/* x for x > 0, alpha * (e^x - 1) below (PyTorch's ELU); e^x - 1 without cancellation near 0. */
+/* x for x > 0, alpha * (e^x - 1) below (PyTorch's ELU); e^x - 1 without cancellation near 0:
+ * relative error <= 2e-7 (1.8e-7 measured) for alpha 1. */
 float cnnc_eluf(float x, float alpha);
 
 /* x clamped to [lo, hi] (PyTorch's Hardtanh; ReLU6 is 0, 6); NaN passes through. */

@@ -321,9 +321,9 @@ class Reader:
             start, end = a.get("start", 0), a.get("end", len(shape))
             self.values[node.output[0]] = np.array(shape, dtype=np.int64)[start:end]
             return
-        handler = OPS.get(op)
+        handler = Reader.OPS.get(op)
         if handler is None:
-            raise NodeError("%s is not supported (supported: %s)" % (op, ", ".join(sorted(set(OPS) | set(FOLD)))))
+            raise NodeError("%s is not supported (supported: %s)" % (op, ", ".join(sorted(set(Reader.OPS) | set(FOLD)))))
         used = [o for o in node.output[1:] if o and self.consumers.get(o)]
         if used:
             raise NodeError("output '%s' is used; only the first output of %s is imported" % (used[0], op))
@@ -492,6 +492,9 @@ class Reader:
         if a.get("storage_order", 0) and len(node.output) > 1:
             raise NodeError("storage_order 1 is not supported")
         s, d, p, oh, ow = self.window(node, a, x, k, extra, True)
+        if max(p[0], p[1]) > k[0] // 2 or max(p[2], p[3]) > k[1] // 2:
+            raise NodeError("pads %s are more than half the kernel %s, which cnnc (as PyTorch) rejects"
+                            % (_pads_text(*p), _spatial(k)))
         keys = [("kernel", _spatial(k)), ("stride", _spatial(s))]
         if any(p):
             keys.append(("padding", _pads_text(*p)))

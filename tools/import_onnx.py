@@ -12,6 +12,7 @@ docs/onnx.md has the op table.
 """
 
 import os
+import warnings
 
 import numpy as np
 
@@ -48,10 +49,12 @@ class Act:
 
 
 class Padded:
-    """A Pad's output, waiting for the Conv or pool that reads it."""
+    """A Pad's output, waiting for the Conv or pool that reads it; any
+    other reader gets it as a layer of its own (made once: done)."""
 
-    def __init__(self, act, pads, mode, value):
+    def __init__(self, act, pads, mode, value, index, node):
         self.act, self.pads, self.mode, self.value = act, pads, mode, value
+        self.index, self.node, self.done = index, node, None
 
 
 class Bad:
@@ -135,8 +138,7 @@ class Reader:
         if isinstance(v, Act):
             return v
         if isinstance(v, Padded):
-            raise NodeError("reads Pad output '%s': a Pad is imported only as the padding of the Conv, MaxPool "
-                            "or AveragePool that reads it" % name)
+            return self.pad_layer(v)
         if isinstance(v, np.ndarray):
             raise NodeError("%s '%s' is a constant; cnnc computes this op only on activations" % (what, name))
         raise unreachable_value(name)
@@ -171,8 +173,8 @@ class Reader:
         if self.opset == 0:
             raise netfile.ImportError_("%s: no opset of the default ONNX domain is imported" % self.source)
         if self.opset < OPSET_MIN:
-            raise netfile.ImportError_("%s: opset %d is older than %d, the oldest this importer reads"
-                                       % (self.source, self.opset, OPSET_MIN))
+            self.warnings.append("warning: %s: opset %d is older than %d; its ops are read with opset %d's rules "
+                                 "(docs/onnx.md)" % (self.source, self.opset, OPSET_MIN, OPSET_MIN))
         if self.opset > OPSET_MAX:
             self.warnings.append("warning: %s: opset %d is newer than %d; its ops are read with opset %d's rules"
                                  % (self.source, self.opset, OPSET_MAX, OPSET_MAX))
@@ -188,7 +190,11 @@ class Reader:
             self.consumers[o.name] = self.consumers.get(o.name, 0) + 1
         for index, node in enumerate(g.node):
             try:
-                self.node(index, node)
+                try:
+                    self.node(index, node)
+                except (TypeError, ValueError, IndexError, KeyError, OverflowError, AttributeError,
+                        ZeroDivisionError, MemoryError) as e:  # attributes of the wrong type or size
+                    raise NodeError("malformed node: %s" % str(e).split("\n")[0])
             except NodeError as e:
                 self.errors.append("node %d%s (%s -> '%s'): %s" % (
                     index, " '%s'" % node.name if node.name else "", node.op_type,
@@ -278,8 +284,11 @@ class Reader:
             elif isinstance(v, Act):
                 self.errors.append("output '%s' is the input itself; cnnc models compute something" % o.name)
             elif isinstance(v, Padded):
-                self.errors.append("output '%s' is a Pad's; a Pad is imported only as the padding of the Conv "
-                                   "or pool that reads it" % o.name)
+                try:
+                    names.append(self.pad_layer(v).layer)
+                except NodeError as e:
+                    self.errors.append("node %d%s (Pad -> '%s'): %s" % (
+                        v.index, " '%s'" % v.node.name if v.node.name else "", v.node.output[0], e))
             elif isinstance(v, np.ndarray):
                 self.errors.append("output '%s' is a constant; cnnc outputs are computed from the input" % o.name)
             else:
@@ -322,8 +331,11 @@ class Reader:
             self.values[node.output[0]] = np.array(shape, dtype=np.int64)[start:end]
             return
         handler = Reader.OPS.get(op)
+        if handler is None and op in FOLD:
+            raise NodeError("%s is supported only on constants (folded), not on the input's data" % op)
         if handler is None:
-            raise NodeError("%s is not supported (supported: %s)" % (op, ", ".join(sorted(set(Reader.OPS) | set(FOLD)))))
+            raise NodeError("%s is not supported (supported: %s; on constants also %s)"
+                            % (op, ", ".join(sorted(Reader.OPS)), ", ".join(sorted(set(FOLD) - set(Reader.OPS)))))
         used = [o for o in node.output[1:] if o and self.consumers.get(o)]
         if used:
             raise NodeError("output '%s' is used; only the first output of %s is imported" % (used[0], op))
@@ -356,6 +368,8 @@ class Reader:
             return self.layer(node, index, "relu6", [], [x], x.shape)[0]
         if lo == 0 and hi >= 3.4028234663852886e38:
             return self.layer(node, index, "relu", [], [x], x.shape)[0]
+        if lo <= -3.4028234663852886e38 and hi >= 3.4028234663852886e38:  # no bounds: the identity
+            return self.layer(node, index, "dropout", [("p", "0.0")], [x], x.shape)[0]
         raise NodeError("Clip to [%g, %g] has no .net op (only [0, 6] as relu6 and [0, inf) as relu)" % (lo, hi))
 
     def softmax(self, index, node, a):
@@ -532,8 +546,8 @@ class Reader:
         x = self.act(node.input[0])
         if len(x.shape) != 4:
             raise NodeError("input has shape %s, not NCHW" % "x".join(map(str, x.shape)))
-        if a.get("training_mode", 0):
-            raise NodeError("training_mode 1 is not supported")
+        if a.get("training_mode", 0) or (self.opset < 7 and not a.get("is_test", 0)):
+            raise NodeError("training mode (batch statistics) is not supported")
         if not a.get("spatial", 1):
             raise NodeError("spatial 0 is not supported")
         c = x.shape[1]
@@ -689,17 +703,27 @@ class Reader:
         return self.reshaped(index, node, x, shape)
 
     def identity(self, index, node, a):
-        """Identity and Dropout (inference): the same tensor."""
+        """Identity: the same tensor (a dropout layer when that would make
+        a graph output the input itself). Dropout in inference: dropout,
+        with its ratio."""
         v = self.values[node.input[0]]
-        if node.op_type == "Dropout":
-            if a.get("is_test", 1) == 0 and self.opset < 7:
-                raise NodeError("training-mode Dropout is not supported")
-            tm = self.opt_const(node, 2, "training_mode")
-            if tm is not None and bool(np.asarray(tm).reshape(-1)[0]):
-                raise NodeError("training_mode true is not supported")
-        if isinstance(v, Padded):
-            return v
-        return self.act(node.input[0])
+        if node.op_type == "Identity":
+            if isinstance(v, Padded):
+                return v
+            x = self.act(node.input[0])
+            outputs = set(o.name for o in self.g.output)
+            if x.layer != self.model.input_name or node.output[0] not in outputs:
+                return x
+            return self.layer(node, index, "dropout", [("p", "0.0")], [x], x.shape)[0]
+        if self.opset < 7 and not a.get("is_test", 0):
+            raise NodeError("is_test 0 (training mode) is not supported")
+        tm = self.opt_const(node, 2, "training_mode")
+        if tm is not None and bool(np.asarray(tm).reshape(-1)[0]):
+            raise NodeError("training_mode true is not supported")
+        ratio = self.opt_const(node, 1, "ratio") if self.opset >= 12 else None
+        ratio = a.get("ratio", 0.5) if ratio is None else float(np.asarray(ratio).reshape(-1)[0])
+        x = self.act(node.input[0])
+        return self.layer(node, index, "dropout", [("p", netfile.fmt_float(ratio))], [x], x.shape)[0]
 
     def pad(self, index, node, a):
         """Pad of H and W: kept for the Conv or pool that reads it."""
@@ -727,7 +751,28 @@ class Reader:
             raise NodeError("negative pads (cropping) are not supported")
         if mode not in ("constant", "reflect", "edge"):
             raise NodeError("mode '%s' is not supported" % mode)
-        return Padded(x, [pads[2], pads[6], pads[3], pads[7]], mode, value)
+        return Padded(x, [pads[2], pads[6], pads[3], pads[7]], mode, value, index, node)
+
+    def pad_layer(self, v):
+        """A Pad no Conv or pool absorbs: a depthwise 1x1 conv2d with unit
+        weights and no bias, which copies each value exactly, padded with
+        zeros (or reflected, or replicated)."""
+        if v.done:
+            return v.done
+        if v.mode == "constant" and v.value != 0:
+            raise NodeError("a constant Pad of %g read by no Conv or pool has no .net form" % v.value)
+        c = v.act.shape[1]
+        keys = [("out", str(c)), ("kernel", "1"), ("padding", _pads_text(*v.pads)), ("groups", str(c)),
+                ("bias", "false")]
+        if v.mode != "constant":
+            keys.append(("padding_mode", "reflect" if v.mode == "reflect" else "replicate"))
+        t, b, l, r = v.pads
+        shape = [1, c, v.act.shape[2] + t + b, v.act.shape[3] + l + r]
+        out, layer = self.layer(v.node, v.index, "conv2d", keys, [v.act], shape)
+        layer.comment += "; as a copy with unit weights"
+        self.tensor(layer, "weight", np.ones((c, 1, 1, 1), np.float32))
+        v.done = out
+        return out
 
     OPS = {
         "Relu": elementwise("relu"), "Sigmoid": elementwise("sigmoid"), "Tanh": elementwise("tanh"),
@@ -921,6 +966,23 @@ FOLD = {
 }
 
 
+def _names_are_text(proto):
+    """Whether every name the reader uses decoded as text (protobuf's
+    Python code leaves bytes where a damaged file has invalid UTF-8)."""
+    g = proto.graph
+    texts = [proto.producer_name, proto.producer_version, g.name]
+    texts += [o.domain for o in proto.opset_import]
+    for n in g.node:
+        texts += [n.name, n.op_type, n.domain] + list(n.input) + list(n.output)
+        texts += [a.name for a in n.attribute]
+    for vi in list(g.input) + list(g.output) + list(g.value_info):
+        texts.append(vi.name)
+        if vi.type.HasField("tensor_type"):
+            texts += [d.dim_param for d in vi.type.tensor_type.shape.dim]
+    texts += [t.name for t in g.initializer]
+    return all(isinstance(t, str) for t in texts)
+
+
 def read(path, name):
     """The ONNX file at path as a netfile.Model named name, and warnings."""
     source = os.path.basename(path)
@@ -931,12 +993,16 @@ def read(path, name):
         raise netfile.ImportError_("cannot read %s: %s" % (path, e.strerror or e))
     proto = onnx.ModelProto()
     try:
-        proto.ParseFromString(data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # protobuf warns of data it could not convert
+            proto.ParseFromString(data)
     except Exception as e:  # protobuf's DecodeError and friends: a damaged file
         raise netfile.ImportError_("%s is not an ONNX model (%s)" % (source, str(e).split("\n")[0] or
                                                                     type(e).__name__))
     if not proto.HasField("graph") or not proto.graph.node:
         raise netfile.ImportError_("%s is not an ONNX model (no graph or no nodes)" % source)
+    if not _names_are_text(proto):
+        raise netfile.ImportError_("%s is damaged: a name or attribute is not UTF-8 text" % source)
     r = Reader(proto, name, source)
     try:
         model = r.run()

@@ -274,6 +274,9 @@ def bad_models():
     y = b.op("Relu", ["x"])
     y = b.op("Reshape", [y, b.c("shape", [1, 4, 16], np.int64)], name="reshape")
     out["not_flatten"] = b.model([1, 1, 8, 8], [y], "not_flatten")
+    b = Builder(13, 23)
+    y = b.op("Relu", [b.conv("x", 1, 1, 1, "c")])
+    out["tiny"] = b.model([1, 1, 2, 2], [b.op("Flatten", [y])], "tiny")
     return out
 
 

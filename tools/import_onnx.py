@@ -159,6 +159,12 @@ class Reader:
             return name[:-7]
         return None
 
+    def note_pad(self, node, layer):
+        """Names the Pad a Conv or pool took as its padding in its comment."""
+        v = self.values[node.input[0]]
+        if isinstance(v, Padded):
+            layer.comment += "; padding from node %d (Pad -> '%s')" % (v.index, v.node.output[0])
+
     def tensor(self, layer, key, a):
         """Stores a float32 weight as LAYER.key."""
         self.model.tensors["%s.%s" % (layer.name, key)] = np.ascontiguousarray(a, dtype=np.float32)
@@ -477,6 +483,7 @@ class Reader:
             keys.append(("padding_mode", "reflect" if mode == "reflect" else "replicate"))
         out, layer = self.layer(node, index, "conv2d", keys, [x], [1, w.shape[0], oh, ow],
                                 self.weight_base(node, node.input[1]))
+        self.note_pad(node, layer)
         self.tensor(layer, "weight", w)
         if b is not None:
             if b.size != w.shape[0]:
@@ -519,8 +526,10 @@ class Reader:
         if avg and any(p):
             include = bool(a.get("count_include_pad", 0)) or any(extra)
             keys.append(("count_include_pad", "true" if include else "false"))
-        return self.layer(node, index, "avgpool2d" if avg else "maxpool2d", keys, [x],
-                          [1, x.shape[1], oh, ow])[0]
+        out, layer = self.layer(node, index, "avgpool2d" if avg else "maxpool2d", keys, [x],
+                                [1, x.shape[1], oh, ow])
+        self.note_pad(node, layer)
+        return out
 
     def global_pool(self, index, node, a):
         """GlobalAveragePool and GlobalMaxPool."""

@@ -54,7 +54,7 @@ class Builder:
     def op(self, op_type, inputs, out=None, name=None, **attrs):
         self.n += 1
         out = out or "t%d" % self.n
-        self.nodes.append(helper.make_node(op_type, inputs, [out], name=name or "%s_%d" % (op_type, self.n), **attrs))
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name="%s_%d" % (op_type, self.n) if name is None else name, **attrs))
         return out
 
     def conv(self, x, cin, cout, k, prefix, bias=True, **attrs):
@@ -266,6 +266,10 @@ def bad_models():
     y = b.op("Resize", [y, "", b.c("scales", [1, 1, 2, 2])], out="up", name="Resize_3", mode="nearest")
     y = b.op("Clip", [y, b.c("lo", -1.0), b.c("hi", 1.0)], out="clipped", name="")
     out["unsupported"] = b.model([1, 1, 8, 8], [y], "unsupported")
+    b = Builder(13, 20)
+    y = b.op("Relu", ["x"])
+    y = b.op("Clip", [y, b.c("lo", -1.0), b.c("hi", 1.0)], out="clipped", name="")
+    out["bad_clip"] = b.model([1, 1, 8, 8], [y], "bad_clip")
     b = Builder(13, 21)
     out["dynamic"] = b.model(["N", 1, 8, 8], [b.op("Relu", ["x"])], "dynamic")
     b = Builder(13, 21)

@@ -1,0 +1,347 @@
+/* test_onnx.c: tools/import_onnx.py, from ONNX to .net and safetensors.
+ * Each committed model (tests/onnx/cases, built by tests/onnx/gen.py with
+ * onnx.helper, expected outputs from tests/onnx/ref.py) is imported as
+ * users do, compiled by cnnc and gcc with the strict flags, and must give
+ * the expected outputs within the e2e tolerance,
+ *   |got - exp| <= 1e-5 * max(|exp|, 0.1 * max|exp over the output|).
+ * Then the diagnostics (golden messages, exit status, nothing written),
+ * damaged files, and ONNX's own backend tests (Debian's libonnx-testdata)
+ * through tests/onnx/conformance.py. Without onnx at /usr/bin/python3
+ * every test is skipped, saying so; without libonnx-testdata, the
+ * conformance test. */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#ifndef ONNX_PYTHON
+#define ONNX_PYTHON "/usr/bin/python3"
+#endif
+#define RUNPY "PYTHONDONTWRITEBYTECODE=1 " ONNX_PYTHON
+#define IMPORT RUNPY " tools/cnnc_import.py"
+#define OUT "build/onnx"
+#define CASES "tests/onnx/cases"
+#define BAD "tests/onnx/bad"
+#define STRICT "-std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wcast-qual -Werror"
+
+/* Whether /usr/bin/python3 has onnx; found once for the suite. */
+static bool have_onnx;
+
+/* Skips the test, saying why, when onnx is absent. */
+static void need_onnx(void)
+{
+    if (!have_onnx) {
+        print_message("skipped: no onnx at " ONNX_PYTHON " (Debian: python3-onnx)\n");
+        skip();
+    }
+}
+
+/* Runs cmd with stderr joined to stdout; fails unless it exits with want. */
+static char *run_expect(const char *cmd, int want)
+{
+    char full[8192];
+    snprintf(full, sizeof full, "(%s) 2>&1", cmd);
+    return tu_run_expect(full, want);
+}
+
+/* Fails unless text holds want. */
+static void expect_has(const char *text, const char *want)
+{
+    if (!strstr(text, want))
+        fail_msg("no\n  %s\nin\n%s", want, text);
+}
+
+/* The number of entries in dir, -1 when it does not exist. */
+static int entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+/* cnnc compiles DIR/NAME.net with its weights, gcc builds it with a
+ * harness, and each input_K.bin (or input.bin when batches is 0) must
+ * give expected_K.bin. Returns the log; *ok says whether all passed. */
+static char *compile_and_run(const char *dir, const char *name, const char *ref, int batches, int noutputs,
+                             const char *opt, bool *ok)
+{
+    char path[600], header[300], cmd[8192];
+    snprintf(path, sizeof path, "%s/harness.c", dir);
+    snprintf(header, sizeof header, "%s.h", name);
+    tu_write_harness(path, header, name, noutputs);
+    int n = snprintf(cmd, sizeof cmd,
+                     "(build/cnnc %s/%s.net -w %s/%s.safetensors -o %s/%s.c && "
+                     "cc " STRICT " %s -Iruntime -I%s %s/harness.c %s/%s.c runtime/cnnc_rt.c -lm -o %s/run",
+                     dir, name, dir, name, dir, name, opt, dir, dir, dir, name, dir);
+    if (batches == 0)
+        n += snprintf(cmd + n, sizeof cmd - (size_t)n, " && %s/run %s/input.bin %s/expected.bin", dir, ref, ref);
+    for (int k = 0; k < batches && n < (int)sizeof cmd; k++)
+        n += snprintf(cmd + n, sizeof cmd - (size_t)n, " && %s/run %s/input_%d.bin %s/expected_%d.bin", dir, ref, k,
+                      ref, k);
+    snprintf(cmd + n, sizeof cmd - (size_t)n, ") 2>&1");
+    char *log = NULL;
+    *ok = tu_run(cmd, &log) == 0;
+    return log;
+}
+
+/* One committed case: import, compile, compare. */
+static void test_onnx_case(void **state)
+{
+    need_onnx();
+    const char *name = *state;
+    char dir[300], ref[300], cmd[2048], path[400];
+    snprintf(dir, sizeof dir, OUT "/cases/%s", name);
+    snprintf(ref, sizeof ref, CASES "/%s", name);
+    snprintf(cmd, sizeof cmd, "rm -rf %s && " IMPORT " %s/model.onnx -o %s --name %s", dir, ref, dir, name);
+    char *log = run_expect(cmd, 0);
+    expect_has(log, "wrote ");
+    free(log);
+    snprintf(path, sizeof path, "%s/outputs.txt", ref);
+    char *text = tu_read_file(path, NULL);
+    int noutputs = atoi(text);
+    free(text);
+    bool ok;
+    log = compile_and_run(dir, name, ref, 0, noutputs, "-O1", &ok);
+    if (!ok)
+        fail_msg("%s:\n%s", name, log);
+    print_message("%s", log);
+    free(log);
+}
+
+static void test_onnx_net_names_layers_and_source_nodes(void **state)
+{
+    (void)state;
+    need_onnx();
+    free(run_expect("rm -rf " OUT "/names && " IMPORT " " CASES "/residual/model.onnx -o " OUT "/names", 0));
+    char *net = tu_read_file(OUT "/names/model.net", NULL);
+    /* The name is the file's stem; the header says where it came from. */
+    expect_has(net, "# Imported from model.onnx by tools/cnnc_import.py (docs/onnx.md).\n"
+                    "# ONNX opset 17, IR version 8, made by cnnc tests/onnx/gen.py. ONNX is NCHW: the input is "
+                    "CxHxW, batch 1.\n\nnetwork model\n");
+    expect_has(net, "\ninput           x                4x8x8\n");
+    /* Weights named like a state_dict name their layers; others the node. */
+    expect_has(net, "\nconv2d          a                out=4 kernel=3 padding=1  # node 0 'Conv_1' (Conv -> 't1')\n");
+    expect_has(net, "\nadd             Add_4            from=b,Relu_2  ");
+    expect_has(net, "\nadd             Sum_7            from=Relu_2,Relu_5,b  ");
+    expect_has(net, "\nconcat          Concat_8         from=c,Sum_7  ");
+    /* Identity is no layer, nor Flatten of Cx1x1; Dropout is, with its ratio. */
+    expect_has(net, "\ndropout         Dropout_10       p=0.25  ");
+    expect_has(net, "\nglobalmaxpool2d GlobalMaxPool_11   ");
+    expect_has(net, "\nlinear          fc               out=5                     # node 12 'Gemm_13' (Gemm -> 't13')\n");
+    expect_has(net, "\n\noutput fc Dropout_10\n");
+    free(net);
+    /* MatMul then Add: one linear whose comment names both nodes. */
+    free(run_expect("rm -rf " OUT "/names && " IMPORT " " CASES "/matmul_add/model.onnx -o " OUT "/names", 0));
+    net = tu_read_file(OUT "/names/model.net", NULL);
+    expect_has(net, "\nlinear  MatMul_2  out=16  # node 1 'MatMul_2' (MatMul -> 't2'); bias from node 2 (Add -> 't3')\n");
+    free(net);
+    /* Pads taken as a Conv's or pool's padding: the comment names the Pad. */
+    free(run_expect("rm -rf " OUT "/names && " IMPORT " " CASES "/pad_fold/model.onnx -o " OUT "/names", 0));
+    net = tu_read_file(OUT "/names/model.net", NULL);
+    expect_has(net, "\nconv2d    c2            from=x out=2 kernel=3 padding=1 padding_mode=reflect                   "
+                    "# node 3 'Conv_4' (Conv -> 't4'); padding from node 2 (Pad -> 't3')\n");
+    expect_has(net, "\nmaxpool2d MaxPool_10    from=x kernel=2 stride=2 padding=1   ");
+    free(net);
+}
+
+static void test_onnx_unsupported_op_names_node_and_writes_nothing(void **state)
+{
+    (void)state;
+    need_onnx();
+    /* An older import stands in the directory: it must stay untouched. */
+    free(run_expect("rm -rf " OUT "/bad && mkdir -p " OUT "/bad && echo old > " OUT "/bad/unsupported.net", 0));
+    char *log = run_expect(IMPORT " " BAD "/unsupported.onnx -o " OUT "/bad", 1);
+    assert_string_equal(
+        log, "cnnc_import: error: node 2 'Resize_3' (Resize -> 'up'): Resize is not supported (supported: Add, "
+             "AveragePool, BatchNormalization, Clip, Concat, Conv, Dropout, Flatten, Gemm, GlobalAveragePool, "
+             "GlobalMaxPool, HardSigmoid, HardSwish, Identity, LeakyRelu, MatMul, MaxPool, Pad, ReduceMean, Relu, "
+             "Reshape, Sigmoid, Softmax, Squeeze, Sum, Tanh, Unsqueeze; on constants also Cast, Constant, "
+             "ConstantOfShape, Div, Gather, Mul, Range, Shape, Size, Slice, Sub, Transpose)\n");
+    free(log);
+    assert_int_equal(entries(OUT "/bad"), 1);
+    char *old = tu_read_file(OUT "/bad/unsupported.net", NULL);
+    assert_string_equal(old, "old\n");
+    free(old);
+    /* A Clip that is neither relu nor relu6, and a reshape that does not flatten. */
+    free(run_expect("rm -rf " OUT "/bad", 0));
+    log = run_expect(IMPORT " " BAD "/bad_clip.onnx -o " OUT "/bad", 1);
+    assert_string_equal(log, "cnnc_import: error: node 1 (Clip -> 'clipped'): Clip to [-1, 1] has no .net op (only "
+                             "[0, 6] as relu6 and [0, inf) as relu)\n");
+    free(log);
+    log = run_expect(IMPORT " " BAD "/not_flatten.onnx -o " OUT "/bad", 1);
+    assert_string_equal(log, "cnnc_import: error: node 1 'reshape' (Reshape -> 't2'): reshapes 1x1x8x8 to 1x4x16, "
+                             "which is not a flatten\n");
+    free(log);
+    assert_int_equal(entries(OUT "/bad"), -1);
+}
+
+static void test_onnx_dynamic_and_batch_inputs_are_errors(void **state)
+{
+    (void)state;
+    need_onnx();
+    char *log = run_expect(IMPORT " " BAD "/dynamic.onnx -o " OUT "/bad", 1);
+    assert_string_equal(log, "cnnc_import: error: input 'x' dimension 0 is 'N' (dynamic); cnnc needs static shapes\n");
+    free(log);
+    log = run_expect(IMPORT " " BAD "/batch2.onnx -o " OUT "/bad", 1);
+    assert_string_equal(log, "cnnc_import: error: input 'x' has batch 2; cnnc models take one input at a time "
+                             "(batch 1)\n");
+    free(log);
+    assert_int_equal(entries(OUT "/bad"), -1);
+}
+
+static void test_onnx_bad_files_exit_1_and_usage_2(void **state)
+{
+    (void)state;
+    need_onnx();
+    char *log = run_expect(IMPORT " " BAD "/garbage.onnx -o " OUT "/bad", 1);
+    assert_string_equal(log, "cnnc_import: error: garbage.onnx is not an ONNX model (Error parsing message with type 'onnx.ModelProto')\n");
+    free(log);
+    /* Cut in the middle of the weights. */
+    free(run_expect("mkdir -p " OUT " && head -c 1000 " CASES "/bn_acts/model.onnx > " OUT "/cut.onnx", 0));
+    log = run_expect(IMPORT " " OUT "/cut.onnx -o " OUT "/bad", 1);
+    expect_has(log, "cnnc_import: error: cut.onnx is not an ONNX model (");
+    free(log);
+    log = run_expect(IMPORT " " BAD "/no_such.onnx -o " OUT "/bad", 2);
+    expect_has(log, "cnnc_import: error: cannot read " BAD "/no_such.onnx: No such file or directory\n");
+    free(log);
+    log = run_expect(IMPORT " " BAD "/tiny.onnx --name 2x -o " OUT "/bad", 2);
+    expect_has(log, "cnnc_import: error: --name must be a C identifier, got '2x'\n");
+    free(log);
+    assert_int_equal(entries(OUT "/bad"), -1);
+}
+
+static void test_onnx_damaged_files_are_errors_not_crashes(void **state)
+{
+    (void)state;
+    need_onnx();
+    /* Every truncation and three flips of every byte, in one process:
+     * each imports or is a model error; any exception fails. */
+    char *log = run_expect(RUNPY " tests/onnx/gen.py fuzz " BAD "/tiny.onnx && " RUNPY
+                                 " tests/onnx/gen.py fuzz " CASES "/pools/model.onnx",
+                           0);
+    expect_has(log, "fuzz: 900 damaged files: ");
+    expect_has(log, "fuzz: 2868 damaged files: ");
+    print_message("%s", log);
+    free(log);
+}
+
+/* One line of conformance.py's list. */
+typedef struct Conf {
+    char kind[16], label[200], dir[300], name[200], why[600];
+    int batches, outputs;
+} Conf;
+
+/* ONNX's backend tests that the importer reads, compiled and run. */
+static void test_onnx_conformance_backend_tests(void **state)
+{
+    (void)state;
+    need_onnx();
+    char *log = NULL;
+    int status = tu_run(RUNPY " tests/onnx/conformance.py " OUT "/conf 2>&1", &log);
+    if (status == 77) {
+        print_message("skipped: %s", log);
+        free(log);
+        skip();
+    }
+    if (status != 0)
+        fail_msg("conformance.py: status %d\n%s", status, log);
+    print_message("%s", log);
+    free(log);
+    FILE *f = fopen(OUT "/conf/list.txt", "r");
+    assert_non_null(f);
+    int ran = 0, passed = 0, refused = 0, skipped = 0;
+    char line[1200];
+    char *failures = calloc(1, 1);
+    size_t flen = 0;
+    while (fgets(line, sizeof line, f)) {
+        Conf c = {0};
+        line[strcspn(line, "\n")] = '\0';
+        if (sscanf(line, "%15s %199s", c.kind, c.label) != 2)
+            continue;
+        if (strcmp(c.kind, "run") != 0) {
+            const char *why = line + strlen(c.kind) + 1 + strlen(c.label) + 1;
+            if (strcmp(c.kind, "refused") == 0) {
+                refused++;
+                print_message("refused %s: %s\n", c.label, why);
+            } else
+                skipped++;
+            continue;
+        }
+        if (sscanf(line, "%*s %*s %299s %199s %d %d", c.dir, c.name, &c.batches, &c.outputs) != 4)
+            fail_msg("bad line in list.txt: %s", line);
+        ran++;
+        bool ok;
+        char *out = compile_and_run(c.dir, c.name, c.dir, c.batches, c.outputs, "-O0", &ok);
+        if (ok)
+            passed++;
+        else {
+            size_t add = strlen(c.label) + strlen(out) + 16;
+            failures = realloc(failures, flen + add);
+            flen += (size_t)snprintf(failures + flen, add, "FAILED %s:\n%s\n", c.label, out);
+        }
+        free(out);
+    }
+    fclose(f);
+    print_message("conformance: %d of %d applicable ONNX backend tests passed; %d refused by the importer "
+                  "(listed above, with its reason); %d skipped (ops or forms outside the language)\n",
+                  passed, ran, refused, skipped);
+    if (passed != ran)
+        fail_msg("%s", failures);
+    free(failures);
+}
+
+/* Finds out whether onnx is there and lists the cases. */
+int main(void)
+{
+    mkdir("build", 0777);
+    mkdir(OUT, 0777);
+    mkdir(OUT "/cases", 0777);
+    char *log = NULL;
+    have_onnx = tu_run(RUNPY " -c 'import onnx, numpy' 2>&1", &log) == 0;
+    free(log);
+    if (!have_onnx)
+        fprintf(stderr, "test_onnx: no onnx at " ONNX_PYTHON " (Debian: python3-onnx): the tests are skipped\n");
+    DIR *d = opendir(CASES);
+    if (!d) {
+        fprintf(stderr, "run from the repository root: no " CASES "\n");
+        return 1;
+    }
+    char (*names)[128] = NULL, (*titles)[160] = NULL;
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.' || strlen(e->d_name) >= 128)
+            continue;
+        names = realloc(names, (n + 1) * sizeof *names);
+        snprintf(names[n++], sizeof *names, "%s", e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, (int (*)(const void *, const void *))strcmp);
+    titles = calloc(n ? n : 1, sizeof *titles);
+    struct CMUnitTest fixed[] = {
+        cmocka_unit_test(test_onnx_net_names_layers_and_source_nodes),
+        cmocka_unit_test(test_onnx_unsupported_op_names_node_and_writes_nothing),
+        cmocka_unit_test(test_onnx_dynamic_and_batch_inputs_are_errors),
+        cmocka_unit_test(test_onnx_bad_files_exit_1_and_usage_2),
+        cmocka_unit_test(test_onnx_damaged_files_are_errors_not_crashes),
+        cmocka_unit_test(test_onnx_conformance_backend_tests),
+    };
+    size_t nf = sizeof fixed / sizeof *fixed;
+    struct CMUnitTest *tests = calloc(n + nf, sizeof *tests);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(titles[i], sizeof *titles, "test_onnx_case_%s", names[i]);
+        tests[i] = (struct CMUnitTest){titles[i], test_onnx_case, NULL, NULL, names[i]};
+    }
+    memcpy(tests + n, fixed, sizeof fixed);
+    int failed = _cmocka_run_group_tests("onnx", tests, n + nf, NULL, NULL);
+    free(tests);
+    free(titles);
+    free(names);
+    return failed;
+}

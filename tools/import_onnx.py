@@ -145,7 +145,7 @@ class Reader:
 
     def layer(self, node, index, op, keys, inputs, shape, base=None):
         """Appends a .net layer for node; returns its Act."""
-        name = netfile.identifier(base or node.name or node.output[0], self.taken)
+        name = netfile.identifier(base or _module_path(node.name) or node.name or node.output[0], self.taken)
         comment = "node %d%s (%s -> '%s')" % (index, " '%s'" % node.name if node.name else "", node.op_type,
                                               node.output[0])
         layer = netfile.Layer(op, name, keys, [a.layer for a in inputs], comment)
@@ -794,6 +794,17 @@ class Reader:
         "Concat": concat, "Flatten": flatten, "Reshape": reshape, "Squeeze": squeeze, "Unsqueeze": squeeze,
         "Identity": identity, "Dropout": identity, "Pad": pad,
     }
+
+
+def _module_path(name):
+    """The PyTorch module path in a torch.onnx node name ('/layer1/layer1.0/
+    conv1/Conv' -> 'layer1.0.conv1'), or None for other names."""
+    if not name.startswith("/") or name.count("/") < 2:
+        return None
+    path = ""
+    for seg in name.strip("/").split("/")[:-1]:
+        path = seg if path and seg.startswith(path + ".") else (path + "." + seg if path else seg)
+    return path
 
 
 def unreachable_value(what):

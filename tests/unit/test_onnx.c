@@ -232,6 +232,26 @@ static void test_onnx_damaged_files_are_errors_not_crashes(void **state)
     free(log);
 }
 
+static void test_onnx_generated_c_builds_for_cortex_m4_and_riscv(void **state)
+{
+    (void)state;
+    need_onnx();
+    if (!tu_cross_checks() || tu_run("command -v arm-none-eabi-gcc && command -v riscv64-unknown-elf-gcc", NULL)) {
+        print_message("skipped: no cross compilers, or the sanitized pass\n");
+        skip();
+    }
+    /* What the case tests wrote, for the reference MCU and freestanding RISC-V. */
+    char *log = run_expect("n=0; for f in " OUT "/cases/*/*.c; do case $f in */harness.c) continue;; esac; "
+                           "d=$(dirname $f); n=$((n+1)); "
+                           "arm-none-eabi-gcc " STRICT " -O2 -mcpu=cortex-m4 -mthumb -mfloat-abi=hard "
+                           "-mfpu=fpv4-sp-d16 -Iruntime -I$d -c $f -o $d/m4.o || exit 1; "
+                           "riscv64-unknown-elf-gcc " STRICT " -O2 -ffreestanding -nostdlib -Iruntime -I$d "
+                           "-c $f -o $d/rv.o || exit 1; done; echo \"$n models built for both\"",
+                           0);
+    print_message("%s", log);
+    free(log);
+}
+
 /* One line of conformance.py's list. */
 typedef struct Conf {
     char kind[16], label[200], dir[300], name[200], why[600];
@@ -330,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_onnx_dynamic_and_batch_inputs_are_errors),
         cmocka_unit_test(test_onnx_bad_files_exit_1_and_usage_2),
         cmocka_unit_test(test_onnx_damaged_files_are_errors_not_crashes),
+        cmocka_unit_test(test_onnx_generated_c_builds_for_cortex_m4_and_riscv),
         cmocka_unit_test(test_onnx_conformance_backend_tests),
     };
     size_t nf = sizeof fixed / sizeof *fixed;

@@ -540,15 +540,16 @@ class Reader:
         return self.layer(node, index, op, [], [x], [1, x.shape[1], 1, 1])[0]
 
     def reduce_mean(self, index, node, a):
-        """ReduceMean over H and W, keeping them, is globalavgpool2d."""
+        """ReduceMean over H and W is globalavgpool2d (x.mean((2, 3)) too)."""
         x = self.act(node.input[0])
         axes = a.get("axes")
         if axes is None and len(node.input) > 1:
             axes = list(self.const(node.input[1], "axes").reshape(-1))
         axes = sorted(int(v) % len(x.shape) for v in (axes or []))
-        if len(x.shape) != 4 or axes != [2, 3] or not a.get("keepdims", 1):
-            raise NodeError("only ReduceMean over H and W (axes 2,3, keepdims) is supported")
-        return self.layer(node, index, "globalavgpool2d", [], [x], [1, x.shape[1], 1, 1])[0]
+        if len(x.shape) != 4 or axes != [2, 3]:
+            raise NodeError("only ReduceMean over H and W (axes 2,3) is supported")
+        shape = [1, x.shape[1], 1, 1] if a.get("keepdims", 1) else [1, x.shape[1]]
+        return self.layer(node, index, "globalavgpool2d", [], [x], shape)[0]
 
     def batchnorm(self, index, node, a):
         """BatchNormalization in inference form: batchnorm2d with its statistics."""

@@ -34,6 +34,7 @@ import netfile  # noqa: E402
 
 ELEMENTWISE = {"Relu", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Clip", "Identity", "Dropout"}
 SUPPORTED = set(import_onnx.Reader.OPS) | set(import_onnx.FOLD)
+CONST_ONLY = set(import_onnx.FOLD) - set(import_onnx.Reader.OPS)
 
 
 def per_sample(model, rank):
@@ -57,6 +58,19 @@ def per_sample(model, rank):
     return True
 
 
+def data_nodes(model):
+    """The nodes that compute on the data inputs (Shape's output is static)."""
+    inits = set(t.name for t in model.graph.initializer)
+    live = set(i.name for i in model.graph.input if i.name not in inits)
+    out = []
+    for n in model.graph.node:
+        if any(i in live for i in n.input):
+            out.append(n)
+            if n.op_type != "Shape":
+                live.update(n.output)
+    return out
+
+
 def set_dims(vi, dims):
     """Rewrites a value_info's shape."""
     shape = vi.type.tensor_type.shape
@@ -75,6 +89,9 @@ def prepare(test_dir, out_dir, name):
     ops = sorted(set(n.op_type for n in m.graph.node if n.op_type not in SUPPORTED))
     if ops:
         return ("skipped", "op %s not in the language" % ", ".join(ops))
+    ops = sorted(set(n.op_type for n in data_nodes(m) if n.op_type in CONST_ONLY))
+    if ops:
+        return ("skipped", "op %s on the input's data (the importer folds it on constants only)" % ", ".join(ops))
     ds = os.path.join(test_dir, "test_data_set_0")
     inits = set(t.name for t in m.graph.initializer)
     data_inputs = [i for i in m.graph.input if i.name not in inits]
@@ -136,6 +153,9 @@ def prepare(test_dir, out_dir, name):
         model, _ = import_onnx.read(path, name)
         netfile.write(model, out_dir, name)
     except netfile.ImportError_ as e:
+        if len(data_inputs) > 1 and any("is a constant; cnnc computes this op only on activations" in msg
+                                        for msg in e.args):
+            return ("skipped", "%d data inputs; cnnc models take one" % len(data_inputs))
         return ("refused", "; ".join(e.args))
     for i in range(batches):
         xs[i].astype("<f4").tofile(os.path.join(out_dir, "input_%d.bin" % i))

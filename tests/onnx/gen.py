@@ -223,7 +223,8 @@ def softmax_channels():
     y = b.op("Softmax", [b.conv("x", 3, 5, 3, "conv")], axis=1)
     g = b.op("ReduceMean", [y], axes=[2, 3], keepdims=1)
     g = b.op("Reshape", [g, b.c("shape", [1, -1], np.int64)])
-    return b.model([1, 3, 6, 5], [y, g], "softmax_channels"), [1, 3, 6, 5]
+    h = b.op("ReduceMean", [b.op("Relu", [y])], axes=[-1, -2], keepdims=0)
+    return b.model([1, 3, 6, 5], [y, g, h], "softmax_channels"), [1, 3, 6, 5]
 
 
 def opset_chain(opset):

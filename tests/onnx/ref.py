@@ -122,7 +122,7 @@ def run(model, inputs):
         elif op == "GlobalMaxPool":
             y = xf.max(axis=(2, 3), keepdims=True)
         elif op == "ReduceMean":
-            y = xf.mean(axis=tuple(a["axes"]), keepdims=bool(a.get("keepdims", 1)))
+            y = xf.mean(axis=tuple(v % xf.ndim for v in a["axes"]), keepdims=bool(a.get("keepdims", 1)))
         elif op == "Gemm":
             A = xf.T if a.get("transA", 0) else xf
             B = xs[1].T if a.get("transB", 0) else xs[1]

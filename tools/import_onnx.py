@@ -394,8 +394,6 @@ class Reader:
             raise NodeError("softmax over dimension%s %s of %s is not over the channels, which cnnc's is"
                             % ("s" if len(dims) > 1 else "", ",".join(map(str, dims)),
                                "x".join(map(str, x.shape))))
-        if any(x.shape[d] != 1 for d in range(1) if d in dims):
-            raise NodeError("softmax over the batch is not supported")
         return self.layer(node, index, "softmax", [], [x], x.shape)[0]
 
     def padded_input(self, node, allow_modes):

@@ -2,6 +2,7 @@
 """torch_export: small PyTorch nets exported with torch.onnx, for the importer.
 
   torch_export.py [DIR]    (DIR: tests/onnx/cases)
+  torch_export.py torchvision NAME OPSET FILE.onnx
 
 Writes DIR/torch_NAME/{model.onnx,input.bin,expected.bin,outputs.txt}:
 the exports as torch.onnx writes them (folded BatchNorm, Clip for ReLU6,
@@ -97,7 +98,21 @@ def export(net, shape, opset, outdir, seed):
         f.write("%d\n" % len(ys))
 
 
+def torchvision_export(name, opset, path):
+    """torchvision's NAME (random weights) exported at opset, for the
+    import of a whole published architecture; not committed (megabytes)."""
+    import torchvision
+    net = getattr(torchvision.models, name)(weights=None).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, torch.zeros(1, 3, 224, 224), path, opset_version=opset)
+    print("%s: %d parameters" % (name, sum(p.numel() for p in net.parameters())))
+    return 0
+
+
 def main(argv):
+    if len(argv) == 4 and argv[0] == "torchvision":
+        return torchvision_export(argv[1], int(argv[2]), argv[3])
     out = argv[0] if argv else os.path.join(HERE, "cases")
     for opset in range(7, 18):
         torch.manual_seed(opset)

@@ -256,6 +256,46 @@ static void test_onnx_generated_c_builds_for_cortex_m4_and_riscv(void **state)
     free(log);
 }
 
+/* torchvision's NAME exported by torch.onnx at opset: it imports, and cnnc
+ * counts PyTorch's parameters less one per BatchNorm channel (torch.onnx
+ * folds each BatchNorm into the conv before it: its weight and bias, two
+ * parameters a channel, become that conv's bias, one). */
+static void torchvision_export(const char *name, int opset, const char *params)
+{
+    need_onnx();
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, RUNPY " -c 'import torch, torchvision' 2>&1");
+    char *log = NULL;
+    if (tu_run(cmd, &log) != 0) {
+        free(log);
+        print_message("skipped: no PyTorch or torchvision at " ONNX_PYTHON "\n");
+        skip();
+    }
+    free(log);
+    snprintf(cmd, sizeof cmd,
+             "rm -rf " OUT "/tv && mkdir -p " OUT "/tv && " RUNPY " tests/onnx/torch_export.py torchvision %s %d " OUT
+             "/tv/%s.onnx && " IMPORT " " OUT "/tv/%s.onnx -o " OUT "/tv && build/cnnc " OUT "/tv/%s.net -w " OUT
+             "/tv/%s.safetensors --report; status=$?; rm -f " OUT "/tv/*.onnx " OUT "/tv/*.safetensors; exit $status",
+             name, opset, name, name, name, name);
+    log = run_expect(cmd, 0);
+    expect_has(log, params);
+    free(log);
+}
+
+static void test_onnx_torchvision_resnet18_imports(void **state)
+{
+    (void)state;
+    /* 11,689,512 in PyTorch, 9,600 of them in 20 BatchNorms' 4,800 channels */
+    torchvision_export("resnet18", 13, "\ntotal                                                          11,684,712  ");
+}
+
+static void test_onnx_torchvision_mobilenet_v2_imports(void **state)
+{
+    (void)state;
+    /* 3,504,872 in PyTorch, 34,112 of them in 52 BatchNorms' 17,056 channels */
+    torchvision_export("mobilenet_v2", 11, "\ntotal                                                          3,487,816  ");
+}
+
 /* One line of conformance.py's list. */
 typedef struct Conf {
     char kind[16], label[200], dir[300], name[200], why[600];
@@ -357,6 +397,8 @@ int main(void)
         cmocka_unit_test(test_onnx_bad_files_exit_1_and_usage_2),
         cmocka_unit_test(test_onnx_damaged_files_are_errors_not_crashes),
         cmocka_unit_test(test_onnx_generated_c_builds_for_cortex_m4_and_riscv),
+        cmocka_unit_test(test_onnx_torchvision_resnet18_imports),
+        cmocka_unit_test(test_onnx_torchvision_mobilenet_v2_imports),
         cmocka_unit_test(test_onnx_conformance_backend_tests),
     };
     size_t nf = sizeof fixed / sizeof *fixed;

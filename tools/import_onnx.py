@@ -4,9 +4,9 @@ read(path, name) -> (Model, warnings). The graph is walked in its (sorted)
 node order. Constant subgraphs (Constant, Shape of a static tensor, Gather,
 Unsqueeze, Concat, ... as torch.onnx writes for x.view(x.size(0), -1)) are
 evaluated with numpy; every other node becomes one .net layer, an alias
-(Identity, Dropout, a Reshape that changes nothing) or a pending value that
-its reader absorbs (a Pad into the Conv or pool after it, an Add of a
-constant into the MatMul before it). Anything else is an error naming the
+(Identity, a Reshape that changes nothing) or a pending value that its
+reader absorbs (a Pad into the Conv or pool after it, an Add of a constant
+into the MatMul before it). Anything else is an error naming the
 node (index, name, op type, output tensor); then nothing is written.
 docs/onnx.md has the op table.
 """
@@ -115,7 +115,7 @@ class Reader:
         self.values, self.taken, self.errors, self.warnings = {}, set(), [], []
         self.consumers = {}
         self.opset = 0
-        self.bias_of = {}  # id(Layer) -> weight name of a MatMul's bias-less linear
+        self.bias_of = {}  # layer name -> a MatMul's bias-less Layer, which an Add after it may complete
 
     # --- values ---------------------------------------------------------
 
@@ -159,10 +159,9 @@ class Reader:
             return name[:-7]
         return None
 
-    def note_pad(self, node, layer):
+    def note_pad(self, v, layer):
         """Names the Pad a Conv or pool took as its padding in its comment."""
-        v = self.values[node.input[0]]
-        if isinstance(v, Padded):
+        if v is not None:
             layer.comment += "; padding from node %d (Pad -> '%s')" % (v.index, v.node.output[0])
 
     def tensor(self, layer, key, a):
@@ -330,9 +329,11 @@ class Reader:
             return
         if op == "Shape":
             x = self.values[node.input[0]]
-            shape = x.act.shape if isinstance(x, Padded) else getattr(x, "shape", None)
             if isinstance(x, Padded):
-                raise NodeError("the shape of a Pad's output is not folded")
+                t, b, l, r = x.pads
+                shape = [1, x.act.shape[1], x.act.shape[2] + t + b, x.act.shape[3] + l + r]
+            else:
+                shape = x.shape
             start, end = a.get("start", 0), a.get("end", len(shape))
             self.values[node.output[0]] = np.array(shape, dtype=np.int64)[start:end]
             return
@@ -396,17 +397,21 @@ class Reader:
                                "x".join(map(str, x.shape))))
         return self.layer(node, index, "softmax", [], [x], x.shape)[0]
 
-    def padded_input(self, node, allow_modes):
-        """The activation a Conv or pool reads and the pads of a Pad before
-        it (zeros if none): (act, [t,b,l,r] of the Pad, Pad mode)."""
+    def padded_input(self, node, absorbs):
+        """What a Conv or pool reads: (activation, [t,b,l,r] it adds to its
+        own padding, the Pad that gives them or None). A Pad before it that
+        absorbs(pad) refuses is made a layer of its own (pad_layer)."""
         v = self.values[node.input[0]]
-        if isinstance(v, Padded):
-            if v.mode not in allow_modes:
-                raise NodeError("reads '%s', a Pad with mode %s, which %s cannot absorb"
-                                % (node.input[0], v.mode, node.op_type))
-            return v.act, v.pads, v.mode
-        x = self.act(node.input[0])
-        return x, [0, 0, 0, 0], None
+        if isinstance(v, Padded) and absorbs(v):
+            return v.act, v.pads, v
+        return self.act(node.input[0]), [0, 0, 0, 0], None
+
+    @staticmethod
+    def own_pads(a):
+        """Whether a Conv or pool pads by itself (auto_pad SAME or pads)."""
+        auto = a.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        return auto.startswith("SAME") or any(a.get("pads", []))
 
     def window(self, node, a, x, k, extra, pool):
         """Strides, dilations and [t,b,l,r] pads of a Conv or pool (auto_pad
@@ -424,8 +429,8 @@ class Reader:
         auto = auto.decode() if isinstance(auto, bytes) else auto
         hw = x.shape[2:]
         if auto in ("SAME_UPPER", "SAME_LOWER"):
-            pads = []
-            for n, kk, ss, dd in zip(hw, k, s, d):
+            pads = []  # on the size after a Pad before it
+            for n, kk, ss, dd in zip([hw[0] + extra[0] + extra[1], hw[1] + extra[2] + extra[3]], k, s, d):
                 out = -(-n // ss)
                 total = max((out - 1) * ss + dd * (kk - 1) + 1 - n, 0)
                 small = total // 2
@@ -449,7 +454,8 @@ class Reader:
     def conv(self, index, node, a):
         """Conv: conv2d with its weights; a reflect or edge Pad before it
         is padding_mode, a constant-zero one more padding."""
-        x, extra, mode = self.padded_input(node, ("constant", "reflect", "edge"))
+        x, extra, pad = self.padded_input(node, lambda v: (v.mode == "constant" and v.value == 0) or
+                                          (v.mode != "constant" and not self.own_pads(a)))
         w = self.const(node.input[1], "weight")
         if w.ndim != 4:
             raise NodeError("weight has rank %d; only 2-D convolutions are supported" % w.ndim)
@@ -475,13 +481,11 @@ class Reader:
             keys.append(("groups", str(g)))
         if b is None:
             keys.append(("bias", "false"))
-        if mode in ("reflect", "edge"):
-            if p != extra:
-                raise NodeError("a %s Pad before a Conv with pads of its own has no .net form" % mode)
-            keys.append(("padding_mode", "reflect" if mode == "reflect" else "replicate"))
+        if pad and pad.mode != "constant":
+            keys.append(("padding_mode", "reflect" if pad.mode == "reflect" else "replicate"))
         out, layer = self.layer(node, index, "conv2d", keys, [x], [1, w.shape[0], oh, ow],
                                 self.weight_base(node, node.input[1]))
-        self.note_pad(node, layer)
+        self.note_pad(pad, layer)
         self.tensor(layer, "weight", w)
         if b is not None:
             if b.size != w.shape[0]:
@@ -492,20 +496,23 @@ class Reader:
     def pool(self, index, node, a):
         """MaxPool and AveragePool: maxpool2d and avgpool2d."""
         avg = node.op_type == "AveragePool"
-        x, extra, _ = self.padded_input(node, ("constant",))
-        if any(extra):
-            v = self.values[node.input[0]]
-            value = v.value
-            if not avg and value != -np.inf:
-                raise NodeError("a constant Pad (value %g) before a MaxPool is not its padding, where padded "
-                                "cells never win" % value)
-            if avg and value != 0:
-                raise NodeError("a constant Pad of %g before an AveragePool has no .net form" % value)
-            if avg and any(a.get("pads", [0] * 4)) and not a.get("count_include_pad", 0):
-                raise NodeError("a Pad before an AveragePool that does not count its own pads has no .net form")
         if "kernel_shape" not in a:
             raise NodeError("kernel_shape is required")
         k = list(a["kernel_shape"])
+        if len(k) != 2:
+            raise NodeError("only 2-D windows are supported")
+
+        # Padding a pool takes: zeros counted as cells (avg), cells that
+        # never win (max); within half the kernel with its own.
+        def absorbs(v):
+            if v.mode != "constant" or v.value != (0 if avg else -np.inf):
+                return False
+            if avg and self.own_pads(a) and not a.get("count_include_pad", 0):
+                return False
+            p = self.window(node, a, v.act, k, v.pads, True)[2]
+            return max(p[0], p[1]) <= k[0] // 2 and max(p[2], p[3]) <= k[1] // 2
+
+        x, extra, pad = self.padded_input(node, absorbs)
         if avg and list(a.get("dilations", [1, 1])) != [1, 1]:
             raise NodeError("AveragePool with dilations has no .net form")
         if a.get("storage_order", 0) and len(node.output) > 1:
@@ -526,7 +533,7 @@ class Reader:
             keys.append(("count_include_pad", "true" if include else "false"))
         out, layer = self.layer(node, index, "avgpool2d" if avg else "maxpool2d", keys, [x],
                                 [1, x.shape[1], oh, ow])
-        self.note_pad(node, layer)
+        self.note_pad(pad, layer)
         return out
 
     def global_pool(self, index, node, a):

@@ -187,6 +187,21 @@ def pad_fold():
     return b.model([1, 3, 7, 7], [y1, y2, y3, y4, y5], "pad_fold"), [1, 3, 7, 7]
 
 
+def pad_fallback():
+    """Pads no reader takes as its padding: each a copy layer of its own."""
+    b = Builder(13, 13)
+    zeros = b.c("p", [0, 0, 1, 1, 0, 0, 1, 1], np.int64)
+    y1 = b.op("MaxPool", [b.op("Pad", ["x", zeros])], kernel_shape=[2, 2], strides=[2, 2])
+    y2 = b.op("AveragePool", [b.op("Pad", ["x", zeros], mode="reflect")], kernel_shape=[3, 3])
+    y3 = b.op("AveragePool", [b.op("Pad", ["x", zeros])], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    wide = b.c("wide", [0, 0, 3, 0, 0, 0, 2, 1], np.int64)
+    y4 = b.op("AveragePool", [b.op("Pad", ["x", wide])], kernel_shape=[2, 2], strides=[2, 2])
+    y5 = b.conv(b.op("Pad", ["x", zeros], mode="edge"), 3, 2, 3, "c5", pads=[1, 0, 0, 1])
+    y6 = b.conv(b.op("Pad", ["x", wide]), 3, 2, 3, "c6", auto_pad="SAME_LOWER", strides=[2, 2])
+    y7 = b.op("Relu", [b.op("Pad", ["x", wide], mode="edge")])
+    return b.model([1, 3, 6, 7], [y1, y2, y3, y4, y5, y6, y7], "pad_fallback"), [1, 3, 6, 7]
+
+
 def pad_attrs():
     b = Builder(8, 10)
     p1 = b.op("Pad", ["x"], pads=[0, 0, 1, 1, 0, 0, 1, 1], mode="reflect")
@@ -253,7 +268,7 @@ def opset_chain(opset):
 
 
 CASES = [conv_group_dilation, conv_auto_pad, pools, gemm_head, matmul_add, bn_acts, clip_attrs, residual,
-         pad_fold, pad_attrs, torch_flatten(9), torch_flatten(13), softmax_channels] + \
+         pad_fold, pad_fallback, pad_attrs, torch_flatten(9), torch_flatten(13), softmax_channels] + \
         [opset_chain(o) for o in range(7, 18)]
 
 

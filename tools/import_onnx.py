@@ -518,7 +518,13 @@ class Reader:
         if a.get("storage_order", 0) and len(node.output) > 1:
             raise NodeError("storage_order 1 is not supported")
         s, d, p, oh, ow = self.window(node, a, x, k, extra, True)
-        if max(p[0], p[1]) > k[0] // 2 or max(p[2], p[3]) > k[1] // 2:
+        wide = max(p[0], p[1]) > k[0] // 2 or max(p[2], p[3]) > k[1] // 2
+        if wide and avg and a.get("count_include_pad", 0):
+            # counted zeros: the same as pooling a zero-padded copy
+            x = self.pad_layer(Padded(x, p, "constant", 0.0, index, node),
+                               "its padding (more than half the kernel) as a copy with unit weights")
+            p, extra, wide = [0, 0, 0, 0], [0, 0, 0, 0], False
+        if wide:
             raise NodeError("pads %s are more than half the kernel %s, which cnnc (as PyTorch) rejects"
                             % (_pads_text(*p), _spatial(k)))
         keys = [("kernel", _spatial(k)), ("stride", _spatial(s))]
@@ -768,7 +774,7 @@ class Reader:
             raise NodeError("mode '%s' is not supported" % mode)
         return Padded(x, [pads[2], pads[6], pads[3], pads[7]], mode, value, index, node)
 
-    def pad_layer(self, v):
+    def pad_layer(self, v, note="as a copy with unit weights"):
         """A Pad no Conv or pool absorbs: a depthwise 1x1 conv2d with unit
         weights and no bias, which copies each value exactly, padded with
         zeros (or reflected, or replicated)."""
@@ -784,7 +790,7 @@ class Reader:
         t, b, l, r = v.pads
         shape = [1, c, v.act.shape[2] + t + b, v.act.shape[3] + l + r]
         out, layer = self.layer(v.node, v.index, "conv2d", keys, [v.act], shape)
-        layer.comment += "; as a copy with unit weights"
+        layer.comment += "; " + note
         self.tensor(layer, "weight", np.ones((c, 1, 1, 1), np.float32))
         v.done = out
         return out

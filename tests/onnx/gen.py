@@ -199,7 +199,8 @@ def pad_fallback():
     y5 = b.conv(b.op("Pad", ["x", zeros], mode="edge"), 3, 2, 3, "c5", pads=[1, 0, 0, 1])
     y6 = b.conv(b.op("Pad", ["x", wide]), 3, 2, 3, "c6", auto_pad="SAME_LOWER", strides=[2, 2])
     y7 = b.op("Relu", [b.op("Pad", ["x", wide], mode="edge")])
-    return b.model([1, 3, 6, 7], [y1, y2, y3, y4, y5, y6, y7], "pad_fallback"), [1, 3, 6, 7]
+    y8 = b.op("AveragePool", ["x"], kernel_shape=[3, 2], pads=[2, 1, 1, 1], count_include_pad=1, strides=[2, 1])
+    return b.model([1, 3, 6, 7], [y1, y2, y3, y4, y5, y6, y7, y8], "pad_fallback"), [1, 3, 6, 7]
 
 
 def pad_attrs():

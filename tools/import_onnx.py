@@ -563,10 +563,10 @@ class Reader:
         return self.layer(node, index, "globalavgpool2d", [], [x], shape)[0]
 
     def batchnorm(self, index, node, a):
-        """BatchNormalization in inference form: batchnorm2d with its statistics."""
+        """BatchNormalization in inference form: batchnorm2d with its
+        statistics (of NCHW, or of [1,N] as Nx1x1: BatchNorm1d)."""
         x = self.act(node.input[0])
-        if len(x.shape) != 4:
-            raise NodeError("input has shape %s, not NCHW" % "x".join(map(str, x.shape)))
+        _chw(x.shape)
         if a.get("training_mode", 0) or (self.opset < 7 and not a.get("is_test", 0)):
             raise NodeError("training mode (batch statistics) is not supported")
         if not a.get("spatial", 1):

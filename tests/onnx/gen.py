@@ -124,6 +124,8 @@ def matmul_add():
     y = b.op("MatMul", [y, b.w("W1", (50, 16), 0.2)])
     y = b.op("Add", [y, b.w("B1", (16,), 0.1)])
     y = b.op("Relu", [y])
+    y = b.op("BatchNormalization", [y, b.w("bn.weight", (16,)), b.w("bn.bias", (16,)), b.w("bn.mean", (16,)),
+                                    b.pos("bn.var", (16,))])
     y = b.op("Gemm", [y, b.w("W2", (16, 7)), b.w("B2", (7,))])
     y = b.op("Softmax", [y])
     return b.model([1, 2, 5, 5], [y], "matmul_add"), [1, 2, 5, 5]

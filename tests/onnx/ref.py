@@ -140,7 +140,8 @@ def run(model, inputs):
             if xs[0].dtype.kind == "i":
                 y = y.astype(xs[0].dtype)
         elif op == "BatchNormalization":
-            sc, bi, mu, var = (v.reshape(1, -1, 1, 1).astype(np.float64) for v in xs[1:5])
+            shape = (1, -1) + (1,) * (xf.ndim - 2)
+            sc, bi, mu, var = (v.reshape(shape).astype(np.float64) for v in xs[1:5])
             y = (xf - mu) / np.sqrt(var + a.get("epsilon", 1e-5)) * sc + bi
         elif op == "Relu":
             y = np.maximum(xf, 0)

@@ -144,7 +144,10 @@ static void test_onnx_net_names_layers_and_source_nodes(void **state)
     /* MatMul then Add: one linear whose comment names both nodes. */
     free(run_expect("rm -rf " OUT "/names && " IMPORT " " CASES "/matmul_add/model.onnx -o " OUT "/names", 0));
     net = tu_read_file(OUT "/names/model.net", NULL);
-    expect_has(net, "\nlinear  MatMul_2  out=16  # node 1 'MatMul_2' (MatMul -> 't2'); bias from node 2 (Add -> 't3')\n");
+    expect_has(net, "\nlinear      MatMul_2  out=16     # node 1 'MatMul_2' (MatMul -> 't2'); bias from node 2 (Add -> "
+                    "'t3')\n");
+    /* BatchNormalization of a [1,N] tensor (BatchNorm1d), named by its weight */
+    expect_has(net, "\nbatchnorm2d bn        eps=1e-05  # node 4 'BatchNormalization_5' ");
     free(net);
     /* Pads taken as a Conv's or pool's padding: the comment names the Pad. */
     free(run_expect("rm -rf " OUT "/names && " IMPORT " " CASES "/pad_fold/model.onnx -o " OUT "/names", 0));

@@ -34,7 +34,7 @@ import netfile  # noqa: E402
 
 ELEMENTWISE = {"Relu", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Clip", "Identity", "Dropout"}
 SUPPORTED = set(import_onnx.Reader.OPS) | set(import_onnx.FOLD)
-CONST_ONLY = set(import_onnx.FOLD) - set(import_onnx.Reader.OPS)
+CONST_ONLY = set(import_onnx.FOLD) - set(import_onnx.Reader.OPS) - {"Shape", "Size"}  # static on data too
 
 
 def per_sample(model, rank):
@@ -165,6 +165,22 @@ def prepare(test_dir, out_dir, name):
     return ("run", batches, len(wants))
 
 
+def print_skipped(skipped):
+    """The skipped tests by reason, one line each; the ops outside the
+    language on one line, with how many tests each."""
+    ops, by_reason = {}, {}
+    for label, why in skipped:
+        if why.startswith("op ") and why.endswith(" not in the language"):
+            for op in why[3:-len(" not in the language")].split(", "):
+                ops[op] = ops.get(op, 0) + 1
+        else:
+            by_reason.setdefault(why, []).append(label.split("/", 1)[1].replace("test_", "", 1))
+    print("skipped, ops outside the language (tests): %s"
+          % ", ".join("%s (%d)" % kv for kv in sorted(ops.items())))
+    for why, names in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
+        print("skipped, %s (%d): %s" % (why, len(names), ", ".join(names)))
+
+
 def main(argv):
     if not argv:
         print(__doc__, file=sys.stderr)
@@ -193,6 +209,7 @@ def main(argv):
     counts = {}
     for l in lines:
         counts[l.split()[0]] = counts.get(l.split()[0], 0) + 1
+    print_skipped([l.split(" ", 2)[1:] for l in lines if l.startswith("skipped ")])
     print("conformance: %d tests: %d to run, %d refused by the importer, %d skipped"
           % (len(lines), counts.get("run", 0), counts.get("refused", 0), counts.get("skipped", 0)))
     return 0

@@ -645,9 +645,8 @@ class Reader:
         if node.op_type == "Add" and len(consts) == 1 and len(vals) == 2:
             x = self.act(node.input[0] if vals[1] is consts[0] else node.input[1])
             layer = self.bias_of.pop(x.layer, None)
-            n = x.shape[-1]
-            if layer is None or consts[0].size != n:
-                raise NodeError("an Add of a constant is supported only as the bias of the MatMul before it")
+            if layer is None or consts[0].size != x.shape[-1]:
+                return self.affine(index, node, x, None, self.per_channel(x, consts[0]))
             layer.keys = [kv for kv in layer.keys if kv[0] != "bias"]
             layer.comment += "; bias from node %d (Add -> '%s')" % (index, node.output[0])
             self.tensor(layer, "bias", consts[0].reshape(-1))
@@ -661,6 +660,72 @@ class Reader:
                                 % ("x".join(map(str, acts[0].shape)), "x".join(map(str, y.shape))))
         _chw(acts[0].shape)
         return self.layer(node, index, "add", [], acts, acts[0].shape)[0]
+
+    def per_channel(self, x, c):
+        """A constant that broadcasts to x along the channels only, as one
+        float32 value per channel."""
+        shape = [1] * (len(x.shape) - c.ndim) + list(c.shape)
+        if c.ndim > len(x.shape) or any(d != 1 for i, d in enumerate(shape) if i != 1) or \
+                shape[1] not in (1, x.shape[1]):
+            raise NodeError("a constant of shape %s with %s: only one value, or one per channel, is supported"
+                            % ("x".join(map(str, c.shape)) or "scalar", "x".join(map(str, x.shape))))
+        return np.broadcast_to(c.astype(np.float32).reshape(-1), (x.shape[1],)).copy()
+
+    def affine(self, index, node, x, scale, shift):
+        """x * scale + shift per channel (Mul, Add, Sub, Div by constants):
+        a depthwise 1x1 conv2d, exact for Mul, Add and Sub (one product by
+        1 or one sum with 0 in each value)."""
+        _chw(x.shape)
+        c = x.shape[1]
+        keys = [("out", str(c)), ("kernel", "1"), ("groups", str(c))]
+        if shift is None:
+            keys.append(("bias", "false"))
+        out, layer = self.layer(node, index, "conv2d", keys, [x], x.shape)
+        layer.comment += "; as a depthwise 1x1 conv2d"
+        self.tensor(layer, "weight", (np.ones(c, np.float32) if scale is None else scale).reshape(c, 1, 1, 1))
+        if shift is not None:
+            self.tensor(layer, "bias", shift)
+        return out
+
+    def arith(self, index, node, a):
+        """Mul, Sub and Div of an activation by a constant (one value or one
+        per channel): affine. Mul of x by HardSigmoid(x) with PyTorch's
+        alpha 1/6 and beta 1/2 (torch.onnx's Hardswish before opset 14):
+        that hardsigmoid made a hardswish."""
+        op = node.op_type
+        vals = [self.values[i] for i in node.input[:2]]
+        if len(vals) != 2:
+            raise NodeError("%s takes two inputs" % op)
+        k = [isinstance(v, np.ndarray) for v in vals]
+        if op == "Mul" and not any(k):
+            return self.hardswish(index, node)
+        if all(k) or not any(k):
+            raise unreachable_value("arith operands")
+        x = self.act(node.input[1 if k[0] else 0])
+        c = self.per_channel(x, vals[0] if k[0] else vals[1])
+        if op == "Mul":
+            return self.affine(index, node, x, c, None)
+        if op == "Sub":
+            return self.affine(index, node, x, -np.ones_like(c) if k[0] else None, c if k[0] else -c)
+        if k[0]:
+            raise NodeError("a constant divided by an activation is not supported")
+        return self.affine(index, node, x, (1 / c.astype(np.float64)).astype(np.float32), None)
+
+    def hardswish(self, index, node):
+        """x * HardSigmoid(x) (alpha 1/6, beta 1/2): hardswish."""
+        xs = [self.act(i) for i in node.input[:2]]
+        for i in (0, 1):
+            h = next((l for l in self.model.layers if l.name == xs[i].layer), None)
+            if h is None or h.op != "hardsigmoid" or h.inputs != [xs[1 - i].layer] or \
+                    self.consumers.get(node.input[i]) != 1:
+                continue
+            alpha, beta = (float(dict(h.keys)[key]) for key in ("alpha", "beta"))
+            if abs(alpha - 1 / 6) < 1e-6 and beta == 0.5:
+                h.op, h.keys = "hardswish", []
+                h.comment += "; with node %d (Mul -> '%s'): x * hardsigmoid(x)" % (index, node.output[0])
+                return Act(h.name, xs[i].shape)
+        raise NodeError("Mul of two activations is supported only as x * HardSigmoid(x) (hardswish); the "
+                        "language has no elementwise product")
 
     def concat(self, index, node, a):
         """Concat along the channels."""
@@ -803,6 +868,7 @@ class Reader:
         "Clip": clip, "Softmax": softmax, "Conv": conv, "MaxPool": pool, "AveragePool": pool,
         "GlobalAveragePool": global_pool, "GlobalMaxPool": global_pool, "ReduceMean": reduce_mean,
         "BatchNormalization": batchnorm, "Gemm": gemm, "MatMul": matmul, "Add": add, "Sum": add,
+        "Mul": arith, "Sub": arith, "Div": arith,
         "Concat": concat, "Flatten": flatten, "Reshape": reshape, "Squeeze": squeeze, "Unsqueeze": squeeze,
         "Identity": identity, "Dropout": identity, "Pad": pad,
     }

@@ -205,6 +205,24 @@ def pad_fallback():
     return b.model([1, 3, 6, 7], [y1, y2, y3, y4, y5, y6, y7, y8], "pad_fallback"), [1, 3, 6, 7]
 
 
+def arith():
+    """Mul, Add, Sub, Div by constants (normalization, scales, biases) and
+    x * HardSigmoid(x) as torch.onnx writes Hardswish before opset 14."""
+    b = Builder(13, 14)
+    y = b.op("Sub", ["x", b.c("mean", [[[0.5]], [[-0.25]], [[0.1]]])])
+    y = b.op("Div", [y, b.c("std", [[[[0.9]], [[1.7]], [[0.3]]]])])
+    y = b.conv(y, 3, 4, 3, "conv", pads=[1, 1, 1, 1])
+    y = b.op("Mul", [b.c("half", 0.5), y])
+    y = b.op("Add", [y, b.c("shift", [[[0.25]], [[-1.0]], [[0.5]], [[2.0]]])])
+    h = b.op("HardSigmoid", [y], alpha=float(np.float32(1 / 6)), beta=0.5)
+    y = b.op("Mul", [y, h])
+    y = b.op("Sub", [b.c("one", 1.0), y])
+    g = b.op("Flatten", [b.op("GlobalMaxPool", [y])])
+    g = b.op("Mul", [g, b.c("gain", [[1.0, -2.0, 0.5, 3.0]])])
+    g = b.op("Add", [b.c("bias", [0.1, 0.2, 0.3, 0.4]), g])
+    return b.model([1, 3, 5, 6], [y, g], "arith"), [1, 3, 5, 6]
+
+
 def pad_attrs():
     b = Builder(8, 10)
     p1 = b.op("Pad", ["x"], pads=[0, 0, 1, 1, 0, 0, 1, 1], mode="reflect")
@@ -271,7 +289,7 @@ def opset_chain(opset):
 
 
 CASES = [conv_group_dilation, conv_auto_pad, pools, gemm_head, matmul_add, bn_acts, clip_attrs, residual,
-         pad_fold, pad_fallback, pad_attrs, torch_flatten(9), torch_flatten(13), softmax_channels] + \
+         pad_fold, pad_fallback, pad_attrs, arith, torch_flatten(9), torch_flatten(13), softmax_channels] + \
         [opset_chain(o) for o in range(7, 18)]
 
 

@@ -8,7 +8,7 @@ Writes DIR/torch_NAME/{model.onnx,input.bin,expected.bin,outputs.txt}:
 the exports as torch.onnx writes them (folded BatchNorm, Clip for ReLU6,
 Shape/Gather/Unsqueeze/Concat/Reshape for x.view(x.size(0), -1)), and
 PyTorch's own outputs as the expected ones. Small net at every opset from
-7 to 17 (Hardswish from 14, where ONNX has it); a branchy one at 13.
+7 to 17; a branchy one at 13.
 Needs PyTorch (Debian: python3-torch); the files are committed, so the
 tests do not.
 """
@@ -25,16 +25,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class Small(nn.Module):
-    """Conv, BatchNorm, ReLU6, MaxPool, depthwise conv, (Hardswish), GAP, view, Dropout, Linear, Softmax."""
+    """Conv, BatchNorm, ReLU6, MaxPool, depthwise conv, Hardswish (HardSigmoid
+    and Mul before opset 14), GAP, view, Dropout, Linear, Softmax."""
 
-    def __init__(self, hardswish):
+    def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(3, 8, 3, padding=1)
         self.bn = nn.BatchNorm2d(8)
         self.act = nn.ReLU6()
         self.pool = nn.MaxPool2d(2)
         self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8)
-        self.act2 = nn.Hardswish() if hardswish else nn.ReLU()
+        self.act2 = nn.Hardswish()
         self.gap = nn.AdaptiveAvgPool2d(1)
         self.drop = nn.Dropout(0.3)
         self.fc = nn.Linear(8, 10)
@@ -115,7 +116,7 @@ def main(argv):
     out = argv[0] if argv else os.path.join(HERE, "cases")
     for opset in range(7, 18):
         torch.manual_seed(opset)
-        export(Small(opset >= 14), (1, 3, 8, 8), opset, os.path.join(out, "torch_small%d" % opset), opset)
+        export(Small(), (1, 3, 8, 8), opset, os.path.join(out, "torch_small%d" % opset), opset)
     torch.manual_seed(99)
     export(Branchy(), (1, 2, 10, 9), 13, os.path.join(out, "torch_branchy13"), 99)
     print("torch %s: wrote torch_small7..17, torch_branchy13 in %s" % (torch.__version__, out))

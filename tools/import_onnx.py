@@ -724,8 +724,8 @@ class Reader:
                 h.op, h.keys = "hardswish", []
                 h.comment += "; with node %d (Mul -> '%s'): x * hardsigmoid(x)" % (index, node.output[0])
                 return Act(h.name, xs[i].shape)
-        raise NodeError("Mul of two activations is supported only as x * HardSigmoid(x) (hardswish); the "
-                        "language has no elementwise product")
+        raise NodeError("Mul of two activations (%s by %s) is supported only as x * HardSigmoid(x) (hardswish); "
+                        "the language has no elementwise product" % tuple("x".join(map(str, x.shape)) for x in xs))
 
     def concat(self, index, node, a):
         """Concat along the channels."""

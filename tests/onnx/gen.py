@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 import ref  # noqa: E402
 
 # The IR version each opset came with (older readers check it).
-IR = {7: 3, 8: 3, 9: 4, 10: 5, 11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8}
+IR = {6: 3, 7: 3, 8: 3, 9: 4, 10: 5, 11: 6, 12: 7, 13: 7, 14: 7, 15: 8, 16: 8, 17: 8}
 
 
 class Builder:
@@ -315,6 +315,8 @@ def bad_models():
     y = b.op("Relu", ["x"])
     y = b.op("Reshape", [y, b.c("shape", [1, 4, 16], np.int64)], name="reshape")
     out["not_flatten"] = b.model([1, 1, 8, 8], [y], "not_flatten")
+    b = Builder(6, 24)
+    out["opset6"] = b.model([1, 2, 3, 3], [b.op("Relu", [b.conv("x", 2, 2, 1, "c")])], "opset6")
     b = Builder(13, 23)
     y = b.op("Relu", [b.conv("x", 1, 1, 1, "c")])
     out["tiny"] = b.model([1, 1, 2, 2], [b.op("Flatten", [y])], "tiny")

@@ -26,16 +26,26 @@
 #define BAD "tests/onnx/bad"
 #define STRICT "-std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wcast-qual -Werror"
 
-/* Whether /usr/bin/python3 has onnx; found once for the suite. */
-static bool have_onnx;
+/* What the machine has, found once for the suite. */
+typedef struct Env {
+    bool onnx; /* /usr/bin/python3 has onnx and numpy */
+} Env;
 
-/* Skips the test, saying why, when onnx is absent. */
-static void need_onnx(void)
+/* Every test's state: the machine, and the committed case it runs (if any). */
+typedef struct Test {
+    const Env *env;
+    char name[128];
+} Test;
+
+/* Skips the test, saying why, when onnx is absent; returns its state. */
+static const Test *need_onnx(void **state)
 {
-    if (!have_onnx) {
+    const Test *t = *state;
+    if (!t->env->onnx) {
         print_message("skipped: no onnx at " ONNX_PYTHON " (Debian: python3-onnx)\n");
         skip();
     }
+    return t;
 }
 
 /* Runs cmd with stderr joined to stdout; fails unless it exits with want. */
@@ -109,8 +119,7 @@ static char *compile_and_run(const char *dir, const char *name, const char *ref,
 /* One committed case: import, compile, compare. */
 static void test_onnx_case(void **state)
 {
-    need_onnx();
-    const char *name = *state;
+    const char *name = need_onnx(state)->name;
     char dir[300], ref[300], cmd[2048], path[400];
     snprintf(dir, sizeof dir, OUT "/cases/%s", name);
     snprintf(ref, sizeof ref, CASES "/%s", name);
@@ -132,8 +141,7 @@ static void test_onnx_case(void **state)
 
 static void test_onnx_net_names_layers_and_source_nodes(void **state)
 {
-    (void)state;
-    need_onnx();
+    need_onnx(state);
     free(run_expect("rm -rf " OUT "/names && " IMPORT " " CASES "/residual/model.onnx -o " OUT "/names", 0));
     char *net = tu_read_file(OUT "/names/model.net", NULL);
     /* The name is the file's stem; the header says where it came from. */
@@ -171,8 +179,7 @@ static void test_onnx_net_names_layers_and_source_nodes(void **state)
 
 static void test_onnx_unsupported_op_names_node_and_writes_nothing(void **state)
 {
-    (void)state;
-    need_onnx();
+    need_onnx(state);
     /* An older import stands in the directory: it must stay untouched. */
     free(run_expect("rm -rf " OUT "/bad && mkdir -p " OUT "/bad && echo old > " OUT "/bad/unsupported.net", 0));
     char *log = run_expect(IMPORT " " BAD "/unsupported.onnx -o " OUT "/bad", 1);
@@ -200,10 +207,9 @@ static void test_onnx_unsupported_op_names_node_and_writes_nothing(void **state)
     assert_int_equal(entries(OUT "/bad"), -1);
 }
 
-static void test_onnx_dynamic_and_batch_inputs_are_errors(void **state)
+static void test_onnx_dynamic_and_batch_inputs_are_errors_old_opsets_warnings(void **state)
 {
-    (void)state;
-    need_onnx();
+    need_onnx(state);
     char *log = run_expect(IMPORT " " BAD "/dynamic.onnx -o " OUT "/bad", 1);
     assert_string_equal(log, "cnnc_import: error: input 'x' dimension 0 is 'N' (dynamic); cnnc needs static shapes\n");
     free(log);
@@ -212,12 +218,17 @@ static void test_onnx_dynamic_and_batch_inputs_are_errors(void **state)
                              "(batch 1)\n");
     free(log);
     assert_int_equal(entries(OUT "/bad"), -1);
+    /* An opset before 7 is read, with a warning. */
+    log = run_expect(IMPORT " " BAD "/opset6.onnx -o " OUT "/old", 0);
+    assert_string_equal(log, "cnnc_import: warning: opset6.onnx: opset 6 is older than 7; its ops are read with "
+                             "opset 7's rules (docs/onnx.md)\n"
+                             "wrote " OUT "/old/opset6.net (2 layers) and " OUT "/old/opset6.safetensors (2 tensors)\n");
+    free(log);
 }
 
 static void test_onnx_bad_files_exit_1_and_usage_2(void **state)
 {
-    (void)state;
-    need_onnx();
+    need_onnx(state);
     char *log = run_expect(IMPORT " " BAD "/garbage.onnx -o " OUT "/bad", 1);
     assert_string_equal(log, "cnnc_import: error: garbage.onnx is not an ONNX model (Error parsing message with type 'onnx.ModelProto')\n");
     free(log);
@@ -237,8 +248,7 @@ static void test_onnx_bad_files_exit_1_and_usage_2(void **state)
 
 static void test_onnx_damaged_files_are_errors_not_crashes(void **state)
 {
-    (void)state;
-    need_onnx();
+    need_onnx(state);
     /* Every truncation and three flips of every byte, in one process:
      * each imports or is a model error; any exception fails. */
     char *log = run_expect(RUNPY " tests/onnx/gen.py fuzz " BAD "/tiny.onnx && " RUNPY
@@ -252,8 +262,7 @@ static void test_onnx_damaged_files_are_errors_not_crashes(void **state)
 
 static void test_onnx_generated_c_builds_for_cortex_m4_and_riscv(void **state)
 {
-    (void)state;
-    need_onnx();
+    need_onnx(state);
     if (!tu_cross_checks() || tu_run("command -v arm-none-eabi-gcc && command -v riscv64-unknown-elf-gcc", NULL)) {
         print_message("skipped: no cross compilers, or the sanitized pass\n");
         skip();
@@ -274,9 +283,9 @@ static void test_onnx_generated_c_builds_for_cortex_m4_and_riscv(void **state)
  * counts PyTorch's parameters less one per BatchNorm channel (torch.onnx
  * folds each BatchNorm into the conv before it: its weight and bias, two
  * parameters a channel, become that conv's bias, one). */
-static void torchvision_export(const char *name, int opset, const char *params)
+static void torchvision_export(void **state, const char *name, int opset, const char *params)
 {
-    need_onnx();
+    need_onnx(state);
     char cmd[2048];
     snprintf(cmd, sizeof cmd, RUNPY " -c 'import torch, torchvision' 2>&1");
     char *log = NULL;
@@ -298,16 +307,14 @@ static void torchvision_export(const char *name, int opset, const char *params)
 
 static void test_onnx_torchvision_resnet18_imports(void **state)
 {
-    (void)state;
     /* 11,689,512 in PyTorch, 9,600 of them in 20 BatchNorms' 4,800 channels */
-    torchvision_export("resnet18", 13, "\ntotal                                                          11,684,712  ");
+    torchvision_export(state, "resnet18", 13, "\ntotal                                                          11,684,712  ");
 }
 
 static void test_onnx_torchvision_mobilenet_v2_imports(void **state)
 {
-    (void)state;
     /* 3,504,872 in PyTorch, 34,112 of them in 52 BatchNorms' 17,056 channels */
-    torchvision_export("mobilenet_v2", 11, "\ntotal                                                          3,487,816  ");
+    torchvision_export(state, "mobilenet_v2", 11, "\ntotal                                                          3,487,816  ");
 }
 
 /* One line of conformance.py's list. */
@@ -319,8 +326,7 @@ typedef struct Conf {
 /* ONNX's backend tests that the importer reads, compiled and run. */
 static void test_onnx_conformance_backend_tests(void **state)
 {
-    (void)state;
-    need_onnx();
+    need_onnx(state);
     char *log = NULL;
     int status = tu_run(RUNPY " tests/onnx/conformance.py " OUT "/conf 2>&1", &log);
     if (status == 77) {
@@ -377,54 +383,68 @@ static void test_onnx_conformance_backend_tests(void **state)
     free(failures);
 }
 
+/* The cases in name order. */
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const Test *)a)->name, ((const Test *)b)->name);
+}
+
 /* Finds out whether onnx is there and lists the cases. */
 int main(void)
 {
     mkdir("build", 0777);
     mkdir(OUT, 0777);
     mkdir(OUT "/cases", 0777);
+    Env env = {0};
     char *log = NULL;
-    have_onnx = tu_run(RUNPY " -c 'import onnx, numpy' 2>&1", &log) == 0;
+    env.onnx = tu_run(RUNPY " -c 'import onnx, numpy' 2>&1", &log) == 0;
     free(log);
-    if (!have_onnx)
+    if (!env.onnx)
         fprintf(stderr, "test_onnx: no onnx at " ONNX_PYTHON " (Debian: python3-onnx): the tests are skipped\n");
+    static const struct {
+        const char *name;
+        CMUnitTestFunction fn;
+    } fixed[] = {
+#define T(f) {#f, f}
+        T(test_onnx_net_names_layers_and_source_nodes),
+        T(test_onnx_unsupported_op_names_node_and_writes_nothing),
+        T(test_onnx_dynamic_and_batch_inputs_are_errors_old_opsets_warnings),
+        T(test_onnx_bad_files_exit_1_and_usage_2),
+        T(test_onnx_damaged_files_are_errors_not_crashes),
+        T(test_onnx_generated_c_builds_for_cortex_m4_and_riscv),
+        T(test_onnx_torchvision_resnet18_imports),
+        T(test_onnx_torchvision_mobilenet_v2_imports),
+        T(test_onnx_conformance_backend_tests),
+#undef T
+    };
+    size_t nf = sizeof fixed / sizeof *fixed, n = 0;
     DIR *d = opendir(CASES);
     if (!d) {
         fprintf(stderr, "run from the repository root: no " CASES "\n");
         return 1;
     }
-    char (*names)[128] = NULL, (*titles)[160] = NULL;
-    size_t n = 0;
+    Test *cases = NULL;
     for (struct dirent *e; (e = readdir(d));) {
-        if (e->d_name[0] == '.' || strlen(e->d_name) >= 128)
+        if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof cases->name)
             continue;
-        names = realloc(names, (n + 1) * sizeof *names);
-        snprintf(names[n++], sizeof *names, "%s", e->d_name);
+        cases = realloc(cases, (n + 1) * sizeof *cases);
+        cases[n].env = &env;
+        snprintf(cases[n++].name, sizeof cases->name, "%s", e->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, (int (*)(const void *, const void *))strcmp);
-    titles = calloc(n ? n : 1, sizeof *titles);
-    struct CMUnitTest fixed[] = {
-        cmocka_unit_test(test_onnx_net_names_layers_and_source_nodes),
-        cmocka_unit_test(test_onnx_unsupported_op_names_node_and_writes_nothing),
-        cmocka_unit_test(test_onnx_dynamic_and_batch_inputs_are_errors),
-        cmocka_unit_test(test_onnx_bad_files_exit_1_and_usage_2),
-        cmocka_unit_test(test_onnx_damaged_files_are_errors_not_crashes),
-        cmocka_unit_test(test_onnx_generated_c_builds_for_cortex_m4_and_riscv),
-        cmocka_unit_test(test_onnx_torchvision_resnet18_imports),
-        cmocka_unit_test(test_onnx_torchvision_mobilenet_v2_imports),
-        cmocka_unit_test(test_onnx_conformance_backend_tests),
-    };
-    size_t nf = sizeof fixed / sizeof *fixed;
+    qsort(cases, n, sizeof *cases, by_name);
+    char (*titles)[160] = calloc(n + 1, sizeof *titles);
     struct CMUnitTest *tests = calloc(n + nf, sizeof *tests);
+    Test plain = {&env, ""};
     for (size_t i = 0; i < n; i++) {
-        snprintf(titles[i], sizeof *titles, "test_onnx_case_%s", names[i]);
-        tests[i] = (struct CMUnitTest){titles[i], test_onnx_case, NULL, NULL, names[i]};
+        snprintf(titles[i], sizeof *titles, "test_onnx_case_%s", cases[i].name);
+        tests[i] = (struct CMUnitTest){titles[i], test_onnx_case, NULL, NULL, &cases[i]};
     }
-    memcpy(tests + n, fixed, sizeof fixed);
+    for (size_t i = 0; i < nf; i++)
+        tests[n + i] = (struct CMUnitTest){fixed[i].name, fixed[i].fn, NULL, NULL, &plain};
     int failed = _cmocka_run_group_tests("onnx", tests, n + nf, NULL, NULL);
     free(tests);
     free(titles);
-    free(names);
+    free(cases);
     return failed;
 }

@@ -429,7 +429,7 @@ int main(void)
             continue;
         cases = realloc(cases, (n + 1) * sizeof *cases);
         cases[n].env = &env;
-        snprintf(cases[n++].name, sizeof cases->name, "%s", e->d_name);
+        memcpy(cases[n++].name, e->d_name, strlen(e->d_name) + 1); /* fits: checked above */
     }
     closedir(d);
     qsort(cases, n, sizeof *cases, by_name);

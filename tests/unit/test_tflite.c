@@ -209,6 +209,22 @@ static void test_tflite_damaged_files_refused_cleanly(void **state)
     }
 }
 
+/* Arm NN's reference backend against TFLite's int8 semantics, operator
+ * by operator: reported (docs/import.md explains each difference), not
+ * judged, since Arm NN rounds differently on purpose. */
+static void test_tflite_armnn_differences_reported(void **state)
+{
+    need_python(state);
+    if (system(PY " -c 'import pyarmnn' 2>/dev/null") != 0) {
+        print_message("skipped: no python3-pyarmnn\n");
+        skip();
+    }
+    char *out = tu_run_expect(PY " tests/tflite/armnn_ops.py --inputs 20 2>/dev/null", 0);
+    print_message("%s", out);
+    assert_non_null(strstr(out, "MEAN over H,W"));
+    free(out);
+}
+
 /* Exit status 2 for usage, 1 for a file that is not a model. */
 static void test_tflite_cli_errors(void **state)
 {
@@ -242,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_tflite_int8_interface),
         cmocka_unit_test(test_tflite_bad_models_refused),
         cmocka_unit_test(test_tflite_damaged_files_refused_cleanly),
+        cmocka_unit_test(test_tflite_armnn_differences_reported),
         cmocka_unit_test(test_tflite_cli_errors),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -45,7 +45,10 @@ typedef struct Q8 {
     int64_t *offset;    /* per layer: arena offset of the tensor it stores, -1 when it stores none */
     int64_t *scratch;   /* per layer: arena offset of its kernel's scratch words, -1 when none */
     int *last;          /* per layer: the last step that reads its tensor */
+    int *direct;        /* per layer: the output (of --int8-io) its kernel writes in place, or -1 */
     int64_t arena;      /* bytes */
+    Q8Plan *plan;       /* the figures, counted as the code is written */
+    int at;             /* the layer whose constants are being written */
 } Q8;
 
 /* Prints one line at the current indent; '{' at the end opens a block and
@@ -161,6 +164,48 @@ static bool hwc_spatial(const Q8 *e, const Layer *l)
     return e->net->hwc && l->shape.c > 1 && l->shape.h * l->shape.w > 1;
 }
 
+/* The plan's arena figures: each layer's tensor and scratch, and the
+ * most tensor bytes live at one step. */
+static void plan_figures(Q8 *e)
+{
+    Net *net = e->net;
+    int n = net->nlayers;
+    Q8Plan *p = e->plan;
+    p->arena = e->arena;
+    p->bound = 0;
+    for (int i = 0; i < n; i++) {
+        const Layer *l = net->layers[i];
+        p->at[i] = e->offset[i];
+        p->tensor[i] = e->offset[i] >= 0 ? numel(l->shape) : 0;
+        p->scratch[i] = 0;
+        if (e->scratch[i] >= 0)
+            p->scratch[i] = 4 * (plane_conv(e, l) ? plane_words(l) : dw3_words(l));
+        int64_t live = 0;
+        for (int j = 0; j <= i; j++)
+            if (e->offset[j] >= 0 && e->last[j] >= i)
+                live += numel(net->layers[j]->shape);
+        p->bound = live > p->bound ? live : p->bound;
+    }
+}
+
+/* With --int8-io, the layers whose kernel writes an output straight into
+ * the caller's buffer (CHW outputs; one output per stored tensor; not the
+ * input itself): no arena bytes and no copy. */
+static void mark_direct(Q8 *e)
+{
+    Net *net = e->net;
+    e->direct = mem_array(e->mem, (size_t)net->nlayers, sizeof *e->direct);
+    for (int i = 0; i < net->nlayers; i++)
+        e->direct[i] = -1;
+    if (!e->int8_io)
+        return;
+    for (int k = 0; k < net->noutputs; k++) {
+        int o = owner(net->outputs[k])->index;
+        if (o > 0 && e->direct[o] < 0 && !hwc_spatial(e, net->outputs[k]))
+            e->direct[o] = k;
+    }
+}
+
 /* Offsets by liveness: a tensor lives from the step that writes it to the
  * last step that reads it (the end for outputs), and takes the lowest
  * place free of every tensor whose life overlaps its own. Reader and
@@ -185,13 +230,14 @@ static void place(Q8 *e)
     }
     for (int k = 0; k < net->noutputs; k++)
         last[owner(net->outputs[k])->index] = n;
+    mark_direct(e);
     Slot *busy = mem_array(e->mem, (size_t)n, sizeof *busy);
     e->arena = 0;
     for (int i = 0; i < n; i++) {
         const Layer *l = net->layers[i];
         e->offset[i] = -1;
-        if (owner(l) != l || (i == 0 && e->int8_io && !hwc_spatial(e, l)))
-            continue; /* int8 input is read where the caller keeps it */
+        if (owner(l) != l || (i == 0 && e->int8_io && !hwc_spatial(e, l)) || e->direct[i] >= 0)
+            continue; /* int8 input is read where the caller keeps it, int8 outputs written there */
         int nbusy = 0;
         for (int j = 0; j < i; j++)
             if (e->offset[j] >= 0 && last[j] >= i)
@@ -209,11 +255,16 @@ static void place(Q8 *e)
     }
     e->last = last;
     place_scratch(e, busy);
+    plan_figures(e);
 }
 
 /* Where tensor l lives while the network runs. */
+static const char *output_name(Q8 *e, int k);
+
 static const char *where(Q8 *e, const Layer *l)
 {
+    if (e->direct[owner(l)->index] >= 0)
+        return output_name(e, e->direct[owner(l)->index]);
     if (e->offset[owner(l)->index] < 0)
         return "input";
     return mem_printf(e->mem, "a + %lld", (long long)e->offset[owner(l)->index]);
@@ -238,9 +289,33 @@ static void make_names(Q8 *e)
     }
 }
 
+/* Counts a table's flash bytes under its kind, read off the name's
+ * prefix (w_ weights; b_, bq_, bz_ biases; lut_, exp_, tN_ tables; k_
+ * per channel {bias, multiplier, rounding, shift}: a quarter biases; the
+ * rest multipliers and shifts). */
+static void count_table(Q8 *e, const char *type, const char *name, int64_t n)
+{
+    int64_t bytes = n * (strcmp(type, "int8_t") == 0 ? 1 : 4);
+    Q8Plan *p = e->plan;
+    if (strncmp(name, "w_", 2) == 0)
+        p->weights += bytes;
+    else if (name[0] == 'b' && (name[1] == '_' || ((name[1] == 'q' || name[1] == 'z') && name[2] == '_')))
+        p->biases += bytes;
+    else if (strncmp(name, "k_", 2) == 0) {
+        p->biases += bytes / 4;
+        p->multipliers += bytes - bytes / 4;
+    } else if (strncmp(name, "lut_", 4) == 0 || strncmp(name, "exp_", 4) == 0 ||
+             (name[0] == 't' && name[1] >= '0' && name[1] <= '9'))
+        p->tables += bytes;
+    else
+        p->multipliers += bytes;
+    p->constants[e->at] += bytes;
+}
+
 /* A table of integers, sixteen to a line. */
 static void emit_ints(Q8 *e, const char *type, const char *name, const int64_t *v, int64_t n)
 {
+    count_table(e, type, name, n);
     emit(e, "static const %s %s[%lld] = {", type, name, (long long)n);
     char line[512];
     size_t o = 0;
@@ -2230,7 +2305,11 @@ static void emit_entry(Q8 *e)
     emit(e, "void %s_run_arena(const %s *input%s, void *arena)", net->name, io_type(e), outs);
     emit(e, "{");
     emit(e, "int8_t *a = (int8_t *)arena;");
-    emit(e, "int i;");
+    bool loops = !e->int8_io || hwc_spatial(e, net->input); /* whether a copy at the edges needs i */
+    for (int k = 0; k < net->noutputs; k++)
+        loops = loops || e->direct[owner(net->outputs[k])->index] != k;
+    if (loops)
+        emit(e, "int i;");
     Shape is = net->input->shape;
     const char *from = hwc_spatial(e, net->input)
                            ? mem_printf(e->mem, "input[(i %% %lld) * %lld + i / %lld]", (long long)(is.h * is.w),
@@ -2262,6 +2341,8 @@ static void emit_entry(Q8 *e)
                                                         (long long)(os.h * os.w), (long long)os.c,
                                                         (long long)(os.h * os.w))
                                            : mem_printf(e->mem, "%s[i]", output_name(e, k));
+        if (e->direct[owner(l)->index] == k)
+            continue; /* its kernel wrote it there */
         emit(e, "for (i = 0; i < %lld; i++)", (long long)numel(os));
         if (e->int8_io)
             emit(e, "    %s = (%s)[i];", to, where(e, l));
@@ -2324,8 +2405,17 @@ static void emit_header(Q8 *e, const char *path)
     emit(e, "#define %s_OUTPUT_H %s_OUTPUT0_H", up, up);
     emit(e, "#define %s_OUTPUT_W %s_OUTPUT0_W", up, up);
     emit(e, "#define %s_OUTPUT_SIZE %s_OUTPUT0_SIZE", up, up);
-    emit(e, "/* scratch RAM for the int8 activations, in bytes */");
+    emit(e, "#define %s_OUTPUT_SCALE %s_OUTPUT0_SCALE", up, up);
+    emit(e, "#define %s_OUTPUT_ZERO_POINT %s_OUTPUT0_ZERO_POINT", up, up);
+    emit(e, "/* scratch RAM for the int8 activations and the kernels' scratch, in bytes */");
     emit(e, "#define %s_ARENA_BYTES %lld", up, (long long)e->arena);
+    const Q8Plan *p = e->plan;
+    emit(e, "/* flash for the int8 constants, in bytes: weights, int32 biases, multipliers and shifts, tables */");
+    emit(e, "#define %s_CONST_BYTES %lld", up, (long long)q8_constant_bytes(p));
+    emit(e, "#define %s_CONST_WEIGHT_BYTES %lld", up, (long long)p->weights);
+    emit(e, "#define %s_CONST_BIAS_BYTES %lld", up, (long long)p->biases);
+    emit(e, "#define %s_CONST_MULT_BYTES %lld", up, (long long)p->multipliers);
+    emit(e, "#define %s_CONST_TABLE_BYTES %lld", up, (long long)p->tables);
     emit(e, "%s", "");
     emit(e, "#ifdef __cplusplus");
     emit(e, "extern \"C\" {");
@@ -2375,19 +2465,83 @@ static void emit_banner(Q8 *e, const char *path)
     emit(e, " */");
 }
 
+/* A plan with its per-layer arrays, zeroed. */
+static Q8Plan *plan_new(Mem *m, int n)
+{
+    Q8Plan *p = mem_array(m, 1, sizeof *p);
+    *p = (Q8Plan){0};
+    p->tensor = mem_array(m, (size_t)n, sizeof *p->tensor);
+    p->at = mem_array(m, (size_t)n, sizeof *p->at);
+    p->scratch = mem_array(m, (size_t)n, sizeof *p->scratch);
+    p->constants = mem_array(m, (size_t)n, sizeof *p->constants);
+    for (int i = 0; i < n; i++)
+        p->tensor[i] = p->scratch[i] = p->constants[i] = 0, p->at[i] = -1;
+    return p;
+}
+
+int64_t q8_constant_bytes(const Q8Plan *p)
+{
+    return p->weights + p->biases + p->multipliers + p->tables;
+}
+
+/* The constants, kernels and entry points: written first (to count the
+ * constants the header states), then placed after the banner. */
+static void emit_body(Q8 *e)
+{
+    Net *net = e->net;
+    for (int i = 1; i < net->nlayers; i++) {
+        e->at = i;
+        emit_constants(e, net->layers[i]);
+    }
+    emit(e, "%s", "");
+    for (int i = 1; i < net->nlayers; i++)
+        if (owner(net->layers[i]) == net->layers[i])
+            emit_layer(e, net->layers[i]);
+    emit_entry(e);
+}
+
+/* Plans and writes the body into memory; the plan in net->q8. NULL
+ * (after reporting) when the net cannot be emitted. */
+static char *emit_plan_body(Q8 *e, size_t *len)
+{
+    if (!emit_fits(e->diag, e->net))
+        return NULL;
+    for (int i = 0; i < e->net->nlayers; i++)
+        if (!e->net->layers[i]->quant)
+            die("internal error: emitting int8 code for '%s' before quant_calibrate", e->net->layers[i]->name);
+    e->plan = plan_new(e->mem, e->net->nlayers);
+    make_names(e);
+    place(e);
+    char *text = NULL;
+    e->out = open_memstream(&text, len);
+    if (!e->out)
+        die("out of memory");
+    emit_body(e);
+    if (fclose(e->out) != 0)
+        die("out of memory");
+    e->net->q8 = e->plan;
+    return text;
+}
+
+const Q8Plan *emit_q8_plan(Mem *m, Diag *d, Net *net, const EmitOptions *opt, bool int8_io)
+{
+    Q8 e = {.mem = m, .diag = d, .net = net, .opt = opt, .int8_io = int8_io};
+    size_t len;
+    char *text = emit_plan_body(&e, &len);
+    free(text);
+    return text ? e.plan : NULL;
+}
+
 /* The header first, so that the C file can name its macros. */
 void emit_q8_c(Mem *m, Diag *d, Net *net, const EmitOptions *opt, const char *calibration, bool int8_io,
                FILE *c_out, FILE *h_out)
 {
     Q8 e = {.mem = m, .diag = d, .net = net, .opt = opt, .calibration = calibration, .int8_io = int8_io};
-    if (!emit_fits(d, net))
+    size_t len;
+    char *body = emit_plan_body(&e, &len);
+    if (!body)
         return;
-    for (int i = 0; i < net->nlayers; i++)
-        if (!net->layers[i]->quant)
-            die("internal error: emitting int8 code for '%s' before quant_calibrate", net->layers[i]->name);
     const char *path = cw_comment_safe(m, d->path);
-    make_names(&e);
-    place(&e);
 
     e.out = h_out;
     emit_header(&e, path);
@@ -2397,11 +2551,6 @@ void emit_q8_c(Mem *m, Diag *d, Net *net, const EmitOptions *opt, const char *ca
     emit(&e, "#include \"%s\"", opt->header_name);
     emit(&e, "#include \"cnnc_q8.h\"");
     emit(&e, "%s", "");
-    for (int i = 1; i < net->nlayers; i++)
-        emit_constants(&e, net->layers[i]);
-    emit(&e, "%s", "");
-    for (int i = 1; i < net->nlayers; i++)
-        if (owner(net->layers[i]) == net->layers[i])
-            emit_layer(&e, net->layers[i]);
-    emit_entry(&e);
+    fwrite(body, 1, len, c_out);
+    free(body);
 }

@@ -49,6 +49,7 @@ typedef struct Q8 {
     int64_t arena;      /* bytes */
     Q8Plan *plan;       /* the figures, counted as the code is written */
     int at;             /* the layer whose constants are being written */
+    int64_t *band;      /* per layer: bytes a plane conv's padded plane may take (PG_BAND_BYTES, or less to fit) */
 } Q8;
 
 /* Prints one line at the current indent; '{' at the end opens a block and
@@ -109,6 +110,11 @@ static const Layer *owner(const Layer *l)
     }
 }
 
+/* A plane conv's padded plane holds bands of output rows within this
+ * many bytes at most (its weights are expanded again per band); less
+ * where the arena has no room for that much. */
+#define PG_BAND_BYTES 20480
+
 /* A placed buffer, for first-fit placement. */
 typedef struct Slot {
     int64_t at, size;
@@ -123,34 +129,68 @@ static int slot_order(const void *a, const void *b)
 
 static bool plane_conv(Q8 *e, const Layer *l);
 static bool dw3_conv(Q8 *e, const Layer *l);
-static int64_t plane_words(const Layer *l);
+static int64_t plane_words(const Layer *l, int64_t band);
 static int64_t dw3_words(const Layer *l);
+static bool plane_banded(const Layer *l);
 static void emit_plane_constants(Q8 *e, const Layer *l);
 
-/* Scratch of the plane convs: word-aligned, the lowest place free of
- * every tensor alive during the step (its inputs and its output). */
+/* The scratch bytes of layer i's kernel with its plane's band limit. */
+static int64_t scratch_bytes(Q8 *e, int i)
+{
+    const Layer *l = e->net->layers[i];
+    return 4 * (plane_conv(e, l) ? plane_words(l, e->band[i]) : dw3_words(l));
+}
+
+/* The lowest word-aligned place of size bytes free of every tensor alive
+ * during step i (its inputs and its output). */
+static int64_t lowest_gap(Q8 *e, Slot *busy, int i, int64_t size)
+{
+    Net *net = e->net;
+    int nbusy = 0;
+    for (int j = 0; j <= i; j++)
+        if (e->offset[j] >= 0 && e->last[j] >= i)
+            busy[nbusy++] = (Slot){e->offset[j], numel(net->layers[j]->shape)};
+    qsort(busy, (size_t)nbusy, sizeof *busy, slot_order);
+    int64_t at = 0;
+    for (int j = 0; j < nbusy; j++) {
+        if (busy[j].at >= at + size)
+            break;
+        if (busy[j].at + busy[j].size > at)
+            at = (busy[j].at + busy[j].size + 3) / 4 * 4;
+    }
+    return at;
+}
+
+/* Scratch of the plane convs: the lowest gap free during the step. A
+ * banded plane takes the most rows that fit below the arena the tensors
+ * need (halving its band, down to one row of outputs), and a gathered
+ * block its padded copy of the input only where that fits (border
+ * windows check their taps instead), so that scratch costs RAM only
+ * where nothing smaller will do. */
 static void place_scratch(Q8 *e, Slot *busy)
 {
     Net *net = e->net;
     int n = net->nlayers;
     e->scratch = mem_array(e->mem, (size_t)n, sizeof *e->scratch);
+    for (int i = 0; i < n; i++)
+        e->band[i] = PG_BAND_BYTES;
     for (int i = 0; i < n; i++) {
         const Layer *l = net->layers[i];
         e->scratch[i] = -1;
         if (owner(l) != l || i == 0 || (!plane_conv(e, l) && !dw3_conv(e, l)))
             continue;
-        int nbusy = 0;
-        for (int j = 0; j <= i; j++)
-            if (e->offset[j] >= 0 && e->last[j] >= i)
-                busy[nbusy++] = (Slot){e->offset[j], numel(net->layers[j]->shape)};
-        qsort(busy, (size_t)nbusy, sizeof *busy, slot_order);
-        int64_t at = 0, size = 4 * (plane_conv(e, l) ? plane_words(l) : dw3_words(l));
-        for (int j = 0; j < nbusy; j++) {
-            if (busy[j].at >= at + size)
-                break;
-            if (busy[j].at + busy[j].size > at)
-                at = (busy[j].at + busy[j].size + 3) / 4 * 4;
+        if (plane_conv(e, l) && plane_banded(l))
+            for (; e->band[i] > 64; e->band[i] /= 2) {
+                int64_t size = scratch_bytes(e, i);
+                if (lowest_gap(e, busy, i, size) + size <= e->arena)
+                    break;
+            }
+        else if (plane_conv(e, l)) { /* a gathered block: its padded copy of the input only where it fits */
+            int64_t size = scratch_bytes(e, i);
+            if (lowest_gap(e, busy, i, size) + size > e->arena)
+                e->band[i] = 0;
         }
+        int64_t size = scratch_bytes(e, i), at = lowest_gap(e, busy, i, size);
         e->scratch[i] = at;
         e->arena = at + size > e->arena ? at + size : e->arena;
     }
@@ -179,7 +219,7 @@ static void plan_figures(Q8 *e)
         p->tensor[i] = e->offset[i] >= 0 ? numel(l->shape) : 0;
         p->scratch[i] = 0;
         if (e->scratch[i] >= 0)
-            p->scratch[i] = 4 * (plane_conv(e, l) ? plane_words(l) : dw3_words(l));
+            p->scratch[i] = scratch_bytes(e, i);
         int64_t live = 0;
         for (int j = 0; j <= i; j++)
             if (e->offset[j] >= 0 && e->last[j] >= i)
@@ -206,11 +246,63 @@ static void mark_direct(Q8 *e)
     }
 }
 
+/* Whether the tensors layers i and j store are alive at one step. */
+static bool overlap(const Q8 *e, int i, int j)
+{
+    return i <= e->last[j] && j <= e->last[i];
+}
+
+/* Layer indices by stored tensor size, largest first (ties in schedule
+ * order): an insertion sort, the nets are small. */
+static void order_by_size(Q8 *e, int *order, int n)
+{
+    for (int i = 1; i < n; i++) {
+        int v = order[i], j = i;
+        int64_t sv = numel(e->net->layers[v]->shape);
+        while (j > 0 && numel(e->net->layers[order[j - 1]]->shape) < sv)
+            order[j] = order[j - 1], j--;
+        order[j] = v;
+    }
+}
+
+/* Tensors in the given order, each at the lowest place free of every
+ * placed tensor whose life overlaps its own; e->arena their extent. */
+static void place_tensors(Q8 *e, const int *order, Slot *busy)
+{
+    Net *net = e->net;
+    int n = net->nlayers;
+    e->arena = 0;
+    for (int i = 0; i < n; i++)
+        e->offset[i] = -1;
+    for (int k = 0; k < n; k++) {
+        int i = order[k];
+        const Layer *l = net->layers[i];
+        if (owner(l) != l || (i == 0 && e->int8_io && !hwc_spatial(e, l)) || e->direct[i] >= 0)
+            continue; /* int8 input is read where the caller keeps it, int8 outputs written there */
+        int nbusy = 0;
+        for (int j = 0; j < n; j++)
+            if (e->offset[j] >= 0 && overlap(e, i, j))
+                busy[nbusy++] = (Slot){e->offset[j], numel(net->layers[j]->shape)};
+        qsort(busy, (size_t)nbusy, sizeof *busy, slot_order);
+        int64_t at = 0, size = numel(l->shape);
+        for (int j = 0; j < nbusy; j++) {
+            if (busy[j].at >= at + size)
+                break;
+            if (busy[j].at + busy[j].size > at)
+                at = busy[j].at + busy[j].size;
+        }
+        e->offset[i] = at;
+        e->arena = at + size > e->arena ? at + size : e->arena;
+    }
+}
+
 /* Offsets by liveness: a tensor lives from the step that writes it to the
  * last step that reads it (the end for outputs), and takes the lowest
- * place free of every tensor whose life overlaps its own. Reader and
- * writer of one step never share bytes, so kernels need not care about
- * aliasing. */
+ * place free of every tensor whose life overlaps its own, placed in
+ * schedule order and again largest first (as TFLM's greedy planner),
+ * the kernels' scratch then in the gaps; the smaller arena is kept.
+ * Reader and writer of one step never share bytes, so kernels need not
+ * care about aliasing. */
 static void place(Q8 *e)
 {
     Net *net = e->net;
@@ -231,30 +323,27 @@ static void place(Q8 *e)
     for (int k = 0; k < net->noutputs; k++)
         last[owner(net->outputs[k])->index] = n;
     mark_direct(e);
-    Slot *busy = mem_array(e->mem, (size_t)n, sizeof *busy);
-    e->arena = 0;
-    for (int i = 0; i < n; i++) {
-        const Layer *l = net->layers[i];
-        e->offset[i] = -1;
-        if (owner(l) != l || (i == 0 && e->int8_io && !hwc_spatial(e, l)) || e->direct[i] >= 0)
-            continue; /* int8 input is read where the caller keeps it, int8 outputs written there */
-        int nbusy = 0;
-        for (int j = 0; j < i; j++)
-            if (e->offset[j] >= 0 && last[j] >= i)
-                busy[nbusy++] = (Slot){e->offset[j], numel(net->layers[j]->shape)};
-        qsort(busy, (size_t)nbusy, sizeof *busy, slot_order);
-        int64_t at = 0, size = numel(l->shape);
-        for (int j = 0; j < nbusy; j++) {
-            if (busy[j].at >= at + size)
-                break;
-            if (busy[j].at + busy[j].size > at)
-                at = busy[j].at + busy[j].size;
-        }
-        e->offset[i] = at;
-        e->arena = at + size > e->arena ? at + size : e->arena;
-    }
     e->last = last;
-    place_scratch(e, busy);
+    e->band = mem_array(e->mem, (size_t)n, sizeof *e->band);
+    Slot *busy = mem_array(e->mem, (size_t)n, sizeof *busy);
+    int *order = mem_array(e->mem, (size_t)n, sizeof *order);
+    /* in schedule order, then largest first: the smaller arena wins */
+    int64_t best = -1, *offset = NULL, *scratch = NULL, *band = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < n; i++)
+            order[i] = i;
+        if (pass == 1)
+            order_by_size(e, order, n);
+        e->offset = mem_array(e->mem, (size_t)n, sizeof *e->offset);
+        place_tensors(e, order, busy);
+        place_scratch(e, busy);
+        if (best < 0 || e->arena < best) {
+            best = e->arena;
+            offset = e->offset, scratch = e->scratch, band = mem_array(e->mem, (size_t)n, sizeof *band);
+            memcpy(band, e->band, (size_t)n * sizeof *band);
+        }
+    }
+    e->arena = best, e->offset = offset, e->scratch = scratch, e->band = band;
     plan_figures(e);
 }
 
@@ -320,7 +409,8 @@ static void emit_ints(Q8 *e, const char *type, const char *name, const int64_t *
     char line[512];
     size_t o = 0;
     for (int64_t i = 0; i < n; i++) {
-        o += (size_t)snprintf(line + o, sizeof line - o, "%lld%s", (long long)v[i], i + 1 < n ? "," : "");
+        o += (size_t)snprintf(line + o, sizeof line - o, "%lld%s%s", (long long)v[i], type[0] == 'u' ? "u" : "",
+                              i + 1 < n ? "," : "");
         if ((i + 1) % 16 == 0 || i + 1 == n) {
             emit(e, "%s", line);
             o = 0;
@@ -752,9 +842,6 @@ static void emit_conv_gemm(Q8 *e, const Layer *l)
  * the per-window gather. */
 #define PG_MAX_BYTES 65536
 
-/* A plane conv's padded plane holds bands of output rows within this
- * many bytes (its weights are expanded again per band). */
-#define PG_BAND_BYTES 20480
 
 /* Words of constants ahead of a fused channel pair's weights: both
  * doubled biases, each channel's multiplier, ra and shift, the output
@@ -793,7 +880,7 @@ typedef struct Plane {
 } Plane;
 
 /* The plane geometry of conv l. */
-static Plane plane_of(const Layer *l)
+static Plane plane_of(const Layer *l, int64_t band_bytes)
 {
     Plane p = {0};
     Shape o = l->shape;
@@ -809,13 +896,13 @@ static Plane plane_of(const Layer *l)
     if (p.flat) {
         bool all;
         p.plane = p.cin2 * p.pos;
-        p.words = p.plane;
-        p.wx_at = p.words;
         p.fused = p.cin2 <= 63 && l->quant->nchan % 2 == 0 && l->quant->act_min == -128 &&
                   l->quant->act_max == 127 && o.h * o.w + PG_POS <= 4096;
-        p.cbw = 2 * p.cin2 + (p.fused ? PG_CONSTS : 0);
-        p.words += cb * p.cbw;
-        p.padded = !(has_interior(l, &all) && all);
+        /* the block, then (fused) the output and constants pointers the assembly reads */
+        p.words = p.plane + (p.fused ? 2 : 0);
+        p.cbw = p.cin2; /* weight words per channel pair, in flash */
+        (void)cb;
+        p.padded = band_bytes > 0 && !(has_interior(l, &all) && all); /* 0: no room for the copy */
         if (p.padded) {
             p.hp = (o.h - 1) * l->stride[0] + (l->kernel[0] - 1) * l->dilation[0] + 1;
             p.wp = (o.w - 1) * l->stride[1] + (l->kernel[1] - 1) * l->dilation[1] + 1;
@@ -825,9 +912,9 @@ static Plane plane_of(const Layer *l)
     } else {
         p.sx = l->stride[1];
         p.wq = o.w + (l->kernel[1] - 1) * l->dilation[1] / p.sx;
-        for (p.band = o.h; p.band > 1; p.band--) /* the most rows within PG_BAND_BYTES */
+        for (p.band = o.h; p.band > 1; p.band--) /* the most rows within band_bytes */
             if (4 * p.cin2 * (((p.band - 1) * l->stride[0] + (l->kernel[0] - 1) * l->dilation[0] + 1) * p.sx * p.wq) <=
-                PG_BAND_BYTES)
+                band_bytes)
                 break;
         p.hq = (p.band - 1) * l->stride[0] + (l->kernel[0] - 1) * l->dilation[0] + 1;
         p.plane = p.hq * p.sx * p.wq;
@@ -839,9 +926,15 @@ static Plane plane_of(const Layer *l)
 }
 
 /* The scratch words of plane conv l. */
-static int64_t plane_words(const Layer *l)
+static int64_t plane_words(const Layer *l, int64_t band)
 {
-    return plane_of(l).words;
+    return plane_of(l, band).words;
+}
+
+/* Whether conv l's scratch is a padded plane in bands of rows (rather than a gathered block). */
+static bool plane_banded(const Layer *l)
+{
+    return !plane_of(l, PG_BAND_BYTES).flat;
 }
 
 /* Sum of |w| over channel c's taps, for bounding its accumulator. */
@@ -891,7 +984,7 @@ static bool requant2_ok(const Layer *l, bool folded)
  * the plane kernel when its scratch stays modest. */
 static bool plane_conv(Q8 *e, const Layer *l)
 {
-    return l->quant->kind == QK_CONV && l->groups == 1 && plane_of(l).words * 4 <= PG_MAX_BYTES &&
+    return l->quant->kind == QK_CONV && l->groups == 1 && plane_of(l, PG_BAND_BYTES).words * 4 <= PG_MAX_BYTES &&
            requant2_ok(l, gemm_folded(e, l));
 }
 
@@ -902,7 +995,7 @@ static void emit_plane_constants(Q8 *e, const Layer *l)
 {
     const QuantInfo *qi = l->quant;
     const char *c = e->cname[l->index];
-    Plane p = plane_of(l);
+    Plane p = plane_of(l, PG_BAND_BYTES);
     int64_t cin = l->in[0]->shape.c, cout = qi->nchan, cb = (cout + 1) / 2;
     int64_t n = cb * p.cin2 * p.taps * 4;
     int64_t *w = mem_array(e->mem, (size_t)n, sizeof *w);
@@ -918,7 +1011,14 @@ static void emit_plane_constants(Q8 *e, const Layer *l)
     emit(e, "/* %s: int8 weights, per pair of channels and of inputs four bytes that SXTB16 splits into the "
             "channels' pairs; per-channel scales in the multipliers */",
          cw_comment_safe(e->mem, l->name));
-    emit_ints(e, "int8_t", mem_printf(e->mem, "w_%s", c), w, n);
+    if (p.flat) { /* read from flash as words: byte k of a word is bits 8k..8k+7 of its value */
+        int64_t *word = mem_array(e->mem, (size_t)(n / 4), sizeof *word);
+        for (int64_t i = 0; i < n / 4; i++)
+            word[i] = (int64_t)((uint32_t)(uint8_t)w[4 * i] | (uint32_t)(uint8_t)w[4 * i + 1] << 8 |
+                                (uint32_t)(uint8_t)w[4 * i + 2] << 16 | (uint32_t)(uint8_t)w[4 * i + 3] << 24);
+        emit_ints(e, "uint32_t", mem_printf(e->mem, "w_%s", c), word, n / 4);
+    } else
+        emit_ints(e, "int8_t", mem_printf(e->mem, "w_%s", c), w, n);
     bool folded = gemm_folded(e, l);
     int64_t *k = mem_array(e->mem, (size_t)(8 * cb), sizeof *k);
     for (int64_t oc = 0; oc < 2 * cb; oc++) {
@@ -1008,7 +1108,9 @@ static void emit_gather_copy(Q8 *e, const Layer *l, const Plane *p)
          H, W);
 }
 
-/* The gather of block start..start+pos-1 into q, [pair][position]: four
+/* The gather of block start..start+pos-1 into q, [pair][position], each
+ * value doubled (the weights come unexpanded from flash, so the doubling
+ * cnnc_q_requant2 wants is done once here for every output channel): four
  * words at a time for plain 1x1 convs, else per position its window,
  * straight-line where the whole window is inside. */
 static void emit_gather_fill(Q8 *e, const Layer *l, const Plane *p)
@@ -1021,10 +1123,10 @@ static void emit_gather_fill(Q8 *e, const Layer *l, const Plane *p)
     if (plane_fill_fast(e, l, p)) {
         long long full = cin / 2;
         emit(e, "for (j = 0; j < %lld; j++)", full);
-        emit(e, "    cnnc_q_pair4(x + 2 * j * %lld + start, x + (2 * j + 1) * %lld + start, q + j * 4);", hw, hw);
+        emit(e, "    cnnc_q_pair4x2(x + 2 * j * %lld + start, x + (2 * j + 1) * %lld + start, q + j * 4);", hw, hw);
         if (cin % 2) {
             emit(e, "for (i = 0; i < 4; i++)");
-            emit(e, "    q[%lld + i] = cnnc_q_pack16(x[%lld + start + i], 0);", full * 4, 2 * full * hw);
+            emit(e, "    q[%lld + i] = cnnc_q_pack16(2 * x[%lld + start + i], 0);", full * 4, 2 * full * hw);
         }
         return;
     }
@@ -1041,19 +1143,19 @@ static void emit_gather_fill(Q8 *e, const Layer *l, const Plane *p)
                 long long f0 = 2 * j, f1 = 2 * j + 1;
                 long long o0 = f0 / (kh * kw) * hp * wpp + f0 / kw % kh * dy * wpp + f0 % kw * dx;
                 long long o1 = f1 / (kh * kw) * hp * wpp + f1 / kw % kh * dy * wpp + f1 % kw * dx;
-                const char *hi = f1 < k ? mem_printf(e->mem, "(int32_t)xc[xs + %lld]%s", o1, sub) : "0";
-                emit(e, "qw[%lld] = cnnc_q_pack16((int32_t)xc[xs + %lld]%s, %s);", j * pos, o0, sub, hi);
+                const char *hi = f1 < k ? mem_printf(e->mem, "2 * ((int32_t)xc[xs + %lld]%s)", o1, sub) : "0";
+                emit(e, "qw[%lld] = cnnc_q_pack16(2 * ((int32_t)xc[xs + %lld]%s), %s);", j * pos, o0, sub, hi);
             }
         } else {
             const char *tap = "xc[xs + (%s) / %lld * %lld + (%s) / %lld %% %lld * %lld + (%s) %% %lld * %lld]";
             emit(e, "for (j = 0; j < %lld; j++)", k / 2);
-            emit(e, "    qw[j * %lld] = cnnc_q_pack16((int32_t)%s%s, (int32_t)%s%s);", pos,
+            emit(e, "    qw[j * %lld] = cnnc_q_pack16(2 * ((int32_t)%s%s), 2 * ((int32_t)%s%s));", pos,
                  mem_printf(e->mem, tap, "2 * j", kh * kw, hp * wpp, "2 * j", kw, kh, dy * wpp, "2 * j", kw, dx), sub,
                  mem_printf(e->mem, tap, "2 * j + 1", kh * kw, hp * wpp, "2 * j + 1", kw, kh, dy * wpp, "2 * j + 1", kw,
                             dx),
                  sub);
             if (k % 2)
-                emit(e, "qw[%lld] = cnnc_q_pack16((int32_t)%s%s, 0);", k / 2 * pos,
+                emit(e, "qw[%lld] = cnnc_q_pack16(2 * ((int32_t)%s%s), 0);", k / 2 * pos,
                      mem_printf(e->mem, tap, "2 * j", kh * kw, hp * wpp, "2 * j", kw, kh, dy * wpp, "2 * j", kw, dx),
                      sub);
         }
@@ -1072,8 +1174,8 @@ static void emit_gather_fill(Q8 *e, const Layer *l, const Plane *p)
             long long f0 = 2 * j, f1 = 2 * j + 1;
             long long o0 = f0 / (kh * kw) * hw + f0 / kw % kh * dy * W + f0 % kw * dx;
             long long o1 = f1 / (kh * kw) * hw + f1 / kw % kh * dy * W + f1 % kw * dx;
-            const char *hi = f1 < k ? mem_printf(e->mem, "(int32_t)x[xs + %lld]%s", o1, sub) : "0";
-            emit(e, "qw[%lld] = cnnc_q_pack16((int32_t)x[xs + %lld]%s, %s);", j * pos, o0, sub, hi);
+            const char *hi = f1 < k ? mem_printf(e->mem, "2 * ((int32_t)x[xs + %lld]%s)", o1, sub) : "0";
+            emit(e, "qw[%lld] = cnnc_q_pack16(2 * ((int32_t)x[xs + %lld]%s), %s);", j * pos, o0, sub, hi);
         }
         emit(e, "continue;");
         emit(e, "}");
@@ -1081,12 +1183,12 @@ static void emit_gather_fill(Q8 *e, const Layer *l, const Plane *p)
     emit(e, "for (j = 0; j < %lld; j++) {", k / 2);
     emit_gather_tap(e, l, "2 * j", "v");
     emit_gather_tap(e, l, "2 * j + 1", "lo");
-    emit(e, "qw[j * %lld] = cnnc_q_pack16(v, lo);", pos);
+    emit(e, "qw[j * %lld] = cnnc_q_pack16(2 * v, 2 * lo);", pos);
     emit(e, "}");
     if (k % 2) {
         emit(e, "j = %lld;", k / 2);
         emit_gather_tap(e, l, "2 * j", "v");
-        emit(e, "qw[j * %lld] = cnnc_q_pack16(v, 0);", pos);
+        emit(e, "qw[j * %lld] = cnnc_q_pack16(2 * v, 0);", pos);
     }
     emit(e, "}");
 }
@@ -1199,7 +1301,12 @@ static void emit_plane_asm(Q8 *e, const Layer *l, const Plane *p, long long u)
     for (long long v = 0; v < u; v++)
         for (long long t = 0; t < p->taps; t++) {
             long long off = plane_offset(l, p, v, t);
-            emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wp], #%lld]\\n\\t\"", 8 * (v * p->taps + t));
+            if (p->flat) { /* the weights' int8 word from flash, split into both channels' pairs */
+                emit(e, "    \"ldr %%[w1], [%%[wp], #%lld]\\n\\t\"", 4 * (v * p->taps + t));
+                emit(e, "    \"sxtb16 %%[w0], %%[w1]\\n\\t\"");
+                emit(e, "    \"sxtb16 %%[w1], %%[w1], ror #8\\n\\t\"");
+            } else
+                emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wp], #%lld]\\n\\t\"", 8 * (v * p->taps + t));
             for (long long i = 0; i < pos; i += 2) {
                 if (i + 1 < pos)
                     emit(e, "    \"ldrd %%[x0], %%[x1], [%%[qp], #%lld]\\n\\t\"", 4 * (off + i));
@@ -1216,8 +1323,14 @@ static void emit_plane_asm(Q8 *e, const Layer *l, const Plane *p, long long u)
         for (long long i = 0; i < p->pos; i++)
             outs = mem_printf(e->mem, "%s [a%d%lld] \"+r\"(a%d%lld),", outs, ch, i, ch, i);
     emit(e, "%s", outs);
-    emit(e, "      [w0] \"=&r\"(w0), [w1] \"=&r\"(w1), [x0] \"=&r\"(x0), [x1] \"=&r\"(x1)");
-    emit(e, "    : [qp] \"r\"(qp), [wp] \"r\"(wp)");
+    /* a flash pointer as an input alone leaves gcc -O1 without registers; in-out it finds them */
+    if (p->flat) {
+        emit(e, "      [w0] \"=&r\"(w0), [w1] \"=&r\"(w1), [x0] \"=&r\"(x0), [x1] \"=&r\"(x1), [wp] \"+r\"(wp)");
+        emit(e, "    : [qp] \"r\"(qp)");
+    } else {
+        emit(e, "      [w0] \"=&r\"(w0), [w1] \"=&r\"(w1), [x0] \"=&r\"(x0), [x1] \"=&r\"(x1)");
+        emit(e, "    : [qp] \"r\"(qp), [wp] \"r\"(wp)");
+    }
     emit(e, "    : \"memory\");");
 }
 
@@ -1260,21 +1373,31 @@ static void emit_requant(Q8 *e, const Layer *l, const char **acc, const long lon
 
 /* A gathered block for one pair of output channels in one assembly
  * block (CNNC_Q_KERNEL_ASM): the accumulators from the doubled biases,
- * every pair's dual MACs, then each output's rounding multiply and store
- * through the output pointer the C code left among the constants. */
+ * every pair's dual MACs with the weights read from flash (one LDR and
+ * two SXTB16 per input pair, for both channels), then each output's
+ * rounding multiply and store. The block holds doubled values, so the
+ * sums come out doubled as cnnc_q_requant2 wants; the constants (k_, per
+ * channel {2 * bias, multiplier, ra, shift}) and output pointers are the
+ * two words the C code left after the block. */
 static void emit_fused_asm(Q8 *e, const Layer *l, const Plane *p, long long first)
 {
-    long long hw = (long long)(l->shape.h * l->shape.w), pos = (long long)p->pos;
+    long long hw = (long long)(l->shape.h * l->shape.w), pos = (long long)p->pos, pl = 4 * (long long)p->plane;
     fprintf(e->out, "#ifdef CNNC_Q_KERNEL_ASM\n");
-    emit(e, "wx[cb * %lld + 8] = (uint32_t)(uintptr_t)yo;", (long long)p->cbw);
+    emit(e, "q[%lld] = (uint32_t)(uintptr_t)yo;", (long long)p->plane);
+    emit(e, "q[%lld] = (uint32_t)(uintptr_t)k;", (long long)p->plane + 1);
     emit(e, "__asm__ volatile(");
     /* the biases into each even position's accumulators; the first
      * pair's MACs of the odd one after it start from them (before the
      * even one's own), which saves copying them */
-    for (long long i = first; i < pos; i += 2)
-        emit(e, "    \"ldrd %%[a0%lld], %%[a1%lld], [%%[wp]]\\n\\t\"", i, i);
+    emit(e, "    \"ldr %%[x0], [%%[qp], #%lld]\\n\\t\"", pl + 4);
+    for (long long i = first; i < pos; i += 2) {
+        emit(e, "    \"ldr %%[a0%lld], [%%[x0]]\\n\\t\"", i);
+        emit(e, "    \"ldr %%[a1%lld], [%%[x0], #16]\\n\\t\"", i);
+    }
     for (long long v = 0; v < (long long)p->cin2; v++) {
-        emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wp], #%lld]\\n\\t\"", 4 * PG_CONSTS + 8 * v);
+        emit(e, "    \"ldr %%[w1], [%%[wp], #%lld]\\n\\t\"", 4 * v);
+        emit(e, "    \"sxtb16 %%[w0], %%[w1]\\n\\t\"");
+        emit(e, "    \"sxtb16 %%[w1], %%[w1], ror #8\\n\\t\"");
         for (long long i = first; i < pos; i += 2) {
             if (i + 1 < pos)
                 emit(e, "    \"ldrd %%[x0], %%[x1], [%%[qp], #%lld]\\n\\t\"", 4 * (v * pos + i));
@@ -1287,11 +1410,12 @@ static void emit_fused_asm(Q8 *e, const Layer *l, const Plane *p, long long firs
             }
         }
     }
-    /* requantization: qp the output pointer, w0 multiplier, w1 ra, x0 shift, x1 scratch */
-    emit(e, "    \"ldr %%[qp], [%%[wp], #32]\\n\\t\"");
+    /* requantization: wp the constants, qp the output pointer, w0 multiplier, w1 ra, x0 shift, x1 scratch */
+    emit(e, "    \"ldr %%[wp], [%%[qp], #%lld]\\n\\t\"", pl + 4);
+    emit(e, "    \"ldr %%[qp], [%%[qp], #%lld]\\n\\t\"", pl);
     for (int ch = 0; ch < 2; ch++) {
-        emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wp], #%d]\\n\\t\"", 8 + 12 * ch);
-        emit(e, "    \"ldr %%[x0], [%%[wp], #%d]\\n\\t\"", 16 + 12 * ch);
+        emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wp], #%d]\\n\\t\"", 4 + 16 * ch);
+        emit(e, "    \"ldr %%[x0], [%%[wp], #%d]\\n\\t\"", 12 + 16 * ch);
         for (long long i = first; i < pos; i++) {
             emit(e, "    \"add %%[x1], %%[w1], %%[a%d%lld], asr #31\\n\\t\"", ch, i);
             emit(e, "    \"smmlar %%[x1], %%[a%d%lld], %%[w0], %%[x1]\\n\\t\"", ch, i);
@@ -1305,8 +1429,9 @@ static void emit_fused_asm(Q8 *e, const Layer *l, const Plane *p, long long firs
         for (long long i = first; i < pos; i++)
             outs = mem_printf(e->mem, "%s [a%d%lld] \"=&r\"(a%d%lld),", outs, ch, i, ch, i);
     emit(e, "%s", outs);
-    emit(e, "      [w0] \"=&r\"(w0), [w1] \"=&r\"(w1), [x0] \"=&r\"(x0), [x1] \"=&r\"(x1), [qp] \"+r\"(qp)");
-    emit(e, "    : [wp] \"r\"(wp)");
+    emit(e, "      [w0] \"=&r\"(w0), [w1] \"=&r\"(w1), [x0] \"=&r\"(x0), [x1] \"=&r\"(x1), [qp] \"+r\"(qp), "
+            "[wp] \"+r\"(wp)");
+    emit(e, "    :");
     emit(e, "    : \"memory\");");
 }
 
@@ -1340,9 +1465,14 @@ static void emit_plane_block(Q8 *e, const Layer *l, const Plane *p, long long fi
     for (long long v = 0; v < u; v++)
         for (long long t = 0; t < taps; t++) {
             long long off = plane_offset(l, p, v, t);
-            long long wo = p->fused ? PG_CONSTS : 0;
-            emit(e, "w0 = wp[%lld];", wo + 2 * (v * taps + t));
-            emit(e, "w1 = wp[%lld];", wo + 2 * (v * taps + t) + 1);
+            if (p->flat) {
+                emit(e, "wb = wp[%lld];", v * taps + t);
+                emit(e, "w0 = cnnc_q_sxtb16(wb);");
+                emit(e, "w1 = cnnc_q_sxtb16_ror8(wb);");
+            } else {
+                emit(e, "w0 = wp[%lld];", 2 * (v * taps + t));
+                emit(e, "w1 = wp[%lld];", 2 * (v * taps + t) + 1);
+            }
             for (long long i = 0; i < pos; i += 2) {
                 emit(e, "x0 = qp[%lld];", off + i);
                 if (i + 1 < pos)
@@ -1357,7 +1487,7 @@ static void emit_plane_block(Q8 *e, const Layer *l, const Plane *p, long long fi
         fprintf(e->out, "#endif\n");
     if (loop) {
         emit(e, "qp += %lld;", u * (long long)(p->flat ? pos : p->plane));
-        emit(e, "wp += %lld;", u * taps * 2);
+        emit(e, "wp += %lld;", u * taps * (p->flat ? 1 : 2));
         emit(e, "}");
     }
     for (int ch = 0; ch < 2; ch++) {
@@ -1402,7 +1532,7 @@ static void emit_conv_plane(Q8 *e, const Layer *l)
     const QuantInfo *qi = l->quant;
     const char *c = e->cname[l->index];
     Shape o = l->shape;
-    Plane p = plane_of(l);
+    Plane p = plane_of(l, e->band[l->index]);
     long long hw = (long long)(o.h * o.w), pos = (long long)p.pos, len = (long long)p.len;
     long long nw = (long long)(p.cin2 * p.taps), ncb = (long long)((qi->nchan + 1) / 2);
     emit(e, "const uint32_t *qp, *wp;");
@@ -1415,7 +1545,8 @@ static void emit_conv_plane(Q8 *e, const Layer *l)
             decl = mem_printf(e->mem, "%s, a%d%lld", decl, ch, i);
     emit(e, "%s;", decl);
     emit(e, "int bd, cb, row, b, j, i, iy, ix, yy, xx, xs, start;");
-    const char *unused[] = {"qw", "xs", "i", "iy", "ix", "yy", "xx", "row", "v", "lo", "x1", "t", "m", "r", "s", "bd"};
+    const char *unused[] = {"qw", "xs", "i", "iy", "ix", "yy", "xx", "row", "v", "lo", "x1", "t", "m", "r", "s", "bd",
+                            "j", "wb"};
     for (size_t i = 0; i < sizeof unused / sizeof *unused; i++)
         emit(e, "(void)%s;", unused[i]);
     emit(e, "int8_t *xc;");
@@ -1425,18 +1556,7 @@ static void emit_conv_plane(Q8 *e, const Layer *l)
         emit(e, "xc = 0;");
     emit(e, "(void)xc;");
     if (p.flat) {
-        emit(e, "for (cb = 0; cb < %lld; cb++) {", ncb);
-        emit(e, "wx = q + %lld + cb * %lld;", (long long)p.wx_at, (long long)p.cbw);
-        if (p.fused) {
-            emit(e, "k = k_%s + cb * 8;", c);
-            const int from[PG_CONSTS - 2] = {0, 4, 1, 2, 3, 5, 6, 7};
-            for (int i = 0; i < PG_CONSTS - 2; i++)
-                emit(e, "wx[%d] = (uint32_t)k[%d];", i, from[i]);
-            emit(e, "wx += %d;", PG_CONSTS);
-        }
-        emit_plane_weights(e, l, mem_printf(e->mem, "cb * %lld", nw), mem_printf(e->mem, "%lld", nw));
-        emit(e, "}");
-        emit(e, "wx = q + %lld;", (long long)p.wx_at);
+        emit(e, "(void)wx;");
         /* a fused last block that overlaps its neighbour computes only its new positions */
         long long rem = len % pos, tail = p.fused && rem && p.nblk > 1;
         for (long long part = 0; part <= tail; part++) {
@@ -1451,7 +1571,7 @@ static void emit_conv_plane(Q8 *e, const Layer *l)
             emit(e, "for (cb = 0; cb < %lld; cb++) {", ncb);
             emit(e, "k = k_%s + cb * 8;", c);
             emit(e, "qp = q;");
-            emit(e, "wp = wx + cb * %lld;", (long long)p.cbw);
+            emit(e, "wp = w_%s + cb * %lld;", c, (long long)p.cbw);
             emit(e, "yo = y + cb * %lld + start;", 2 * hw);
             emit_plane_block(e, l, &p, part ? pos - rem : 0);
             emit(e, "}");

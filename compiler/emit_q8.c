@@ -50,6 +50,7 @@ typedef struct Q8 {
     Q8Plan *plan;       /* the figures, counted as the code is written */
     int at;             /* the layer whose constants are being written */
     int64_t *band;      /* per layer: bytes a plane conv's padded plane may take (PG_BAND_BYTES, or less to fit) */
+    bool *lean;         /* per layer: a gathered-block conv reads its weights from flash (no room to expand them) */
 } Q8;
 
 /* Prints one line at the current indent; '{' at the end opens a block and
@@ -129,7 +130,7 @@ static int slot_order(const void *a, const void *b)
 
 static bool plane_conv(Q8 *e, const Layer *l);
 static bool dw3_conv(Q8 *e, const Layer *l);
-static int64_t plane_words(const Layer *l, int64_t band);
+static int64_t plane_words(const Layer *l, int64_t band, bool lean);
 static int64_t dw3_words(const Layer *l);
 static bool plane_banded(const Layer *l);
 static void emit_plane_constants(Q8 *e, const Layer *l);
@@ -138,7 +139,7 @@ static void emit_plane_constants(Q8 *e, const Layer *l);
 static int64_t scratch_bytes(Q8 *e, int i)
 {
     const Layer *l = e->net->layers[i];
-    return 4 * (plane_conv(e, l) ? plane_words(l, e->band[i]) : dw3_words(l));
+    return 4 * (plane_conv(e, l) ? plane_words(l, e->band[i], e->lean[i]) : dw3_words(l));
 }
 
 /* The lowest word-aligned place of size bytes free of every tensor alive
@@ -173,7 +174,7 @@ static void place_scratch(Q8 *e, Slot *busy)
     int n = net->nlayers;
     e->scratch = mem_array(e->mem, (size_t)n, sizeof *e->scratch);
     for (int i = 0; i < n; i++)
-        e->band[i] = PG_BAND_BYTES;
+        e->band[i] = PG_BAND_BYTES, e->lean[i] = false;
     for (int i = 0; i < n; i++) {
         const Layer *l = net->layers[i];
         e->scratch[i] = -1;
@@ -185,11 +186,16 @@ static void place_scratch(Q8 *e, Slot *busy)
                 if (lowest_gap(e, busy, i, size) + size <= e->arena)
                     break;
             }
-        else if (plane_conv(e, l)) { /* a gathered block: its padded copy of the input only where it fits */
-            int64_t size = scratch_bytes(e, i);
-            if (lowest_gap(e, busy, i, size) + size > e->arena)
-                e->band[i] = 0;
-        }
+        else if (plane_conv(e, l)) /* a gathered block: expanded weights, then the padded copy, where they fit */
+            for (int k = 0; k < 2; k++) {
+                int64_t size = scratch_bytes(e, i);
+                if (lowest_gap(e, busy, i, size) + size <= e->arena)
+                    break;
+                if (k == 0)
+                    e->lean[i] = true;
+                else
+                    e->band[i] = 0;
+            }
         int64_t size = scratch_bytes(e, i), at = lowest_gap(e, busy, i, size);
         e->scratch[i] = at;
         e->arena = at + size > e->arena ? at + size : e->arena;
@@ -325,10 +331,12 @@ static void place(Q8 *e)
     mark_direct(e);
     e->last = last;
     e->band = mem_array(e->mem, (size_t)n, sizeof *e->band);
+    e->lean = mem_array(e->mem, (size_t)n, sizeof *e->lean);
     Slot *busy = mem_array(e->mem, (size_t)n, sizeof *busy);
     int *order = mem_array(e->mem, (size_t)n, sizeof *order);
     /* in schedule order, then largest first: the smaller arena wins */
     int64_t best = -1, *offset = NULL, *scratch = NULL, *band = NULL;
+    bool *lean = NULL;
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < n; i++)
             order[i] = i;
@@ -341,9 +349,11 @@ static void place(Q8 *e)
             best = e->arena;
             offset = e->offset, scratch = e->scratch, band = mem_array(e->mem, (size_t)n, sizeof *band);
             memcpy(band, e->band, (size_t)n * sizeof *band);
+            lean = mem_array(e->mem, (size_t)n, sizeof *lean);
+            memcpy(lean, e->lean, (size_t)n * sizeof *lean);
         }
     }
-    e->arena = best, e->offset = offset, e->scratch = scratch, e->band = band;
+    e->arena = best, e->offset = offset, e->scratch = scratch, e->band = band, e->lean = lean;
     plan_figures(e);
 }
 
@@ -872,6 +882,7 @@ typedef struct Plane {
     int64_t nblk;       /* blocks per row; the last one overlaps its neighbour */
     int64_t wx_at;      /* scratch word where the expanded weights start */
     bool fused;         /* gather: one assembly block per block and channel pair, requantization included */
+    bool lean;          /* gather: weights read from flash, the block doubled (else expanded into scratch, doubled) */
     int64_t cbw;        /* gather: expanded words per channel pair (constants when fused, then weights) */
     bool padded;        /* gather: from a padded int8 copy of the input (some window leaves it) */
     int64_t hp, wp;     /* the copy's rows and columns: input row iy is copy row iy + pad top */
@@ -880,7 +891,7 @@ typedef struct Plane {
 } Plane;
 
 /* The plane geometry of conv l. */
-static Plane plane_of(const Layer *l, int64_t band_bytes)
+static Plane plane_of(const Layer *l, int64_t band_bytes, bool lean)
 {
     Plane p = {0};
     Shape o = l->shape;
@@ -898,10 +909,18 @@ static Plane plane_of(const Layer *l, int64_t band_bytes)
         p.plane = p.cin2 * p.pos;
         p.fused = p.cin2 <= 63 && l->quant->nchan % 2 == 0 && l->quant->act_min == -128 &&
                   l->quant->act_max == 127 && o.h * o.w + PG_POS <= 4096;
-        /* the block, then (fused) the output and constants pointers the assembly reads */
-        p.words = p.plane + (p.fused ? 2 : 0);
-        p.cbw = p.cin2; /* weight words per channel pair, in flash */
-        (void)cb;
+        p.lean = lean;
+        if (lean) {
+            /* the block, then (fused) the output and constants pointers the assembly reads */
+            p.words = p.plane + (p.fused ? 2 : 0);
+            p.cbw = p.cin2; /* weight words per channel pair, in flash */
+        } else {
+            /* the block, then per channel pair its expanded weights (after its constants when fused) */
+            p.words = p.plane;
+            p.wx_at = p.words;
+            p.cbw = 2 * p.cin2 + (p.fused ? PG_CONSTS : 0);
+            p.words += cb * p.cbw;
+        }
         p.padded = band_bytes > 0 && !(has_interior(l, &all) && all); /* 0: no room for the copy */
         if (p.padded) {
             p.hp = (o.h - 1) * l->stride[0] + (l->kernel[0] - 1) * l->dilation[0] + 1;
@@ -926,15 +945,15 @@ static Plane plane_of(const Layer *l, int64_t band_bytes)
 }
 
 /* The scratch words of plane conv l. */
-static int64_t plane_words(const Layer *l, int64_t band)
+static int64_t plane_words(const Layer *l, int64_t band, bool lean)
 {
-    return plane_of(l, band).words;
+    return plane_of(l, band, lean).words;
 }
 
 /* Whether conv l's scratch is a padded plane in bands of rows (rather than a gathered block). */
 static bool plane_banded(const Layer *l)
 {
-    return !plane_of(l, PG_BAND_BYTES).flat;
+    return !plane_of(l, PG_BAND_BYTES, false).flat;
 }
 
 /* Sum of |w| over channel c's taps, for bounding its accumulator. */
@@ -984,7 +1003,7 @@ static bool requant2_ok(const Layer *l, bool folded)
  * the plane kernel when its scratch stays modest. */
 static bool plane_conv(Q8 *e, const Layer *l)
 {
-    return l->quant->kind == QK_CONV && l->groups == 1 && plane_of(l, PG_BAND_BYTES).words * 4 <= PG_MAX_BYTES &&
+    return l->quant->kind == QK_CONV && l->groups == 1 && plane_of(l, PG_BAND_BYTES, true).words * 4 <= PG_MAX_BYTES &&
            requant2_ok(l, gemm_folded(e, l));
 }
 
@@ -995,7 +1014,7 @@ static void emit_plane_constants(Q8 *e, const Layer *l)
 {
     const QuantInfo *qi = l->quant;
     const char *c = e->cname[l->index];
-    Plane p = plane_of(l, PG_BAND_BYTES);
+    Plane p = plane_of(l, PG_BAND_BYTES, true);
     int64_t cin = l->in[0]->shape.c, cout = qi->nchan, cb = (cout + 1) / 2;
     int64_t n = cb * p.cin2 * p.taps * 4;
     int64_t *w = mem_array(e->mem, (size_t)n, sizeof *w);
@@ -1120,13 +1139,14 @@ static void emit_gather_fill(Q8 *e, const Layer *l, const Plane *p)
     long long sy = l->stride[0], sx = l->stride[1], dy = l->dilation[0], dx = l->dilation[1];
     long long pos = (long long)p->pos, k = cin * kh * kw, k2 = (long long)p->cin2;
     bool folded = gemm_folded(e, l);
+    const char *d2 = p->lean ? "2 * " : ""; /* lean: the doubling the expanded weights would carry */
     if (plane_fill_fast(e, l, p)) {
         long long full = cin / 2;
         emit(e, "for (j = 0; j < %lld; j++)", full);
-        emit(e, "    cnnc_q_pair4x2(x + 2 * j * %lld + start, x + (2 * j + 1) * %lld + start, q + j * 4);", hw, hw);
+        emit(e, "    cnnc_q_pair4%s(x + 2 * j * %lld + start, x + (2 * j + 1) * %lld + start, q + j * 4);", p->lean ? "x2" : "", hw, hw);
         if (cin % 2) {
             emit(e, "for (i = 0; i < 4; i++)");
-            emit(e, "    q[%lld + i] = cnnc_q_pack16(2 * x[%lld + start + i], 0);", full * 4, 2 * full * hw);
+            emit(e, "    q[%lld + i] = cnnc_q_pack16(%sx[%lld + start + i], 0);", full * 4, d2, 2 * full * hw);
         }
         return;
     }
@@ -1143,19 +1163,20 @@ static void emit_gather_fill(Q8 *e, const Layer *l, const Plane *p)
                 long long f0 = 2 * j, f1 = 2 * j + 1;
                 long long o0 = f0 / (kh * kw) * hp * wpp + f0 / kw % kh * dy * wpp + f0 % kw * dx;
                 long long o1 = f1 / (kh * kw) * hp * wpp + f1 / kw % kh * dy * wpp + f1 % kw * dx;
-                const char *hi = f1 < k ? mem_printf(e->mem, "2 * ((int32_t)xc[xs + %lld]%s)", o1, sub) : "0";
-                emit(e, "qw[%lld] = cnnc_q_pack16(2 * ((int32_t)xc[xs + %lld]%s), %s);", j * pos, o0, sub, hi);
+                const char *hi = f1 < k ? mem_printf(e->mem, "%s((int32_t)xc[xs + %lld]%s)", d2, o1, sub) : "0";
+                emit(e, "qw[%lld] = cnnc_q_pack16(%s((int32_t)xc[xs + %lld]%s), %s);", j * pos, d2, o0, sub, hi);
             }
         } else {
             const char *tap = "xc[xs + (%s) / %lld * %lld + (%s) / %lld %% %lld * %lld + (%s) %% %lld * %lld]";
             emit(e, "for (j = 0; j < %lld; j++)", k / 2);
-            emit(e, "    qw[j * %lld] = cnnc_q_pack16(2 * ((int32_t)%s%s), 2 * ((int32_t)%s%s));", pos,
+            emit(e, "    qw[j * %lld] = cnnc_q_pack16(%s((int32_t)%s%s), %s((int32_t)%s%s));", pos, d2,
                  mem_printf(e->mem, tap, "2 * j", kh * kw, hp * wpp, "2 * j", kw, kh, dy * wpp, "2 * j", kw, dx), sub,
+                 d2,
                  mem_printf(e->mem, tap, "2 * j + 1", kh * kw, hp * wpp, "2 * j + 1", kw, kh, dy * wpp, "2 * j + 1", kw,
                             dx),
                  sub);
             if (k % 2)
-                emit(e, "qw[%lld] = cnnc_q_pack16(2 * ((int32_t)%s%s), 0);", k / 2 * pos,
+                emit(e, "qw[%lld] = cnnc_q_pack16(%s((int32_t)%s%s), 0);", k / 2 * pos, d2,
                      mem_printf(e->mem, tap, "2 * j", kh * kw, hp * wpp, "2 * j", kw, kh, dy * wpp, "2 * j", kw, dx),
                      sub);
         }
@@ -1174,8 +1195,8 @@ static void emit_gather_fill(Q8 *e, const Layer *l, const Plane *p)
             long long f0 = 2 * j, f1 = 2 * j + 1;
             long long o0 = f0 / (kh * kw) * hw + f0 / kw % kh * dy * W + f0 % kw * dx;
             long long o1 = f1 / (kh * kw) * hw + f1 / kw % kh * dy * W + f1 % kw * dx;
-            const char *hi = f1 < k ? mem_printf(e->mem, "2 * ((int32_t)x[xs + %lld]%s)", o1, sub) : "0";
-            emit(e, "qw[%lld] = cnnc_q_pack16(2 * ((int32_t)x[xs + %lld]%s), %s);", j * pos, o0, sub, hi);
+            const char *hi = f1 < k ? mem_printf(e->mem, "%s((int32_t)x[xs + %lld]%s)", d2, o1, sub) : "0";
+            emit(e, "qw[%lld] = cnnc_q_pack16(%s((int32_t)x[xs + %lld]%s), %s);", j * pos, d2, o0, sub, hi);
         }
         emit(e, "continue;");
         emit(e, "}");
@@ -1183,12 +1204,12 @@ static void emit_gather_fill(Q8 *e, const Layer *l, const Plane *p)
     emit(e, "for (j = 0; j < %lld; j++) {", k / 2);
     emit_gather_tap(e, l, "2 * j", "v");
     emit_gather_tap(e, l, "2 * j + 1", "lo");
-    emit(e, "qw[j * %lld] = cnnc_q_pack16(2 * v, 2 * lo);", pos);
+    emit(e, "qw[j * %lld] = cnnc_q_pack16(%sv, %slo);", pos, d2, d2);
     emit(e, "}");
     if (k % 2) {
         emit(e, "j = %lld;", k / 2);
         emit_gather_tap(e, l, "2 * j", "v");
-        emit(e, "qw[j * %lld] = cnnc_q_pack16(2 * v, 0);", pos);
+        emit(e, "qw[j * %lld] = cnnc_q_pack16(%sv, 0);", pos, d2);
     }
     emit(e, "}");
 }
@@ -1301,7 +1322,7 @@ static void emit_plane_asm(Q8 *e, const Layer *l, const Plane *p, long long u)
     for (long long v = 0; v < u; v++)
         for (long long t = 0; t < p->taps; t++) {
             long long off = plane_offset(l, p, v, t);
-            if (p->flat) { /* the weights' int8 word from flash, split into both channels' pairs */
+            if (p->lean) { /* the weights' int8 word from flash, split into both channels' pairs */
                 emit(e, "    \"ldr %%[w1], [%%[wp], #%lld]\\n\\t\"", 4 * (v * p->taps + t));
                 emit(e, "    \"sxtb16 %%[w0], %%[w1]\\n\\t\"");
                 emit(e, "    \"sxtb16 %%[w1], %%[w1], ror #8\\n\\t\"");
@@ -1324,7 +1345,7 @@ static void emit_plane_asm(Q8 *e, const Layer *l, const Plane *p, long long u)
             outs = mem_printf(e->mem, "%s [a%d%lld] \"+r\"(a%d%lld),", outs, ch, i, ch, i);
     emit(e, "%s", outs);
     /* a flash pointer as an input alone leaves gcc -O1 without registers; in-out it finds them */
-    if (p->flat) {
+    if (p->lean) {
         emit(e, "      [w0] \"=&r\"(w0), [w1] \"=&r\"(w1), [x0] \"=&r\"(x0), [x1] \"=&r\"(x1), [wp] \"+r\"(wp)");
         emit(e, "    : [qp] \"r\"(qp)");
     } else {
@@ -1370,6 +1391,59 @@ static void emit_requant(Q8 *e, const Layer *l, const char **acc, const long lon
     if (sat && fits)
         fprintf(e->out, "#endif\n");
 }
+
+/* emit_fused_asm where the arena has room for the expanded weights: the
+ * constants and doubled weight pairs the C code expanded into scratch
+ * (one LDRD per input pair for both channels), the output pointer left
+ * among the constants. */
+static void emit_fused_asm_fast(Q8 *e, const Layer *l, const Plane *p, long long first)
+{
+    long long hw = (long long)(l->shape.h * l->shape.w), pos = (long long)p->pos;
+    fprintf(e->out, "#ifdef CNNC_Q_KERNEL_ASM\n");
+    emit(e, "wx[cb * %lld + 8] = (uint32_t)(uintptr_t)yo;", (long long)p->cbw);
+    emit(e, "__asm__ volatile(");
+    /* the biases into each even position's accumulators; the first
+     * pair's MACs of the odd one after it start from them (before the
+     * even one's own), which saves copying them */
+    for (long long i = first; i < pos; i += 2)
+        emit(e, "    \"ldrd %%[a0%lld], %%[a1%lld], [%%[wp]]\\n\\t\"", i, i);
+    for (long long v = 0; v < (long long)p->cin2; v++) {
+        emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wp], #%lld]\\n\\t\"", 4 * PG_CONSTS + 8 * v);
+        for (long long i = first; i < pos; i += 2) {
+            if (i + 1 < pos)
+                emit(e, "    \"ldrd %%[x0], %%[x1], [%%[qp], #%lld]\\n\\t\"", 4 * (v * pos + i));
+            else
+                emit(e, "    \"ldr %%[x0], [%%[qp], #%lld]\\n\\t\"", 4 * (v * pos + i));
+            for (long long k = 0; k < 2 && i + k < pos; k++) {
+                long long d = v == 0 && i + 1 < pos ? i + 1 - k : i + k, src = v == 0 ? i : d;
+                emit(e, "    \"smlad %%[a0%lld], %%[x%lld], %%[w0], %%[a0%lld]\\n\\t\"", d, d - i, src);
+                emit(e, "    \"smlad %%[a1%lld], %%[x%lld], %%[w1], %%[a1%lld]\\n\\t\"", d, d - i, src);
+            }
+        }
+    }
+    /* requantization: qp the output pointer, w0 multiplier, w1 ra, x0 shift, x1 scratch */
+    emit(e, "    \"ldr %%[qp], [%%[wp], #32]\\n\\t\"");
+    for (int ch = 0; ch < 2; ch++) {
+        emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wp], #%d]\\n\\t\"", 8 + 12 * ch);
+        emit(e, "    \"ldr %%[x0], [%%[wp], #%d]\\n\\t\"", 16 + 12 * ch);
+        for (long long i = first; i < pos; i++) {
+            emit(e, "    \"add %%[x1], %%[w1], %%[a%d%lld], asr #31\\n\\t\"", ch, i);
+            emit(e, "    \"smmlar %%[x1], %%[a%d%lld], %%[w0], %%[x1]\\n\\t\"", ch, i);
+            emit(e, "    \"asr %%[x1], %%[x1], %%[x0]\\n\\t\"");
+            emit(e, "    \"ssat %%[x1], #8, %%[x1]\\n\\t\"");
+            emit(e, "    \"strb %%[x1], [%%[qp], #%lld]\\n\\t\"", ch * hw + i);
+        }
+    }
+    char *outs = mem_strdup(e->mem, "    :");
+    for (int ch = 0; ch < 2; ch++)
+        for (long long i = first; i < pos; i++)
+            outs = mem_printf(e->mem, "%s [a%d%lld] \"=&r\"(a%d%lld),", outs, ch, i, ch, i);
+    emit(e, "%s", outs);
+    emit(e, "      [w0] \"=&r\"(w0), [w1] \"=&r\"(w1), [x0] \"=&r\"(x0), [x1] \"=&r\"(x1), [qp] \"+r\"(qp)");
+    emit(e, "    : [wp] \"r\"(wp)");
+    emit(e, "    : \"memory\");");
+}
+
 
 /* A gathered block for one pair of output channels in one assembly
  * block (CNNC_Q_KERNEL_ASM): the accumulators from the doubled biases,
@@ -1446,7 +1520,10 @@ static void emit_plane_block(Q8 *e, const Layer *l, const Plane *p, long long fi
     long long u = (long long)plane_unroll(p);
     bool asm_ok = plane_asm_fits(l, p, u);
     if (p->fused) {
-        emit_fused_asm(e, l, p, first);
+        if (p->lean)
+            emit_fused_asm(e, l, p, first);
+        else
+            emit_fused_asm_fast(e, l, p, first);
         fprintf(e->out, "#else\n");
     }
     for (int ch = 0; ch < 2; ch++) {
@@ -1465,13 +1542,14 @@ static void emit_plane_block(Q8 *e, const Layer *l, const Plane *p, long long fi
     for (long long v = 0; v < u; v++)
         for (long long t = 0; t < taps; t++) {
             long long off = plane_offset(l, p, v, t);
-            if (p->flat) {
+            if (p->lean) {
                 emit(e, "wb = wp[%lld];", v * taps + t);
                 emit(e, "w0 = cnnc_q_sxtb16(wb);");
                 emit(e, "w1 = cnnc_q_sxtb16_ror8(wb);");
             } else {
-                emit(e, "w0 = wp[%lld];", 2 * (v * taps + t));
-                emit(e, "w1 = wp[%lld];", 2 * (v * taps + t) + 1);
+                long long wo = p->fused ? PG_CONSTS : 0;
+                emit(e, "w0 = wp[%lld];", wo + 2 * (v * taps + t));
+                emit(e, "w1 = wp[%lld];", wo + 2 * (v * taps + t) + 1);
             }
             for (long long i = 0; i < pos; i += 2) {
                 emit(e, "x0 = qp[%lld];", off + i);
@@ -1487,7 +1565,7 @@ static void emit_plane_block(Q8 *e, const Layer *l, const Plane *p, long long fi
         fprintf(e->out, "#endif\n");
     if (loop) {
         emit(e, "qp += %lld;", u * (long long)(p->flat ? pos : p->plane));
-        emit(e, "wp += %lld;", u * taps * (p->flat ? 1 : 2));
+        emit(e, "wp += %lld;", u * taps * (p->lean ? 1 : 2));
         emit(e, "}");
     }
     for (int ch = 0; ch < 2; ch++) {
@@ -1514,10 +1592,13 @@ static void emit_plane_block(Q8 *e, const Layer *l, const Plane *p, long long fi
 /* Expanded weights: n words from word first of the packed int8 table, as doubled int16
  * pairs (the accumulators then hold 2 * acc for cnnc_q_requant2), both
  * channels' pairs of a tap side by side. */
-static void emit_plane_weights(Q8 *e, const Layer *l, const char *first, const char *n)
+static void emit_plane_weights(Q8 *e, const Layer *l, const char *first, const char *n, bool words)
 {
     emit(e, "for (j = 0; j < %s; j++) {", n);
-    emit(e, "wb = cnnc_q_read4(w_%s + (%s + j) * 4);", e->cname[l->index], first);
+    if (words) /* the gathered-block convs' table holds the four bytes as one word */
+        emit(e, "wb = w_%s[%s + j];", e->cname[l->index], first);
+    else
+        emit(e, "wb = cnnc_q_read4(w_%s + (%s + j) * 4);", e->cname[l->index], first);
     emit(e, "w0 = cnnc_q_sxtb16(wb);");
     emit(e, "w1 = cnnc_q_sxtb16_ror8(wb);");
     emit(e, "wx[2 * j] = cnnc_q_sadd16(w0, w0);");
@@ -1532,7 +1613,7 @@ static void emit_conv_plane(Q8 *e, const Layer *l)
     const QuantInfo *qi = l->quant;
     const char *c = e->cname[l->index];
     Shape o = l->shape;
-    Plane p = plane_of(l, e->band[l->index]);
+    Plane p = plane_of(l, e->band[l->index], e->lean[l->index]);
     long long hw = (long long)(o.h * o.w), pos = (long long)p.pos, len = (long long)p.len;
     long long nw = (long long)(p.cin2 * p.taps), ncb = (long long)((qi->nchan + 1) / 2);
     emit(e, "const uint32_t *qp, *wp;");
@@ -1555,8 +1636,23 @@ static void emit_conv_plane(Q8 *e, const Layer *l)
     else
         emit(e, "xc = 0;");
     emit(e, "(void)xc;");
-    if (p.flat) {
+    if (p.flat && p.lean)
         emit(e, "(void)wx;");
+    if (p.flat && !p.lean) {
+        emit(e, "for (cb = 0; cb < %lld; cb++) {", ncb);
+        emit(e, "wx = q + %lld + cb * %lld;", (long long)p.wx_at, (long long)p.cbw);
+        if (p.fused) {
+            emit(e, "k = k_%s + cb * 8;", c);
+            const int from[PG_CONSTS - 2] = {0, 4, 1, 2, 3, 5, 6, 7};
+            for (int i = 0; i < PG_CONSTS - 2; i++)
+                emit(e, "wx[%d] = (uint32_t)k[%d];", i, from[i]);
+            emit(e, "wx += %d;", PG_CONSTS);
+        }
+        emit_plane_weights(e, l, mem_printf(e->mem, "cb * %lld", nw), mem_printf(e->mem, "%lld", nw), true);
+        emit(e, "}");
+        emit(e, "wx = q + %lld;", (long long)p.wx_at);
+    }
+    if (p.flat) {
         /* a fused last block that overlaps its neighbour computes only its new positions */
         long long rem = len % pos, tail = p.fused && rem && p.nblk > 1;
         for (long long part = 0; part <= tail; part++) {
@@ -1571,7 +1667,10 @@ static void emit_conv_plane(Q8 *e, const Layer *l)
             emit(e, "for (cb = 0; cb < %lld; cb++) {", ncb);
             emit(e, "k = k_%s + cb * 8;", c);
             emit(e, "qp = q;");
-            emit(e, "wp = w_%s + cb * %lld;", c, (long long)p.cbw);
+            if (p.lean)
+                emit(e, "wp = w_%s + cb * %lld;", c, (long long)p.cbw);
+            else
+                emit(e, "wp = wx + cb * %lld;", (long long)p.cbw);
             emit(e, "yo = y + cb * %lld + start;", 2 * hw);
             emit_plane_block(e, l, &p, part ? pos - rem : 0);
             emit(e, "}");
@@ -1584,7 +1683,7 @@ static void emit_conv_plane(Q8 *e, const Layer *l)
     emit_plane_fill(e, l, &p);
     emit(e, "for (cb = 0; cb < %lld; cb++) {", ncb);
     emit(e, "k = k_%s + cb * 8;", c);
-    emit_plane_weights(e, l, mem_printf(e->mem, "cb * %lld", nw), mem_printf(e->mem, "%lld", nw));
+    emit_plane_weights(e, l, mem_printf(e->mem, "cb * %lld", nw), mem_printf(e->mem, "%lld", nw), false);
     emit(e, "for (row = bd * %lld; row < %s; row++) {", band,
          o.h % band ? mem_printf(e->mem, "(bd * %lld + %lld < %lld ? bd * %lld + %lld : %lld)", band, band,
                                  (long long)o.h, band, band, (long long)o.h)

@@ -51,6 +51,8 @@ typedef struct Q8 {
     int at;             /* the layer whose constants are being written */
     int64_t *band;      /* per layer: bytes a plane conv's padded plane may take (PG_BAND_BYTES, or less to fit) */
     bool *lean;         /* per layer: a gathered-block conv reads its weights from flash (no room to expand them) */
+    int *partner;       /* per layer: the input whose bytes its kernel may overwrite as it goes, or -1 */
+    bool *inplace;      /* per layer: its tensor was placed over its partner's */
 } Q8;
 
 /* Prints one line at the current indent; '{' at the end opens a block and
@@ -133,6 +135,7 @@ static bool dw3_conv(Q8 *e, const Layer *l);
 static int64_t plane_words(const Layer *l, int64_t band, bool lean);
 static int64_t dw3_words(const Layer *l);
 static bool plane_banded(const Layer *l);
+static bool plane_blocks_disjoint(const Layer *l);
 static void emit_plane_constants(Q8 *e, const Layer *l);
 
 /* The scratch bytes of layer i's kernel with its plane's band limit. */
@@ -230,6 +233,10 @@ static void plan_figures(Q8 *e)
         for (int j = 0; j <= i; j++)
             if (e->offset[j] >= 0 && e->last[j] >= i)
                 live += numel(net->layers[j]->shape);
+        if (e->inplace[i]) { /* its input's bytes become its own */
+            int64_t a = numel(l->shape), b = numel(net->layers[e->partner[i]]->shape);
+            live -= a < b ? a : b;
+        }
         p->bound = live > p->bound ? live : p->bound;
     }
 }
@@ -271,20 +278,84 @@ static void order_by_size(Q8 *e, int *order, int n)
     }
 }
 
+/* Whether conv l's kernel may write its output over its input: a
+ * depthwise row kernel copies each channel into its padded plane before
+ * writing that channel (and no later channel's input lies below), a
+ * pointwise conv (1x1, stride 1, no padding) gathers a block of positions
+ * for every channel before writing those positions, its blocks disjoint
+ * (or the overlapping last one run first, writing only its new
+ * positions). */
+static bool may_overwrite_input(Q8 *e, const Layer *l)
+{
+    Shape in = l->in[0]->shape, o = l->shape;
+    if (l->quant->kind != QK_CONV || owner(l) != l)
+        return false;
+    if (plane_conv(e, l))
+        return l->kernel[0] == 1 && l->kernel[1] == 1 && l->stride[0] == 1 && l->stride[1] == 1 && l->pad[0] == 0 &&
+               l->pad[1] == 0 && l->pad[2] == 0 && l->pad[3] == 0 && o.h == in.h && o.w == in.w &&
+               plane_blocks_disjoint(l);
+    return dw3_conv(e, l) && o.c == in.c && o.h * o.w <= in.h * in.w;
+}
+
+/* The partners: each layer whose kernel may overwrite its input, with the
+ * input's tensor (in the arena, read by nothing after this step). */
+static void find_partners(Q8 *e)
+{
+    Net *net = e->net;
+    int n = net->nlayers;
+    e->partner = mem_array(e->mem, (size_t)n, sizeof *e->partner);
+    e->inplace = mem_array(e->mem, (size_t)n, sizeof *e->inplace);
+    for (int i = 0; i < n; i++) {
+        const Layer *l = net->layers[i];
+        e->partner[i] = -1;
+        if (i == 0 || owner(l) != l || l->nin != 1 || e->direct[i] >= 0 || !may_overwrite_input(e, l))
+            continue;
+        int j = owner(l->in[0])->index;
+        if ((j == 0 && e->int8_io && !hwc_spatial(e, net->layers[0])) || e->direct[j] >= 0 || e->last[j] != i)
+            continue;
+        e->partner[i] = j;
+    }
+}
+
+/* Whether tensor i fits at `at` beside every placed tensor alive with it
+ * but its partner (whose bytes it may take over). */
+static bool fits_at(Q8 *e, int i, int partner, int64_t at)
+{
+    int64_t size = numel(e->net->layers[i]->shape);
+    for (int j = 0; j < e->net->nlayers; j++)
+        if (j != i && j != partner && e->offset[j] >= 0 && overlap(e, i, j) &&
+            e->offset[j] < at + size && at < e->offset[j] + numel(e->net->layers[j]->shape))
+            return false;
+    return true;
+}
+
 /* Tensors in the given order, each at the lowest place free of every
- * placed tensor whose life overlaps its own; e->arena their extent. */
+ * placed tensor whose life overlaps its own (over its partner's, in
+ * place, where that fits); e->arena their extent. */
 static void place_tensors(Q8 *e, const int *order, Slot *busy)
 {
     Net *net = e->net;
     int n = net->nlayers;
     e->arena = 0;
     for (int i = 0; i < n; i++)
-        e->offset[i] = -1;
+        e->offset[i] = -1, e->inplace[i] = false;
     for (int k = 0; k < n; k++) {
         int i = order[k];
         const Layer *l = net->layers[i];
         if (owner(l) != l || (i == 0 && e->int8_io && !hwc_spatial(e, l)) || e->direct[i] >= 0)
             continue; /* int8 input is read where the caller keeps it, int8 outputs written there */
+        /* over the partner: i's input, or the layer whose input i is */
+        int mate = e->partner[i];
+        for (int j = 0; j < n && mate < 0; j++)
+            if (e->partner[j] == i)
+                mate = j;
+        if (mate >= 0 && e->offset[mate] >= 0 && fits_at(e, i, mate, e->offset[mate])) {
+            e->offset[i] = e->offset[mate];
+            e->inplace[e->partner[i] == mate ? i : mate] = true;
+            int64_t end = e->offset[i] + numel(l->shape);
+            e->arena = end > e->arena ? end : e->arena;
+            continue;
+        }
         int nbusy = 0;
         for (int j = 0; j < n; j++)
             if (e->offset[j] >= 0 && overlap(e, i, j))
@@ -307,8 +378,9 @@ static void place_tensors(Q8 *e, const int *order, Slot *busy)
  * place free of every tensor whose life overlaps its own, placed in
  * schedule order and again largest first (as TFLM's greedy planner),
  * the kernels' scratch then in the gaps; the smaller arena is kept.
- * Reader and writer of one step never share bytes, so kernels need not
- * care about aliasing. */
+ * Reader and writer of one step share bytes only where the kernel allows
+ * it (may_overwrite_input: depthwise and pointwise convs in place);
+ * otherwise kernels need not care about aliasing. */
 static void place(Q8 *e)
 {
     Net *net = e->net;
@@ -330,18 +402,23 @@ static void place(Q8 *e)
         last[owner(net->outputs[k])->index] = n;
     mark_direct(e);
     e->last = last;
+    find_partners(e);
     e->band = mem_array(e->mem, (size_t)n, sizeof *e->band);
     e->lean = mem_array(e->mem, (size_t)n, sizeof *e->lean);
     Slot *busy = mem_array(e->mem, (size_t)n, sizeof *busy);
     int *order = mem_array(e->mem, (size_t)n, sizeof *order);
-    /* in schedule order, then largest first: the smaller arena wins */
+    /* in schedule order, then largest first, with and without in place: the smallest arena wins */
     int64_t best = -1, *offset = NULL, *scratch = NULL, *band = NULL;
-    bool *lean = NULL;
-    for (int pass = 0; pass < 2; pass++) {
+    bool *lean = NULL, *inplace = NULL;
+    int *partner = e->partner, *none = mem_array(e->mem, (size_t)n, sizeof *none);
+    for (int i = 0; i < n; i++)
+        none[i] = -1;
+    for (int pass = 0; pass < 4; pass++) {
         for (int i = 0; i < n; i++)
             order[i] = i;
-        if (pass == 1)
+        if (pass % 2 == 1)
             order_by_size(e, order, n);
+        e->partner = pass < 2 ? partner : none; /* in place can pin a tensor where another order does better */
         e->offset = mem_array(e->mem, (size_t)n, sizeof *e->offset);
         place_tensors(e, order, busy);
         place_scratch(e, busy);
@@ -351,9 +428,12 @@ static void place(Q8 *e)
             memcpy(band, e->band, (size_t)n * sizeof *band);
             lean = mem_array(e->mem, (size_t)n, sizeof *lean);
             memcpy(lean, e->lean, (size_t)n * sizeof *lean);
+            inplace = mem_array(e->mem, (size_t)n, sizeof *inplace);
+            memcpy(inplace, e->inplace, (size_t)n * sizeof *inplace);
         }
     }
-    e->arena = best, e->offset = offset, e->scratch = scratch, e->band = band, e->lean = lean;
+    e->arena = best, e->offset = offset, e->scratch = scratch, e->band = band, e->lean = lean, e->inplace = inplace;
+    e->partner = partner;
     plan_figures(e);
 }
 
@@ -948,6 +1028,15 @@ static Plane plane_of(const Layer *l, int64_t band_bytes, bool lean)
 static int64_t plane_words(const Layer *l, int64_t band, bool lean)
 {
     return plane_of(l, band, lean).words;
+}
+
+/* Whether a gathered-block conv writes each output position once: its
+ * blocks do not overlap, or the overlapping last one computes only its
+ * new positions (fused). */
+static bool plane_blocks_disjoint(const Layer *l)
+{
+    Plane p = plane_of(l, PG_BAND_BYTES, true);
+    return p.flat && (p.fused || p.len % p.pos == 0 || p.nblk == 1);
 }
 
 /* Whether conv l's scratch is a padded plane in bands of rows (rather than a gathered block). */
@@ -1581,7 +1670,8 @@ static void emit_plane_block(Q8 *e, const Layer *l, const Plane *p, long long fi
             acc[i] = mem_printf(e->mem, "a%d%lld", ch, i);
             off[i] = ch * hw + i;
         }
-        emit_requant(e, l, acc, off, (int)pos, !p->fused);
+        /* a last block overlapping its neighbour stores only its new positions, as the assembly */
+        emit_requant(e, l, acc + first, off + first, (int)(pos - first), !p->fused);
         if (guard)
             emit(e, "}");
     }
@@ -1655,7 +1745,9 @@ static void emit_conv_plane(Q8 *e, const Layer *l)
     if (p.flat) {
         /* a fused last block that overlaps its neighbour computes only its new positions */
         long long rem = len % pos, tail = p.fused && rem && p.nblk > 1;
-        for (long long part = 0; part <= tail; part++) {
+        bool first_tail = e->inplace[l->index]; /* its positions are read before any block writes them */
+        for (long long k = 0; k <= tail; k++) {
+            long long part = first_tail ? tail - k : k;
             if (part) {
                 emit(e, "{");
                 emit(e, "start = %lld;", len - pos);

@@ -344,12 +344,14 @@ static void place_tensors(Q8 *e, const int *order, Slot *busy)
         const Layer *l = net->layers[i];
         if (owner(l) != l || (i == 0 && e->int8_io && !hwc_spatial(e, l)) || e->direct[i] >= 0)
             continue; /* int8 input is read where the caller keeps it, int8 outputs written there */
-        /* over the partner: i's input, or the layer whose input i is */
-        int mate = e->partner[i];
-        for (int j = 0; j < n && mate < 0; j++)
-            if (e->partner[j] == i)
-                mate = j;
-        if (mate >= 0 && e->offset[mate] >= 0 && fits_at(e, i, mate, e->offset[mate])) {
+        /* over a partner placed already: i's input, or a layer whose input i is */
+        int mate = -1;
+        for (int j = -1; j < n && mate < 0; j++) {
+            int m = j < 0 ? e->partner[i] : e->partner[j] == i ? j : -1;
+            if (m >= 0 && e->offset[m] >= 0 && fits_at(e, i, m, e->offset[m]))
+                mate = m;
+        }
+        if (mate >= 0) {
             e->offset[i] = e->offset[mate];
             e->inplace[e->partner[i] == mate ? i : mate] = true;
             int64_t end = e->offset[i] + numel(l->shape);

@@ -2867,3 +2867,14 @@ void emit_q8_c(Mem *m, Diag *d, Net *net, const EmitOptions *opt, const char *ca
     fwrite(body, 1, len, c_out);
     free(body);
 }
+
+Q8Arena emit_q8_arena(Mem *m, Net *net, bool int8_io)
+{
+    Q8 e = {.mem = m, .net = net, .int8_io = int8_io};
+    e.plan = plan_new(m, net->nlayers);
+    place(&e);
+    Q8Arena qa = {e.offset, e.scratch, mem_array(m, (size_t)net->nlayers, sizeof(int64_t)), e.last, e.arena};
+    for (int i = 0; i < net->nlayers; i++)
+        qa.scratch_bytes[i] = e.plan->scratch[i];
+    return qa;
+}

@@ -23,7 +23,11 @@
  * per 3 MACs). On DSP cores, when optimizing, these inner blocks are
  * written as Thumb-2 assembly (CNNC_Q_KERNEL_ASM), portable C otherwise;
  * their scratch (planes, gathered blocks, expanded weights) lives in the
- * arena, placed with the step's tensors. */
+ * arena, placed in the gaps the step's tensors leave and sized to fit
+ * them: planes in narrower bands, gathered-block convs reading their
+ * int8 weights from flash (LDR and two SXTB16 per input pair) where
+ * there is no room to expand them. Depthwise row kernels and pointwise
+ * convs may write their output over their input (in place). */
 #include "cnnc.h"
 
 #include "../runtime/cnnc_q8.h" /* the add tables hold exactly what the runtime would compute */

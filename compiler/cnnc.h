@@ -321,6 +321,9 @@ typedef struct Net {
     int64_t *buf_bytes, *buf_offset;
     int *buf_first, *buf_last; /* schedule steps a buffer is live */
     int64_t arena_bytes, bound_bytes;
+    /* the int8 code's figures once emit_q8_c or emit_q8_plan ran: the
+     * report then gives them instead of the float plan's */
+    const struct Q8Plan *q8;
 } Net;
 
 /* Gives the statements meaning; errors go to d. NULL when nothing usable was built. */
@@ -621,5 +624,25 @@ typedef struct Q8Arena {
     int64_t bytes;          /* the arena: NAME_ARENA_BYTES */
 } Q8Arena;
 Q8Arena emit_q8_arena(Mem *m, Net *net, bool int8_io);
+
+/* The memory of the int8 code: what its header states and the report
+ * prints, counted from the code as it is generated. */
+typedef struct Q8Plan {
+    int64_t arena;      /* RAM bytes: int8 tensors and kernel scratch */
+    int64_t bound;      /* the most tensor bytes live at one step: no placement does better */
+    int64_t weights;    /* flash bytes of int8 weights (as packed for the kernels) */
+    int64_t biases;     /* int32 biases (zero points folded in where the kernel does) */
+    int64_t multipliers; /* int32 multipliers, shifts and per-channel kernel constants */
+    int64_t tables;     /* lookup tables: activations, softmax's exp, add rescales */
+    int64_t *tensor;    /* per layer: arena bytes of the tensor it stores (0: none or the caller's) */
+    int64_t *at;        /* per layer: its tensor's arena offset, -1 when none */
+    int64_t *scratch;   /* per layer: arena bytes of its kernel's scratch */
+    int64_t *constants; /* per layer: flash bytes of its constants */
+} Q8Plan;
+/* The int8 code's memory without writing it (the emission runs into
+ * nothing); sets net->q8. Errors go to d (as emit_q8_c's). */
+const Q8Plan *emit_q8_plan(Mem *m, Diag *d, Net *net, const EmitOptions *opt, bool int8_io);
+/* The sum of a plan's constants. */
+int64_t q8_constant_bytes(const Q8Plan *p);
 
 #endif

@@ -961,6 +961,9 @@ void quant_report(Net *net, FILE *out)
         fprintf(out, "%s\n", line);
         bytes += constant_bytes(l);
     }
+    /* the generated code's count once it is planned: its kernels pack and pad */
+    if (net->q8)
+        bytes = q8_constant_bytes(net->q8);
     char buf[32];
     fprintf(out, "int8 constants %s B (weights, int32 bias, multipliers, tables)\n",
             report_thousands(bytes, buf, sizeof buf));

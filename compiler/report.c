@@ -133,6 +133,33 @@ static void print_row(FILE *out, const Row *r, const int *width)
     fputc('\n', out);
 }
 
+/* The int8 code's memory, per layer and in total, in place of the float
+ * plan's arena line: what the int8 header states. */
+static void q8_memory(const Net *net, FILE *out)
+{
+    const Q8Plan *p = net->q8;
+    int width = 5;
+    for (int i = 0; i < net->nlayers; i++)
+        width = (int)strlen(net->layers[i]->name) > width ? (int)strlen(net->layers[i]->name) : width;
+    fprintf(out, "int8 memory of the generated code (bytes; at: offset in the arena)\n");
+    fprintf(out, "%-*s  %9s  %9s  %9s  %11s\n", width, "layer", "tensor", "at", "scratch", "constants");
+    for (int i = 0; i < net->nlayers; i++) {
+        char t[32], a[32], s[32], c[32];
+        if (!p->tensor[i] && !p->scratch[i] && !p->constants[i])
+            continue;
+        fprintf(out, "%-*s  %9s  %9s  %9s  %11s\n", width, net->layers[i]->name, report_thousands(p->tensor[i], t, sizeof t),
+                p->at[i] >= 0 ? report_thousands(p->at[i], a, sizeof a) : "-",
+                report_thousands(p->scratch[i], s, sizeof s), report_thousands(p->constants[i], c, sizeof c));
+    }
+    char a[32], b[32], f[32], k[32], w[32], bi[32], m[32], t[32];
+    fprintf(out, "arena %s B int8 (tensors live at one step at most %s B; float code %s B)   int8 constants %s B\n",
+            report_thousands(p->arena, a, sizeof a), report_thousands(p->bound, b, sizeof b),
+            report_thousands(net->arena_bytes, f, sizeof f), report_thousands(q8_constant_bytes(p), k, sizeof k));
+    fprintf(out, "int8 constants: weights %s B, biases %s B, multipliers %s B, tables %s B\n",
+            report_thousands(p->weights, w, sizeof w), report_thousands(p->biases, bi, sizeof bi),
+            report_thousands(p->multipliers, m, sizeof m), report_thousands(p->tables, t, sizeof t));
+}
+
 void report_text(Net *net, FILE *out)
 {
     int n = net->nlayers;
@@ -157,10 +184,14 @@ void report_text(Net *net, FILE *out)
                 width[c] = (int)strlen(rows[i].cell[c]);
     for (int i = 0; i <= n + 1; i++)
         print_row(out, &rows[i], width);
+    mem_free(&m);
+    if (net->q8) {
+        q8_memory(net, out);
+        return;
+    }
     char a[32], b[32], w[32];
     fprintf(out, "arena %s B (layer-by-layer bound %s B)   weights %s B\n", report_thousands(net->arena_bytes, a, sizeof a),
             report_thousands(net->bound_bytes, b, sizeof b), report_thousands(net->weight_bytes, w, sizeof w));
-    mem_free(&m);
 }
 
 /* The --unroll value the budget stands for, as the user would type it. */
@@ -295,14 +326,25 @@ static void json_layer(FILE *out, const Layer *l, bool one_d)
     json_field(out, l, one_d, 0);
     fputs(", ", out);
     if (l->rf_global) {
-        fputs("\"jump\": null, \"start\": null}", out);
+        fputs("\"jump\": null, \"start\": null", out);
         return;
     }
     fputs("\"jump\": ", out);
     json_field(out, l, one_d, 1);
     fputs(", \"start\": ", out);
     json_field(out, l, one_d, 2);
-    fputs("}", out);
+}
+
+/* A layer's int8 memory, inside its object. */
+static void json_q8_layer(FILE *out, const Q8Plan *p, int i)
+{
+    fprintf(out, ",\n     \"int8\": {\"tensor_bytes\": %lld, \"arena_offset\": ", (long long)p->tensor[i]);
+    if (p->at[i] >= 0)
+        fprintf(out, "%lld", (long long)p->at[i]);
+    else
+        fputs("null", out);
+    fprintf(out, ", \"scratch_bytes\": %lld, \"constant_bytes\": %lld}", (long long)p->scratch[i],
+            (long long)p->constants[i]);
 }
 
 void report_json(Net *net, FILE *out)
@@ -319,7 +361,9 @@ void report_json(Net *net, FILE *out)
                 (long long)in->shape.h, (long long)in->shape.w);
     for (int i = 1; i < net->nlayers; i++) {
         json_layer(out, net->layers[i], net->one_d);
-        fputs(i + 1 < net->nlayers ? ",\n" : "\n", out);
+        if (net->q8)
+            json_q8_layer(out, net->q8, i);
+        fputs(i + 1 < net->nlayers ? "},\n" : "}\n", out);
     }
     fputs("  ],\n  \"outputs\": [", out);
     for (int i = 0; i < net->noutputs; i++) {
@@ -327,9 +371,22 @@ void report_json(Net *net, FILE *out)
             fputs(", ", out);
         json_string(out, net->outputs[i]->name);
     }
+    const Q8Plan *p = net->q8;
+    /* under int8 the totals are the int8 code's; the float plan's stay beside them */
     fprintf(out,
             "],\n  \"totals\": {\"params\": %lld, \"macs\": %lld, \"weight_bytes\": %lld,\n"
-            "             \"arena_bytes\": %lld, \"arena_lower_bound_bytes\": %lld}\n}\n",
-            (long long)net->params, (long long)net->macs, (long long)net->weight_bytes, (long long)net->arena_bytes,
-            (long long)net->bound_bytes);
+            "             \"arena_bytes\": %lld, \"arena_lower_bound_bytes\": %lld}",
+            (long long)net->params, (long long)net->macs,
+            (long long)(p ? q8_constant_bytes(p) : net->weight_bytes), (long long)(p ? p->arena : net->arena_bytes),
+            (long long)(p ? p->bound : net->bound_bytes));
+    if (p)
+        fprintf(out,
+                ",\n  \"int8\": {\"arena_bytes\": %lld, \"arena_lower_bound_bytes\": %lld, \"constant_bytes\": %lld,\n"
+                "           \"weight_bytes\": %lld, \"bias_bytes\": %lld, \"multiplier_bytes\": %lld, "
+                "\"table_bytes\": %lld,\n"
+                "           \"float_arena_bytes\": %lld, \"float_weight_bytes\": %lld}",
+                (long long)p->arena, (long long)p->bound, (long long)q8_constant_bytes(p), (long long)p->weights,
+                (long long)p->biases, (long long)p->multipliers, (long long)p->tables, (long long)net->arena_bytes,
+                (long long)net->weight_bytes);
+    fputs("\n}\n", out);
 }

@@ -19,16 +19,19 @@ import netfile
 import tflite_fb
 
 # Fused activations (schema: ActivationFunctionType) as cnnc layers.
-_FUSED = {0: None, 1: "relu", 3: "relu6"}
-_FUSED_NAMES = {2: "RELU_N1_TO_1", 4: "TANH", 5: "SIGN_BIT"}
+_FUSED = {0: None, 1: "relu", 2: "hardtanh", 3: "relu6"}
+_FUSED_NAMES = {4: "TANH", 5: "SIGN_BIT"}
 
 # Inputs each operator must have (more are optional, like a conv's bias).
 _ARITY = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2, "MEAN": 2, "PAD": 2,
-          "PADV2": 2, "MUL": 2}
+          "PADV2": 2, "MUL": 2, "RESIZE_NEAREST_NEIGHBOR": 2, "RESIZE_BILINEAR": 2, "TRANSPOSE_CONV": 3}
+
+# Operators cnnc has only in float: refused up front in an int8 model.
+_FLOAT_ONLY = {"RESIZE_BILINEAR", "TRANSPOSE_CONV"}
 
 # Elementwise operators with one input, as cnnc ops.
 _UNARY = {"RELU": "relu", "RELU6": "relu6", "LOGISTIC": "sigmoid", "TANH": "tanh",
-          "HARD_SWISH": "hardswish", "LEAKY_RELU": "leakyrelu"}
+          "HARD_SWISH": "hardswish", "LEAKY_RELU": "leakyrelu", "RELU_N1_TO_1": "hardtanh"}
 
 # The TensorFlow op whose name a layer takes, by operator: the tensor names
 # TFLite writes are ';'-joined lists of the fused TF ops ("model/conv2d/BiasAdd;
@@ -466,20 +469,102 @@ class Importer:
         tin, tout = self.tensor(op.inputs[0]), self.tensor(op.outputs[0])
         if not self.same_quant(tin, tout):
             self.fail(op, "the output's quantization differs from the input's")
+        users = self.consumers.get(op.outputs[0], [])
+        if not users or any(u.op not in ("CONV_2D", "DEPTHWISE_CONV_2D") or u.inputs[0] != op.outputs[0]
+                            for u in users) or op.outputs[0] in self.g.outputs:
+            # read by something else than convolutions: a pad layer of its own
+            value = 0.0
+            if op.op == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0:
+                v = self.const(op, 2, "constant value").data.reshape(-1)[0]
+                value = float(tin.scale[0]) * (int(v) - int(tin.zero_point[0])) if self.quantized else float(v)
+            c, h, w = self.shapes[op.inputs[0]]
+            t, b, l, r = (int(pads[1][0]), int(pads[1][1]), int(pads[2][0]), int(pads[2][1]))
+            keys = [("padding", "%d,%d,%d,%d" % (t, b, l, r))]
+            if value != 0.0:
+                keys.append(("value", netfile.fmt_float(value)))
+            self.produce(op, "pad", keys, [self.source(op)], (c, h + t + b, w + l + r))
+            return
+        self.source(op)
+        self.alias(op)
+        c, h, w = self.shapes[op.inputs[0]]
         if op.op == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0:
             v = self.const(op, 2, "constant value").data.reshape(-1)[0]
             zero = int(tin.zero_point[0]) if self.quantized else 0.0
             if v != zero:
-                self.fail(op, "pads with %s; cnnc pads convolutions with zero" % v)
-        users = self.consumers.get(op.outputs[0], [])
-        if not users or any(u.op not in ("CONV_2D", "DEPTHWISE_CONV_2D") or u.inputs[0] != op.outputs[0]
-                            for u in users) or op.outputs[0] in self.g.outputs:
-            self.fail(op, "only a PAD read by convolutions is supported (it becomes their padding)")
-        self.source(op)
-        self.alias(op)
-        c, h, w = self.shapes[op.inputs[0]]
+                self.fail(op, "pads a convolution's input with %s; cnnc pads convolutions with zero" % v)
         self.pads[op.outputs[0]] = (pads[1][0], pads[1][1], pads[2][0], pads[2][1])
         self.shapes[op.outputs[0]] = self.shapes[op.inputs[0]]
+
+    def op_mul(self, op):
+        """MUL of two tensors of one shape, or of a [1,1,1,C] gate and a
+        [1,H,W,C] tensor (squeeze-excitation)."""
+        a, b = self.source(op, 0), self.source(op, 1)
+        sa, sb = self.shapes[op.inputs[0]], self.shapes[op.inputs[1]]
+        if sa != sb and not (sa[0] == sb[0] and (sa[1:] == (1, 1) or sb[1:] == (1, 1))):
+            self.fail(op, "multiplies %s and %s; cnnc multiplies equal shapes or a Cx1x1 gate"
+                      % ("x".join(map(str, sa)), "x".join(map(str, sb))))
+        shape = sa if sa[1:] != (1, 1) else sb
+        return self.produce(op, "mul", [], [a, b], shape, r"mul|Mul", op.options["fused_activation_function"])
+
+    def op_resize(self, op):
+        """RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR by whole factors as
+        upsample: nearest without align_corners (TFLite's source index is
+        then PyTorch's floor(i / factor)), bilinear with half-pixel centres
+        (PyTorch's align_corners=false) or align_corners."""
+        src = self.source(op)
+        c, h, w = self.shapes[op.inputs[0]]
+        size = [int(v) for v in self.const(op, 1, "size").data.reshape(-1)]
+        if len(size) != 2 or size[0] % h or size[1] % w or size[0] < h or size[1] < w:
+            self.fail(op, "resizes %dx%d to %s; cnnc upsamples by whole factors" % (h, w, "x".join(map(str, size))))
+        fh, fw = size[0] // h, size[1] // w
+        o = op.options
+        keys = [("factor", _hw(fh, fw))]
+        if op.op == "RESIZE_NEAREST_NEIGHBOR":
+            if o["align_corners"]:
+                self.fail(op, "align_corners rounds the source index; cnnc's nearest upsample takes floor(i / factor)")
+        else:
+            if o["align_corners"] == o["half_pixel_centers"]:
+                self.fail(op, "bilinear resize with align_corners=%s and half_pixel_centers=%s; cnnc takes one of "
+                          "them (PyTorch's align_corners=true, or false)" % (o["align_corners"], o["half_pixel_centers"]))
+            keys += [("mode", "bilinear")] + ([("align_corners", "true")] if o["align_corners"] else [])
+        return self.produce(op, "upsample", keys, [src], (c, size[0], size[1]), r"resize|Resize|upsampl")
+
+    def op_transpose_conv(self, op):
+        """TRANSPOSE_CONV (inputs: output shape, OHWI filter, input, bias)
+        as convtranspose2d: the full transposed convolution cropped to the
+        output shape TFLite is given, by its SAME or VALID padding."""
+        o = op.options
+        src = self.source(op, 2)
+        cin, h, w = self.shapes[op.inputs[2]]
+        oshape = [int(v) for v in self.const(op, 0, "output shape").data.reshape(-1)]
+        wt = self.const(op, 1, "filter")
+        if len(oshape) != 4 or wt.data.ndim != 4 or wt.data.shape[3] != cin:
+            self.fail(op, "filter %s and output shape %s do not fit a %d-channel input" % (wt.shape, oshape, cin))
+        cout, kh, kw, _ = wt.data.shape
+        s = (o["stride_h"], o["stride_w"])
+        if min(s) < 1:
+            self.fail(op, "stride %dx%d must be positive" % s)
+        crop, extra = [], []
+        for n, k, st, out in ((h, kh, s[0], oshape[1]), (w, kw, s[1], oshape[2])):
+            total = max((n - 1) * st + k - out, 0) if o["padding"] == 0 else 0
+            lo = total // 2
+            full = (n - 1) * st + k
+            hi = full - lo - out
+            crop += [lo, max(hi, 0)]
+            extra.append(max(-hi, 0))
+        keys = [("out", str(cout)), ("kernel", _hw(kh, kw)), ("stride", _hw(*s)),
+                ("padding", "%d,%d,%d,%d" % tuple(crop))]
+        if extra != [0, 0]:
+            keys.append(("output_padding", _hw(*extra)))
+        bias = self.bias_input(op, 3, cout)
+        if bias is None:
+            keys.append(("bias", "false"))
+        fused = o["fused_activation_function"]
+        name = self.produce(op, "convtranspose2d", keys, [src], (cout, oshape[1], oshape[2]),
+                            r"conv2d_transpose|Conv2DBackpropInput|BiasAdd", fused)
+        lname = self.model.layers[-2 if fused else -1].name
+        self.weights(op, lname, op.inputs[1], bias, lambda a: a.transpose(3, 0, 1, 2))  # OHWI -> I,O,H,W
+        return name
 
     def op_quantize(self, op):
         """QUANTIZE of the float input: the model takes float
@@ -540,11 +625,15 @@ class Importer:
                     "MAX_POOL_2D": self.op_pool, "MEAN": self.op_mean, "ADD": self.op_add,
                     "CONCATENATION": self.op_concat, "SOFTMAX": self.op_softmax,
                     "RESHAPE": self.op_reshape, "SQUEEZE": self.op_reshape, "PAD": self.op_pad,
-                    "PADV2": self.op_pad, "QUANTIZE": self.op_quantize, "DEQUANTIZE": self.op_dequantize}
+                    "PADV2": self.op_pad, "QUANTIZE": self.op_quantize, "DEQUANTIZE": self.op_dequantize,
+                    "MUL": self.op_mul, "RESIZE_NEAREST_NEIGHBOR": self.op_resize,
+                    "RESIZE_BILINEAR": self.op_resize, "TRANSPOSE_CONV": self.op_transpose_conv}
         for op in _UNARY:
             handlers[op] = self.op_unary
         for op in g.operators:
             h = handlers.get(op.op)
+            if h is not None and self.quantized and op.op in _FLOAT_ONLY:
+                self.fail(op, "cnnc has %s only in float code so far; this model is int8" % op.op)
             if h is None:
                 self.fail(op, "not supported by cnnc (it takes %s)" % ", ".join(sorted(handlers)))
             h(op)

@@ -22,7 +22,7 @@ TYPES = {0: ("FLOAT32", np.float32), 1: ("FLOAT16", np.float16), 2: ("INT32", np
 # BuiltinOperator codes the importer knows by name (schema: enum BuiltinOperator).
 OPS = {0: "ADD", 1: "AVERAGE_POOL_2D", 2: "CONCATENATION", 3: "CONV_2D", 4: "DEPTHWISE_CONV_2D",
        6: "DEQUANTIZE", 9: "FULLY_CONNECTED", 14: "LOGISTIC", 17: "MAX_POOL_2D", 18: "MUL",
-       19: "RELU", 21: "RELU6", 22: "RESHAPE", 23: "RESIZE_BILINEAR", 25: "SOFTMAX", 28: "TANH",
+       19: "RELU", 20: "RELU_N1_TO_1", 21: "RELU6", 22: "RESHAPE", 23: "RESIZE_BILINEAR", 25: "SOFTMAX", 28: "TANH",
        32: "CUSTOM", 34: "PAD", 39: "TRANSPOSE", 40: "MEAN", 41: "SUB", 43: "SQUEEZE",
        60: "PADV2", 67: "TRANSPOSE_CONV", 97: "RESIZE_NEAREST_NEIGHBOR", 98: "LEAKY_RELU",
        114: "QUANTIZE", 117: "HARD_SWISH"}
@@ -50,6 +50,11 @@ OPTIONS = {
     "MUL": [("fused_activation_function", _B, 0)],
     "MEAN": [("keep_dims", N.BoolFlags, False)],
     "LEAKY_RELU": [("alpha", _F, 0.0)],
+    "RESIZE_NEAREST_NEIGHBOR": [("align_corners", N.BoolFlags, False), ("half_pixel_centers", N.BoolFlags, False)],
+    "RESIZE_BILINEAR": [("new_height", _I, 0), ("new_width", _I, 0), ("align_corners", N.BoolFlags, False),
+                        ("half_pixel_centers", N.BoolFlags, False)],
+    "TRANSPOSE_CONV": [("padding", _B, 0), ("stride_w", _I, 0), ("stride_h", _I, 0),
+                       ("fused_activation_function", _B, 0)],
 }
 # Vector fields of options tables: (name, slot, element kind).
 OPTION_VECTORS = {"RESHAPE": [("new_shape", 0, _I)], "SQUEEZE": [("squeeze_dims", 0, _I)]}

@@ -29,7 +29,7 @@ import tflite_fb  # noqa: E402
 
 CODES = {v: k for k, v in tflite_fb.OPS.items()}
 # BuiltinOptions union members (1-based) and their fields' slots.
-OPTION_TYPE = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 2, "AVERAGE_POOL_2D": 5, "MAX_POOL_2D": 5,
+OPTION_TYPE = {"RESIZE_BILINEAR": 15, "TRANSPOSE_CONV": 49, "RESIZE_NEAREST_NEIGHBOR": 74, "CONV_2D": 1, "DEPTHWISE_CONV_2D": 2, "AVERAGE_POOL_2D": 5, "MAX_POOL_2D": 5,
                "FULLY_CONNECTED": 8, "SOFTMAX": 9, "CONCATENATION": 10, "ADD": 11, "RESHAPE": 17,
                "MUL": 21, "PAD": 22, "MEAN": 27, "SUB": 28, "SQUEEZE": 30, "LEAKY_RELU": 75}
 TYPE_CODE = {"FLOAT32": 0, "INT32": 2, "INT8": 9}
@@ -122,6 +122,25 @@ class Net:
     def unary(self, op, x, **opts):
         return self.op(op, [x], self.shape(x), opts)
 
+    def mul(self, a, b, act=0):
+        sa, sb = self.shape(a), self.shape(b)
+        return self.op("MUL", [a, b], sa if sa[1] * sa[2] >= sb[1] * sb[2] else sb, {"fused_activation_function": act})
+
+    def resize(self, op, x, f, align=False, half=False):
+        n, h, w, c = self.shape(x)
+        size = self.t([2], "size", np.array([h * f, w * f], dtype=np.int32))
+        return self.op(op, [x, size], [n, h * f, w * f, c], {"align_corners": align, "half_pixel_centers": half})
+
+    def tconv(self, x, cout, k, s, padding, out_hw, act=0):
+        cin = self.shape(x)[3]
+        shape = self.t([4], "oshape", np.array([1, out_hw[0], out_hw[1], cout], dtype=np.int32))
+        w = self.t([cout, k[0], k[1], cin], "tw", self.rng.normal(0, 1 / np.sqrt(cin * k[0] * k[1]),
+                                                                (cout, k[0], k[1], cin)).astype(np.float32))
+        b = self.t([cout], "tb", self.rng.normal(0, 0.1, cout).astype(np.float32))
+        return self.op("TRANSPOSE_CONV", [shape, w, x, b], [1, out_hw[0], out_hw[1], cout],
+                       {"padding": 0 if padding == "SAME" else 1, "stride_w": s[1], "stride_h": s[0],
+                        "fused_activation_function": act})
+
     def add(self, a, b, act=0):
         return self.op("ADD", [a, b], self.shape(a), {"fused_activation_function": act})
 
@@ -204,14 +223,40 @@ def m_flatout(n):
     n.outputs = [n.reshape(c, [1, 60])]
 
 
-MODELS = {"convnet": m_convnet, "dense": m_dense, "flatout": m_flatout, "pools": m_pools, "acts": m_acts, "edges": m_edges}
+def m_se(n):
+    """Squeeze-excitation (MEAN, two 1x1 convs, LOGISTIC gate, MUL with
+    broadcast), HARD_SWISH, a PAD layer before a max pool, a nearest
+    upsample, a conv with a fused RELU_N1_TO_1."""
+    x = n.input([1, 8, 8, 6])
+    y = n.conv(x, 6, (3, 3), act=1)
+    g = n.mean(y, True)
+    g = n.conv(g, 4, (1, 1), act=1)
+    g = n.unary("LOGISTIC", n.conv(g, 6, (1, 1)))
+    y = n.unary("HARD_SWISH", n.mul(y, g))
+    y = n.pool("MAX_POOL_2D", n.pad(y, 1, 0, 0, 1), (2, 2), (2, 2), "VALID")
+    y = n.resize("RESIZE_NEAREST_NEIGHBOR", y, 2, half=True)
+    n.outputs = [n.conv(y, 3, (3, 3), act=2)]
 
 
-def b_mul(n):
-    """MUL (squeeze-excitation's gate): not an operator cnnc takes yet."""
+def m_decoder(n):
+    """Float-only resampling: transposed convs (SAME stride 2, VALID), bilinear
+    resizes with half-pixel centres and with aligned corners."""
+    x = n.input([1, 4, 5, 3])
+    y = n.tconv(x, 4, (3, 3), (2, 2), "SAME", (8, 10), act=1)
+    y = n.resize("RESIZE_BILINEAR", y, 2, half=True)
+    y = n.tconv(y, 2, (3, 3), (1, 1), "VALID", (18, 22))
+    n.outputs = [n.resize("RESIZE_BILINEAR", y, 3, align=True)]
+    n.float_only = True
+
+
+MODELS = {"se": m_se, "decoder": m_decoder, "convnet": m_convnet, "dense": m_dense, "flatout": m_flatout, "pools": m_pools, "acts": m_acts, "edges": m_edges}
+
+
+def b_sub(n):
+    """SUB: not an operator cnnc takes."""
     x = n.input([1, 4, 4, 2])
     y = n.conv(x, 2, (1, 1))
-    n.outputs = [n.op("MUL", [x, y], [1, 4, 4, 2], {"fused_activation_function": 0})]
+    n.outputs = [n.op("SUB", [x, y], [1, 4, 4, 2], {"fused_activation_function": 0})]
 
 
 def b_batch(n):
@@ -220,11 +265,15 @@ def b_batch(n):
     n.outputs = [n.conv(x, 2, (1, 1))]
 
 
-def b_padpool(n):
-    """PAD before a max pool (TFLite would pool over the padded zeros)."""
-    x = n.input([1, 4, 4, 2])
-    y = n.pad(x, 1, 1, 1, 1)
-    n.outputs = [n.pool("MAX_POOL_2D", y, (2, 2), (2, 2), "VALID")]
+def b_align(n):
+    """A nearest resize with align_corners (rounded source indices)."""
+    n.outputs = [n.resize("RESIZE_NEAREST_NEIGHBOR", n.input([1, 4, 4, 2]), 2, align=True)]
+
+
+def b_tconv_int8(n):
+    """An int8 transposed conv: float only in cnnc so far."""
+    n.outputs = [n.tconv(n.input([1, 4, 4, 2]), 2, (3, 3), (2, 2), "SAME", (8, 8))]
+    n.bad_int8 = True
 
 
 def b_broadcast(n):
@@ -235,7 +284,7 @@ def b_broadcast(n):
 
 
 # Models the importer must refuse, each with a message naming the operator.
-BAD = {"mul": b_mul, "batch": b_batch, "padpool": b_padpool, "broadcast": b_broadcast}
+BAD = {"sub": b_sub, "batch": b_batch, "align": b_align, "broadcast": b_broadcast, "tconv_int8": b_tconv_int8}
 
 
 def with_edges(n, q):
@@ -285,7 +334,8 @@ def quantize(n, lo, hi):
         q[i] = ("INT8", None) + tuple(np.array([v]) for v in act_params(lo.get(i, -1.0), hi.get(i, 1.0))) + (0,)
     for op in n.ops:  # ops whose output keeps the input's params, or TFLite's fixed ones
         out = op["outputs"][0]
-        if op["op"] in ("MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "PAD", "SQUEEZE", "CONCATENATION"):
+        if op["op"] in ("MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "PAD", "SQUEEZE", "CONCATENATION",
+                         "RESIZE_NEAREST_NEIGHBOR"):
             q[out] = q[op["inputs"][0]]
         elif op["op"] in ("LOGISTIC", "SOFTMAX"):
             q[out] = ("INT8", None, np.array([np.float32(1 / 256)]), np.array([-128]), 0)
@@ -453,6 +503,9 @@ def main():
         fpath = os.path.join(out, name + "_float.tflite")
         write(n, None, fpath)
         lo, hi = ranges(n, fpath)
+        if getattr(n, "float_only", False):
+            print("wrote %s_float.tflite" % name)
+            continue
         q = quantize(n, lo, hi)
         write(with_edges(n, q) if getattr(n, "float_edges", False) else n, q,
               os.path.join(out, name + "_int8.tflite"))
@@ -462,7 +515,11 @@ def main():
     for name, fn in BAD.items():
         n = Net(name, seed=sum(map(ord, name)))
         fn(n)
-        write(n, None, os.path.join(bad, name + ".tflite"))
+        path = os.path.join(bad, name + ".tflite")
+        write(n, None, path)
+        if getattr(n, "bad_int8", False):
+            lo, hi = ranges(n, path)
+            write(n, quantize(n, lo, hi), path)
         print("wrote bad/%s.tflite" % name)
 
 

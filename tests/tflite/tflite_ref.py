@@ -30,6 +30,7 @@ INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 # Operators whose int8 result here is TFLite's bit for bit.
 EXACT = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D",
          "RESHAPE", "SQUEEZE", "PAD", "PADV2", "CONCATENATION", "RELU", "RELU6", "SOFTMAX", "LEAKY_RELU",
+         "MUL", "RESIZE_NEAREST_NEIGHBOR",
          "QUANTIZE", "DEQUANTIZE"}
 
 
@@ -471,6 +472,95 @@ class Ref:
         so, zo = self.q(op.outputs[0])
         r = (s * (x.astype(np.float64) - z)).mean(axis=(1, 2), keepdims=op.options["keep_dims"]) / so + zo
         return np.clip(np.vectorize(_round_away)(r), -128, 127).astype(np.int8)
+
+    def op_mul(self, op, vals):
+        """Broadcast product; int8 with one multiplier s1*s2/so (double)."""
+        a, b = vals[op.inputs[0]], vals[op.inputs[1]]
+        code = op.options["fused_activation_function"]
+        if not self.is_q(op.outputs[0]):
+            return self.finish(op, a.astype(np.float64) * b, code)
+        (s1, z1), (s2, z2), (so, zo) = self.q(op.inputs[0]), self.q(op.inputs[1]), self.q(op.outputs[0])
+        m, e = quantize_multiplier(s1 * s2 / so)
+        prod = (a.astype(np.int64) - z1) * (b.astype(np.int64) - z2)
+        return self.finish(op, mbqm(prod, m, e) + zo, code)
+
+    def op_relu_n1_to_1(self, op, vals):
+        return self._elementwise(op, vals, lambda v: np.clip(v, -1, 1))
+
+    def _resize_scale(self, n_in, n_out, align):
+        """TFLite's resize scale, in float."""
+        if align and n_out > 1:
+            return np.float32(n_in - 1) / np.float32(n_out - 1)
+        return np.float32(n_in) / np.float32(n_out)
+
+    def op_resize_nearest_neighbor(self, op, vals):
+        x = vals[op.inputs[0]]
+        oh, ow = [int(v) for v in vals[op.inputs[1]].reshape(-1)]
+        al, hp = op.options["align_corners"], op.options["half_pixel_centers"]
+
+        def index(n_in, n_out):
+            sc = self._resize_scale(n_in, n_out, al)
+            off = np.float32(0.5 if hp else 0.0)
+            idx = []
+            for d in range(n_out):
+                v = (np.float32(d) + off) * sc
+                i = int(_round_away(float(v))) if al else int(np.floor(v))
+                i = min(i, n_in - 1)
+                idx.append(max(i, 0) if hp else i)
+            return np.array(idx)
+        iy, ix = index(x.shape[1], oh), index(x.shape[2], ow)
+        return x[:, iy][:, :, ix]
+
+    def op_resize_bilinear(self, op, vals):
+        x = vals[op.inputs[0]].astype(np.float32)
+        oh, ow = [int(v) for v in vals[op.inputs[1]].reshape(-1)]
+        al, hp = op.options["align_corners"], op.options["half_pixel_centers"]
+
+        def interp(n_in, n_out):
+            sc = self._resize_scale(n_in, n_out, al)
+            rows = []
+            for d in range(n_out):
+                v = (np.float32(d) + np.float32(0.5)) * sc - np.float32(0.5) if hp else np.float32(d) * sc
+                lo = max(int(np.floor(v)), 0)
+                hi = min(int(np.ceil(v)), n_in - 1)
+                rows.append((lo, hi, np.float32(v - np.float32(lo))))
+            return rows
+        ry, rx = interp(x.shape[1], oh), interp(x.shape[2], ow)
+        out = np.zeros((1, oh, ow, x.shape[3]), dtype=np.float32)
+        one = np.float32(1)
+        for i, (y0, y1, dy) in enumerate(ry):
+            for j, (x0, x1, dx) in enumerate(rx):
+                out[0, i, j] = (x[0, y0, x0] * (one - dy) * (one - dx) + x[0, y1, x0] * dy * (one - dx)
+                                + x[0, y0, x1] * (one - dy) * dx + x[0, y1, x1] * dy * dx)
+        return out
+
+    def op_transpose_conv(self, op, vals):
+        """Each input pixel spreads over the output through the OHWI filter."""
+        oshape = [int(v) for v in vals[op.inputs[0]].reshape(-1)]
+        w = self._weights(op.inputs[1])
+        x = vals[op.inputs[2]].astype(np.float64)
+        o = op.options
+        sh, sw = o["stride_h"], o["stride_w"]
+        cout, kh, kw, _ = w.shape
+        _, h, wd, _ = x.shape
+        oh, ow = oshape[1], oshape[2]
+        pt = max((h - 1) * sh + kh - oh, 0) // 2 if o["padding"] == 0 else 0
+        pl = max((wd - 1) * sw + kw - ow, 0) // 2 if o["padding"] == 0 else 0
+        out = np.zeros((oh, ow, cout))
+        for iy in range(h):
+            for ix in range(wd):
+                contrib = np.einsum("c,ohwc->hwo", x[0, iy, ix], w)
+                for ky in range(kh):
+                    oy = iy * sh - pt + ky
+                    if not 0 <= oy < oh:
+                        continue
+                    for kx in range(kw):
+                        ox = ix * sw - pl + kx
+                        if 0 <= ox < ow:
+                            out[oy, ox] += contrib[ky, kx]
+        if len(op.inputs) > 3 and op.inputs[3] >= 0:
+            out = out + vals[op.inputs[3]].astype(np.float64)
+        return self.finish(op, out[None], o["fused_activation_function"])
 
     def op_quantize(self, op, vals):
         so, zo = self.q(op.outputs[0])

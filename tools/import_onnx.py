@@ -362,7 +362,7 @@ class Reader:
         return handle
 
     def clip(self, index, node, a):
-        """Clip to [0,6] is relu6, to [0,inf) relu; other bounds have no .net op."""
+        """Clip to [0,6] is relu6, to [0,inf) relu, other bounds hardtanh."""
         x = self.act(node.input[0])
         if self.opset < 11:
             lo, hi = a.get("min", -3.4028234663852886e38), a.get("max", 3.4028234663852886e38)
@@ -377,7 +377,11 @@ class Reader:
             return self.layer(node, index, "relu", [], [x], x.shape)[0]
         if lo <= -3.4028234663852886e38 and hi >= 3.4028234663852886e38:  # no bounds: the identity
             return self.layer(node, index, "dropout", [("p", "0.0")], [x], x.shape)[0]
-        raise NodeError("Clip to [%g, %g] has no .net op (only [0, 6] as relu6 and [0, inf) as relu)" % (lo, hi))
+        if not lo <= hi:
+            raise NodeError("Clip to [%g, %g]: min above max" % (lo, hi))
+        big = 3.4028234663852886e38  # an open side: the largest float32
+        keys = [("min", netfile.fmt_float(max(lo, -big))), ("max", netfile.fmt_float(min(hi, big)))]
+        return self.layer(node, index, "hardtanh", keys, [x], x.shape)[0]
 
     def softmax(self, index, node, a):
         """Softmax over the channels (cnnc's, per pixel): opset 13's single
@@ -522,7 +526,7 @@ class Reader:
         if wide and avg and a.get("count_include_pad", 0):
             # counted zeros: the same as pooling a zero-padded copy
             x = self.pad_layer(Padded(x, p, "constant", 0.0, index, node),
-                               "its padding (more than half the kernel) as a copy with unit weights")
+                               "its padding (more than half the kernel) as a pad layer")
             p, extra, wide = [0, 0, 0, 0], [0, 0, 0, 0], False
         if wide:
             raise NodeError("pads %s are more than half the kernel %s, which cnnc (as PyTorch) rejects"
@@ -691,14 +695,15 @@ class Reader:
         """Mul, Sub and Div of an activation by a constant (one value or one
         per channel): affine. Mul of x by HardSigmoid(x) with PyTorch's
         alpha 1/6 and beta 1/2 (torch.onnx's Hardswish before opset 14):
-        that hardsigmoid made a hardswish."""
+        that hardsigmoid made a hardswish; other products of two activations:
+        mul."""
         op = node.op_type
         vals = [self.values[i] for i in node.input[:2]]
         if len(vals) != 2:
             raise NodeError("%s takes two inputs" % op)
         k = [isinstance(v, np.ndarray) for v in vals]
         if op == "Mul" and not any(k):
-            return self.hardswish(index, node)
+            return self.hardswish(index, node) or self.product(index, node)
         if all(k) or not any(k):
             raise unreachable_value("arith operands")
         x = self.act(node.input[1 if k[0] else 0])
@@ -724,8 +729,18 @@ class Reader:
                 h.op, h.keys = "hardswish", []
                 h.comment += "; with node %d (Mul -> '%s'): x * hardsigmoid(x)" % (index, node.output[0])
                 return Act(h.name, xs[i].shape)
-        raise NodeError("Mul of two activations (%s by %s) is supported only as x * HardSigmoid(x) (hardswish); "
-                        "the language has no elementwise product" % tuple("x".join(map(str, x.shape)) for x in xs))
+        return None
+
+    def product(self, index, node):
+        """Mul of two activations: mul, for equal shapes or a [1,C,1,1]
+        gate times a [1,C,H,W] tensor (squeeze-excitation)."""
+        xs = [self.act(i) for i in node.input[:2]]
+        a, b = (_chw(x.shape) for x in xs)
+        if a != b and not (a[0] == b[0] and (a[1:] == (1, 1) or b[1:] == (1, 1))):
+            raise NodeError("Mul of %s by %s: cnnc multiplies equal shapes or a Cx1x1 gate by a CxHxW tensor"
+                            % tuple("x".join(map(str, x.shape)) for x in xs))
+        shape = xs[0].shape if a[1:] != (1, 1) else xs[1].shape
+        return self.layer(node, index, "mul", [], xs, shape)[0]
 
     def concat(self, index, node, a):
         """Concat along the channels."""
@@ -839,24 +854,21 @@ class Reader:
             raise NodeError("mode '%s' is not supported" % mode)
         return Padded(x, [pads[2], pads[6], pads[3], pads[7]], mode, value, index, node)
 
-    def pad_layer(self, v, note="as a copy with unit weights"):
-        """A Pad no Conv or pool absorbs: a depthwise 1x1 conv2d with unit
-        weights and no bias, which copies each value exactly, padded with
-        zeros (or reflected, or replicated)."""
+    def pad_layer(self, v, note="as a pad layer"):
+        """A Pad no Conv or pool absorbs: cnnc's pad layer (constant with
+        its value, reflect, or edge as replicate)."""
         if v.done:
             return v.done
-        if v.mode == "constant" and v.value != 0:
-            raise NodeError("a constant Pad of %g read by no Conv or pool has no .net form" % v.value)
-        c = v.act.shape[1]
-        keys = [("out", str(c)), ("kernel", "1"), ("padding", _pads_text(*v.pads)), ("groups", str(c)),
-                ("bias", "false")]
+        keys = [("padding", _pads_text(*v.pads))]
         if v.mode != "constant":
-            keys.append(("padding_mode", "reflect" if v.mode == "reflect" else "replicate"))
+            keys.append(("mode", "reflect" if v.mode == "reflect" else "replicate"))
+        elif v.value != 0:
+            keys.append(("value", netfile.fmt_float(v.value)))
+        c = v.act.shape[1]
         t, b, l, r = v.pads
         shape = [1, c, v.act.shape[2] + t + b, v.act.shape[3] + l + r]
-        out, layer = self.layer(v.node, v.index, "conv2d", keys, [v.act], shape)
+        out, layer = self.layer(v.node, v.index, "pad", keys, [v.act], shape)
         layer.comment += "; " + note
-        self.tensor(layer, "weight", np.ones((c, 1, 1, 1), np.float32))
         v.done = out
         return out
 

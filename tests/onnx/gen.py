@@ -223,6 +223,18 @@ def arith():
     return b.model([1, 3, 5, 6], [y, g], "arith"), [1, 3, 5, 6]
 
 
+def se_clip():
+    """Squeeze-excitation (a gate times the map), a product of two maps,
+    Clip to [-1, 1] and with a lower bound only (hardtanh)."""
+    b = Builder(13, 15)
+    y = b.op("Clip", [b.conv("x", 3, 4, 3, "c1", pads=[1, 1, 1, 1]), b.c("lo", -1.0), b.c("hi", 1.0)])
+    g = b.op("Sigmoid", [b.conv(b.op("GlobalAveragePool", [y]), 4, 4, 1, "se")])
+    y = b.op("Mul", [g, y])
+    y = b.op("Mul", [y, b.conv(y, 4, 4, 1, "c2")])
+    y = b.op("Clip", [y, b.c("lo2", 0.25)])
+    return b.model([1, 3, 6, 5], [y], "se_clip"), [1, 3, 6, 5]
+
+
 def pad_attrs():
     b = Builder(8, 10)
     p1 = b.op("Pad", ["x"], pads=[0, 0, 1, 1, 0, 0, 1, 1], mode="reflect")
@@ -289,7 +301,7 @@ def opset_chain(opset):
 
 
 CASES = [conv_group_dilation, conv_auto_pad, pools, gemm_head, matmul_add, bn_acts, clip_attrs, residual,
-         pad_fold, pad_fallback, pad_attrs, arith, torch_flatten(9), torch_flatten(13), softmax_channels] + \
+         pad_fold, pad_fallback, pad_attrs, arith, se_clip, torch_flatten(9), torch_flatten(13), softmax_channels] + \
         [opset_chain(o) for o in range(7, 18)]
 
 
@@ -305,7 +317,7 @@ def bad_models():
     out["unsupported"] = b.model([1, 1, 8, 8], [y], "unsupported")
     b = Builder(13, 20)
     y = b.op("Relu", ["x"])
-    y = b.op("Clip", [y, b.c("lo", -1.0), b.c("hi", 1.0)], out="clipped", name="")
+    y = b.op("Clip", [y, b.c("lo", 2.0), b.c("hi", 1.0)], out="clipped", name="")
     out["bad_clip"] = b.model([1, 1, 8, 8], [y], "bad_clip")
     b = Builder(13, 21)
     out["dynamic"] = b.model(["N", 1, 8, 8], [b.op("Relu", ["x"])], "dynamic")

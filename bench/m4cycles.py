@@ -299,8 +299,9 @@ def parse_log(path, on_tb):
 class Model:
     """Costs a stream of instructions; the state between TBs lives here."""
 
-    def __init__(self, start=None, end=None, function=None, wait_states=0, line=16, symbols=()):
-        self.start, self.end, self.function = start, end, function
+    def __init__(self, bounds=None, function=None, wait_states=0, line=16, symbols=()):
+        self.bounds = bounds or {}  # start address -> (end address, region name)
+        self.function = function
         self.ws, self.line = wait_states, line
         self.symbols = sorted(symbols)
         self.sym_addrs = [s[0] for s in self.symbols]
@@ -309,7 +310,7 @@ class Model:
         self.cur_region = None  # the region cur lies in, if any
         self.region = None      # the region open after cur
         self.stop_at = None
-        self.regions = []       # [instructions, cycles] per region
+        self.regions = []       # [instructions, cycles, name] per region
         self.by_func = {}       # function -> [instructions, cycles]
         self.by_mnem = {}       # base mnemonic -> [instructions, cycles]
         self.fetch_line = None
@@ -368,10 +369,10 @@ class Model:
             if self.region is None:
                 if self.function is not None and n.addr == self.function and c is not None:
                     self.stop_at = c.addr + c.size  # the return address of the call
-                    self.region = [0, 0]
-                elif self.start is not None and n.addr == self.start:
-                    self.stop_at = self.end
-                    self.region = [0, 0]
+                    self.region = [0, 0, None]
+                elif n.addr in self.bounds:
+                    self.stop_at, name = self.bounds[n.addr]
+                    self.region = [0, 0, name]
                 if self.region is not None:
                     self.regions.append(self.region)
             self.cur, self.cur_region = n, self.region
@@ -403,7 +404,8 @@ class Model:
 
 
 def symbols(elf):
-    """(address, size, name) of the ELF's sized code and data symbols."""
+    """(address, size, name) of the ELF's code and data symbols (size 0
+    for labels without one)."""
     out = subprocess.run([NM, "-S", "--defined-only", elf], stdout=subprocess.PIPE, universal_newlines=True,
                          check=True).stdout
     syms = []
@@ -411,6 +413,8 @@ def symbols(elf):
         f = line.split()
         if len(f) == 4 and f[2] in "tTwW":
             syms.append((int(f[0], 16) & ~1, int(f[1], 16), f[3]))
+        elif len(f) == 3 and f[1] in "tT":
+            syms.append((int(f[0], 16) & ~1, 0, f[2]))
     return sorted(syms)
 
 
@@ -425,15 +429,21 @@ def address_of(syms, name):
         raise RuntimeError("no symbol %s in the ELF" % name)
 
 
-def measure(elf, function=None, start=None, end=None, wait_states=0, line=16, timeout=900, log=None, annotate=0):
+def measure(elf, function=None, regions=(), wait_states=0, line=16, timeout=900, log=None, annotate=0):
     """Runs elf under qemu and models the region; returns a dict:
     instructions, cycles (of all regions), regions ([instructions, cycles]
-    each), functions {name: {instructions, cycles}}, mnemonics (likewise),
+    each), by_region {name: {instructions, cycles, count}} for the named
+    regions (NAME_begin up to NAME_end), functions {name: {instructions,
+    cycles}} (self figures), mnemonics (likewise),
     console (the firmware's output) and total_instructions (the whole run)."""
     syms = symbols(elf)
     fn = address_of(syms, function) if function else None
-    st = address_of(syms, start) if start is not None else None
-    en = address_of(syms, end) if end is not None else None
+    bounds = {}
+    for r in regions:
+        s, e = (r, None) if isinstance(r, str) else r
+        if e is None:
+            s, e = s + "_begin", s + "_end"
+        bounds[address_of(syms, s)] = (address_of(syms, e), r if isinstance(r, str) else s)
     own = log is None
     if own:
         fd, log = tempfile.mkstemp(prefix="m4cycles_", suffix=".log")
@@ -444,15 +454,23 @@ def measure(elf, function=None, start=None, end=None, wait_states=0, line=16, ti
                            timeout=timeout)
         if p.returncode != 0:
             raise RuntimeError("qemu failed (%d) on %s:\n%s" % (p.returncode, elf, p.stdout))
-        m = Model(start=st, end=en, function=fn, wait_states=wait_states, line=line, symbols=syms)
+        m = Model(bounds=bounds, function=fn, wait_states=wait_states, line=line,
+                  symbols=[s for s in syms if s[1] > 0])
         m.annotate = annotate
         decoded = parse_log(log, m.feed)
         m.finish()
     finally:
         if own:
             os.unlink(log)
+    by_region = {}
+    for n_, c_, name in m.regions:
+        if name is not None:
+            r = by_region.setdefault(name, {"instructions": 0, "cycles": 0, "count": 0})
+            r["instructions"] += n_
+            r["cycles"] += c_
+            r["count"] += 1
     return {"instructions": sum(r[0] for r in m.regions), "cycles": sum(r[1] for r in m.regions),
-            "regions": m.regions, "console": p.stdout, "total_instructions": m.total_instructions,
+            "regions": [r[:2] for r in m.regions], "console": p.stdout, "by_region": by_region, "total_instructions": m.total_instructions,
             "wait_states": wait_states, "listing": m.listing,
             "unknown": sorted({i.base for i in decoded.values() if i.base not in KNOWN}),
             "functions": {k: {"instructions": v[0], "cycles": v[1]} for k, v in m.by_func.items()},
@@ -466,6 +484,8 @@ def main(argv):
     ap.add_argument("--function", help="count one call of this function (symbol or address)")
     ap.add_argument("--start", help="count from this address (symbol or number) ...")
     ap.add_argument("--end", help="... up to this one, not included")
+    ap.add_argument("--region", action="append", default=[],
+                    help="count from NAME_begin up to NAME_end, not included (repeatable)")
     ap.add_argument("--wait-states", type=int, default=0, help="flash wait states per fetch line (default 0)")
     ap.add_argument("--line", type=int, default=16, help="fetch line bytes for --wait-states (default 16)")
     ap.add_argument("--functions", action="store_true", help="cycles per function symbol")
@@ -474,9 +494,14 @@ def main(argv):
     ap.add_argument("--annotate", type=int, default=0, help="list the first N costed instructions")
     ap.add_argument("--log", help="keep qemu's log in this file")
     a = ap.parse_args(argv)
-    if not a.function and a.start is None:
+    regions = list(a.region)
+    if a.start is not None:
+        if a.end is None:
+            ap.error("--start needs --end")
+        regions.append((a.start, a.end))
+    if not a.function and not regions:
         a.function = "main"
-    r = measure(a.elf, a.function, a.start, a.end, a.wait_states, a.line, log=a.log, annotate=a.annotate)
+    r = measure(a.elf, a.function, regions, a.wait_states, a.line, log=a.log, annotate=a.annotate)
     if a.json:
         print(json.dumps(r, indent=1))
         return 0
@@ -487,6 +512,10 @@ def main(argv):
         print("unknown mnemonics (costed 1): %s" % " ".join(r["unknown"]))
     for addr, text, cy in r["listing"]:
         print("%08x %-40s %d" % (addr, text, cy))
+    for ln in r["console"].splitlines():
+        print("console %s" % ln)
+    for name, v in sorted(r["by_region"].items()):
+        print("region %s count %d instructions %d cycles %d" % (name, v["count"], v["instructions"], v["cycles"]))
     for key, on in (("functions", a.functions), ("mnemonics", a.mnemonics)):
         if on:
             for k, v in sorted(r[key].items(), key=lambda kv: -kv[1]["cycles"]):

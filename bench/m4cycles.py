@@ -30,6 +30,7 @@ import tempfile
 
 QEMU = ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-semihosting", "-icount", "shift=0"]
 NM = "arm-none-eabi-nm"
+OBJDUMP = "arm-none-eabi-objdump"
 
 # Kinds of instruction, by how the model costs them.
 (ALU, DIV, BRANCH, IT, TBB, LOAD, STORE, LDRD, STRD, LDM, STM,
@@ -299,12 +300,13 @@ def parse_log(path, on_tb):
 class Model:
     """Costs a stream of instructions; the state between TBs lives here."""
 
-    def __init__(self, bounds=None, function=None, wait_states=0, line=16, symbols=()):
+    def __init__(self, bounds=None, function=None, wait_states=0, line=16, symbols=(), lines=None):
         self.bounds = bounds or {}  # start address -> (end address, region name)
         self.function = function
         self.ws, self.line = wait_states, line
         self.symbols = sorted(symbols)
         self.sym_addrs = [s[0] for s in self.symbols]
+        self.lines = lines      # (addresses, function names) from the line table, or None
         self.prev = None        # the instruction before cur
         self.cur = None         # the instruction waiting for its successor to be costed
         self.cur_region = None  # the region cur lies in, if any
@@ -320,6 +322,10 @@ class Model:
 
     def func_of(self, ins):
         """The function symbol whose range holds ins (cached on it)."""
+        if ins.func is None and self.lines:
+            i = bisect.bisect_right(self.lines[0], ins.addr) - 1
+            if i >= 0 and self.lines[1][i]:
+                ins.func = self.lines[1][i]
         if ins.func is None:
             i = bisect.bisect_right(self.sym_addrs, ins.addr) - 1
             name = "?"
@@ -418,6 +424,40 @@ def symbols(elf):
     return sorted(syms)
 
 
+def source_functions(elf, c_file):
+    """For attributing code to the functions of c_file even where gcc
+    inlined them (a generated model's layers): from the ELF's DWARF line
+    table (build with -g, which changes no code), sorted addresses and,
+    for each, the c_file function its line lies in, or None for code of
+    other files (attributed by symbol then)."""
+    starts = []
+    with open(c_file) as f:
+        src = f.read().split("\n")
+    for i, text in enumerate(src):
+        m = re.match(r"^[A-Za-z_][\w \*]*?\b(\w+)\(.*\)\s*$", text)
+        if m and i + 1 < len(src) and src[i + 1].startswith("{"):
+            starts.append((i + 1, m.group(1)))
+    out = subprocess.run([OBJDUMP, "--dwarf=decodedline", elf], stdout=subprocess.PIPE,
+                         universal_newlines=True, check=True).stdout
+    base = os.path.basename(c_file)
+    entries = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 3 and f[2].startswith("0x") and f[1].isdigit():
+            entries[int(f[2], 16)] = (f[0], int(f[1]))
+    lines = [s_[0] for s_ in starts]
+    addrs, names = [], []
+    for a in sorted(entries):
+        fname, ln = entries[a]
+        name = None
+        if fname == base:
+            i = bisect.bisect_right(lines, ln) - 1
+            name = starts[i][1] if i >= 0 else None
+        addrs.append(a)
+        names.append(name)
+    return addrs, names
+
+
 def address_of(syms, name):
     """A symbol's address, or an int given as text."""
     for a, _, n in syms:
@@ -429,12 +469,14 @@ def address_of(syms, name):
         raise RuntimeError("no symbol %s in the ELF" % name)
 
 
-def measure(elf, function=None, regions=(), wait_states=0, line=16, timeout=900, log=None, annotate=0):
+def measure(elf, function=None, regions=(), wait_states=0, line=16, timeout=900, log=None, annotate=0,
+            source=None):
     """Runs elf under qemu and models the region; returns a dict:
     instructions, cycles (of all regions), regions ([instructions, cycles]
     each), by_region {name: {instructions, cycles, count}} for the named
     regions (NAME_begin up to NAME_end), functions {name: {instructions,
-    cycles}} (self figures), mnemonics (likewise),
+    cycles}} (self figures; with source, a C file of the ELF built with -g,
+    that file's functions count apart even when inlined), mnemonics (likewise),
     console (the firmware's output) and total_instructions (the whole run)."""
     syms = symbols(elf)
     fn = address_of(syms, function) if function else None
@@ -455,7 +497,7 @@ def measure(elf, function=None, regions=(), wait_states=0, line=16, timeout=900,
         if p.returncode != 0:
             raise RuntimeError("qemu failed (%d) on %s:\n%s" % (p.returncode, elf, p.stdout))
         m = Model(bounds=bounds, function=fn, wait_states=wait_states, line=line,
-                  symbols=[s for s in syms if s[1] > 0])
+                  symbols=[s for s in syms if s[1] > 0], lines=source_functions(elf, source) if source else None)
         m.annotate = annotate
         decoded = parse_log(log, m.feed)
         m.finish()
@@ -489,6 +531,8 @@ def main(argv):
     ap.add_argument("--wait-states", type=int, default=0, help="flash wait states per fetch line (default 0)")
     ap.add_argument("--line", type=int, default=16, help="fetch line bytes for --wait-states (default 16)")
     ap.add_argument("--functions", action="store_true", help="cycles per function symbol")
+    ap.add_argument("--source", help="with --functions: count this C file's functions apart even when inlined "
+                    "(the ELF built with -g)")
     ap.add_argument("--mnemonics", action="store_true", help="cycles per mnemonic")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--annotate", type=int, default=0, help="list the first N costed instructions")
@@ -501,7 +545,8 @@ def main(argv):
         regions.append((a.start, a.end))
     if not a.function and not regions:
         a.function = "main"
-    r = measure(a.elf, a.function, regions, a.wait_states, a.line, log=a.log, annotate=a.annotate)
+    r = measure(a.elf, a.function, regions, a.wait_states, a.line, log=a.log, annotate=a.annotate,
+                source=a.source)
     if a.json:
         print(json.dumps(r, indent=1))
         return 0

@@ -227,7 +227,7 @@ static Blocking blocking_for(const Layer *l, bool unrolled)
     const Layer *pool = l->pool;
     if (pool) {
         int64_t p = pool->kernel[0] * pool->kernel[1];
-        return (Blocking){divisor_upto(ocg, 24 / p > 0 ? 24 / p : 1), p};
+        return (Blocking){divisor_upto(ocg, 16 / p > 0 ? 16 / p : 1), p};
     }
     /* Cortex-M4F instructions per MAC of the unrolled kernel (micro):
      * per kernel row, one FMA per MAC, a VLDM per run of neighbouring

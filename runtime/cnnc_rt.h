@@ -33,10 +33,32 @@
 extern "C" {
 #endif
 
-/* c + a * b, fused into one instruction where the target has a fast one
- * (Cortex-M4F's VFMA, x86 FMA): one rounding instead of two, and half the
- * instructions. Elsewhere the plain expression, so no libm is needed. */
-#if defined(__GNUC__) && defined(__FP_FAST_FMAF)
+/* c + a * b in the form the target runs fastest. Fused into one
+ * instruction where that pipelines (x86 FMA, Cortex-M7's double-precision
+ * FPU): one rounding instead of two. On the single-precision FPUs of
+ * Armv7E-M and Armv8-M mainline (Cortex-M4F, M33, M35P) VFMA takes 3
+ * cycles where VMUL and VADD take 1 each, so there it is a multiply and
+ * an add, kept apart whatever -ffp-contract says: the product goes
+ * through an empty asm the compiler cannot fuse across (no instruction).
+ * -DCNNC_MAC_FUSED or -DCNNC_MAC_SPLIT overrides the choice (a Cortex-M7
+ * with a single-precision FPU looks like a Cortex-M4F to the compiler:
+ * give it -DCNNC_MAC_FUSED). Elsewhere the plain expression, so no libm
+ * is needed. */
+#if !defined(CNNC_MAC_FUSED) && !defined(CNNC_MAC_SPLIT) && defined(__GNUC__) && defined(__ARM_FP) && \
+    !(__ARM_FP & 8) && (defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_8M_MAIN__))
+#define CNNC_MAC_SPLIT
+#endif
+#if defined(CNNC_MAC_SPLIT) && defined(__GNUC__) && defined(__ARM_FP) && (__ARM_FP & 4)
+/* x, materialized in an FPU register: an asm result gcc cannot contract */
+static inline float cnnc_keepf_(float x)
+{
+    __asm__("" : "+t"(x));
+    return x;
+}
+#define CNNC_FMA(a, b, c) ((c) + cnnc_keepf_((a) * (b)))
+#elif defined(CNNC_MAC_SPLIT)
+#define CNNC_FMA(a, b, c) ((c) + (a) * (b))
+#elif defined(__GNUC__) && defined(__FP_FAST_FMAF)
 #define CNNC_FMA(a, b, c) __builtin_fmaf((a), (b), (c))
 #else
 #define CNNC_FMA(a, b, c) ((a) * (b) + (c))

@@ -20,7 +20,7 @@ ROB_TEST_INC  := $(INC) -Iruntime -Itests/unit -Itests/reference
 ROB_NOT_RERUN := test_asan test_fuzz test_memcheck
 # The sanitized pass also leaves out, for make test's time budget, the suites
 # whose minutes go to cross compilers and PyTorch (see tests/unit/test_asan.c).
-ROB_NOT_ASAN  := $(ROB_NOT_RERUN) test_target test_export
+ROB_NOT_ASAN  := $(ROB_NOT_RERUN) test_target test_export test_tflite test_onnx
 ROB_SAN       := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 # For the generated C the suites build in the sanitized pass; all of UBSan
 # but pointer-overflow (pointer arithmetic wrapping around the address

@@ -23,9 +23,11 @@
  * already) and valgrind's (valgrind cannot watch ASan); and, for the ten
  * minutes make test may take, the two whose time goes elsewhere: building
  * for other CPUs with cross compilers no sanitizer reaches (test_target)
- * and PyTorch (test_export). They pass sanitized too (docs/robustness.md);
+ * and Python: PyTorch (test_export), the importers' numpy references
+ * (test_tflite, test_onnx). They pass sanitized too (docs/robustness.md);
  * mk/robust.mk's ROB_NOT_ASAN names the same. */
-static const char *const skipped[] = {"test_asan", "test_fuzz", "test_memcheck", "test_target", "test_export"};
+static const char *const skipped[] = {"test_asan", "test_fuzz", "test_memcheck", "test_target", "test_export",
+                                     "test_tflite", "test_onnx"};
 
 /* Suites started first: the longest, so that the two at a time end
  * together rather than one of them alone at the end. */

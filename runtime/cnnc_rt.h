@@ -64,6 +64,27 @@ static inline float cnnc_keepf_(float x)
 #define CNNC_FMA(a, b, c) ((a) * (b) + (c))
 #endif
 
+/* Two independent multiply-adds, c0 += a0 * b0 and c1 += a1 * b1 (c0, c1
+ * variables). In the split form on a Cortex-M4F both products first, then
+ * both sums, as one asm: no sum waits for the product just before it
+ * (2 cycles a multiply-add, where gcc's own schedule hoists products far
+ * ahead and spills accumulators). Elsewhere two CNNC_FMA. */
+#if defined(CNNC_MAC_SPLIT) && defined(__GNUC__) && defined(__ARM_FP) && (__ARM_FP & 4) && !defined(CNNC_NO_ASM)
+#define CNNC_FMA2(c0, a0, b0, c1, a1, b1) \
+    do { \
+        float cnnc_t0_, cnnc_t1_; \
+        __asm__("vmul.f32 %2, %4, %5\n\tvmul.f32 %3, %6, %7\n\tvadd.f32 %0, %0, %2\n\tvadd.f32 %1, %1, %3" \
+                : "+t"(c0), "+t"(c1), "=&t"(cnnc_t0_), "=&t"(cnnc_t1_) \
+                : "t"(a0), "t"(b0), "t"(a1), "t"(b1)); \
+    } while (0)
+#else
+#define CNNC_FMA2(c0, a0, b0, c1, a1, b1) \
+    do { \
+        (c0) = CNNC_FMA(a0, b0, c0); \
+        (c1) = CNNC_FMA(a1, b1, c1); \
+    } while (0)
+#endif
+
 /* CNNC_LDn(p, r0, ..., rn-1) declares float variables s<r0>..s<rn-1> holding
  * p[0..n-1] and advances the pointer variable p past them. On a Cortex-M4F
  * (Armv7E-M with a single-precision FPU) this is one VLDM into registers

@@ -826,6 +826,12 @@ static bool micro_channel(Emitter *e, const Layer *h, Blocking bk, int npix, con
                                               acc);
                             continue;
                         }
+                        if (half && !strcmp(half_acc, acc)) {
+                            /* the same accumulator: not a pair, the first one alone */
+                            fmas = mem_printf(e->mem, "%s%s%s = CNNC_FMA(%s, %s);", fmas, *fmas ? " " : "", half_acc,
+                                              half_mul, half_acc);
+                            half = NULL;
+                        }
                         if (!half) {
                             half = mem_printf(e->mem, "%s, %s", acc, mul);
                             half_acc = acc;

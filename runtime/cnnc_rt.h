@@ -65,7 +65,7 @@ static inline float cnnc_keepf_(float x)
 #endif
 
 /* Two independent multiply-adds, c0 += a0 * b0 and c1 += a1 * b1 (c0, c1
- * variables). In the split form on a Cortex-M4F both products first, then
+ * two different variables). In the split form on a Cortex-M4F both products first, then
  * both sums, as one asm: no sum waits for the product just before it
  * (2 cycles a multiply-add, where gcc's own schedule hoists products far
  * ahead and spills accumulators). Elsewhere two CNNC_FMA. */

@@ -1,7 +1,8 @@
 /* cycles_main.c: the firmware tests/unit/test_cycles.c runs under qemu
  * mps2-an386 -icount shift=0 and models with bench/m4cycles.py: the
  * microbenchmarks of micro.S, then one inference of the digits model
- * timed by SysTick 40 times, padded each time by one more instruction.
+ * timed by SysTick 40 times, each time after clearing SysTick's count
+ * (which restarts its tick phase) and one more padding instruction.
  * SysTick advances once per 40 instructions there, so over the 40
  * phases the ticks sum to exactly the instructions between the two
  * reads (Hermite's identity: sum over k<40 of floor((x+k)/40) = x).

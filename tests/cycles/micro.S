@@ -3,8 +3,9 @@
  * the model costs; the test holds what the table of docs/performance.md
  * predicts for it. Every region is entered after a 32-bit nop, so its first
  * instruction neither pipelines, folds nor waits on what came before.
- * cycles_icount(k, fn) pads by exactly k + 3 instructions, then calls fn
- * between two reads of SysTick's current value; it returns the ticks. */
+ * cycles_icount(k, fn) clears SysTick's count (which restarts its tick
+ * phase), pads by exactly k + 3 instructions, then calls fn between two
+ * reads of SysTick's current value; it returns the ticks. */
     .syntax unified
     .thumb
     .text
@@ -188,6 +189,21 @@ REGION(sdiv)
 sdiv_begin:
     sdiv r3, r1, r2
 sdiv_end:
+    /* 8 NOP.W over exactly two 16-byte fetch lines: 8 cycles, + 2 N
+     * with N wait states per line (m4cycles.py --wait-states N) */
+    nop.w
+    .balign 16
+REGION(fetch_lines)
+fetch_lines_begin:
+    nop.w
+    nop.w
+    nop.w
+    nop.w
+    nop.w
+    nop.w
+    nop.w
+    nop.w
+fetch_lines_end:
     nop.w
     vpop {s16-s17}
     pop {r4-r7, pc}
@@ -201,6 +217,7 @@ cycles_icount:
     push {r4-r7, lr}
     ldr r4, =0xE000E018
     mov r5, r1
+    str r4, [r4]        @ any write clears the count: the tick phase starts here
     lsrs r6, r0, #1
     bcc 1f
     nop

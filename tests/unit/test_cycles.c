@@ -3,13 +3,15 @@
  *   - It rebuilds the executed instruction stream from qemu's trace; the
  *     count must equal qemu's own -icount over the same region exactly.
  *     The firmware (tests/cycles/cycles_main.c) times one inference of the
- *     digits model with SysTick 40 times, padding by one more instruction
- *     each time; SysTick advances once per 40 instructions, so the 40 tick
- *     counts sum to exactly the instructions between the two reads.
+ *     digits model with SysTick 40 times, each time clearing its count
+ *     (restarting the tick phase) and padding by one more instruction;
+ *     SysTick advances once per 40 instructions, so the 40 tick counts
+ *     sum to exactly the instructions between the two reads.
  *   - Microbenchmarks in assembly (tests/cycles/micro.S) must cost exactly
  *     what the Cortex-M4 TRM's table (docs/performance.md) predicts: VFMA
  *     chains, VMUL then VADD, pipelined and dependent loads, VLDM, PUSH and
- *     POP, taken and untaken branches, IT folding, SDIV.
+ *     POP, taken and untaken branches, IT folding, SDIV; and flash wait
+ *     states per fetch line.
  * The firmware is built and modelled once, for all tests; they skip with a
  * message when arm-none-eabi-gcc, qemu-system-arm or python3 is missing. */
 #include "testutil.h"
@@ -21,9 +23,10 @@
 #define FIRMWARE "examples/firmware"
 #define MODEL "tests/ref/digits/"
 
-/* What the model printed for the firmware (NULL: skipped, with why). */
+/* What the model printed for the firmware (NULL: skipped, with why);
+ * ws: the same with 3 flash wait states per 16-byte fetch line. */
 typedef struct Run {
-    char *out;
+    char *out, *ws;
     const char *skip_why;
 } Run;
 
@@ -60,6 +63,9 @@ static const Micro branch_micros[] = {
     {"branch_unaligned", 2, (1 + 2) + 1}, /* to a 32-bit instruction at an odd halfword */
     {"it_fold", 6, 1 + 0 + 1 + 1 + 1 + 1},
     {"sdiv", 1, 12},
+};
+static const Micro fetch_micros[] = {
+    {"fetch_lines", 8, 8},
 };
 
 static Run run;
@@ -101,14 +107,17 @@ static int setup(void **state)
              "-Wl,--gc-sections -o " WORK "/cycles.elf 2>&1 && "
              "python3 bench/m4cycles.py " WORK "/cycles.elf --start icount_begin --end icount_end");
     size_t n = strlen(cmd);
-    const Micro *const sets[] = {fp_micros, load_micros, branch_micros};
+    const Micro *const sets[] = {fp_micros, load_micros, branch_micros, fetch_micros};
     const size_t sizes[] = {sizeof fp_micros / sizeof *fp_micros, sizeof load_micros / sizeof *load_micros,
-                            sizeof branch_micros / sizeof *branch_micros};
-    for (size_t s = 0; s < 3; s++)
+                            sizeof branch_micros / sizeof *branch_micros, sizeof fetch_micros / sizeof *fetch_micros};
+    for (size_t s = 0; s < 4; s++)
         for (size_t i = 0; i < sizes[s]; i++)
             n += (size_t)snprintf(cmd + n, sizeof cmd - n, " --region %s", sets[s][i].name);
     snprintf(cmd + n, sizeof cmd - n, " 2>&1");
     run.out = tu_run_expect(cmd, 0);
+    run.ws = tu_run_expect("python3 bench/m4cycles.py " WORK "/cycles.elf --wait-states 3 --line 16 "
+                           "--region fetch_lines --region vfma_chain 2>&1",
+                           0);
     return 0;
 }
 
@@ -116,6 +125,7 @@ static int teardown(void **state)
 {
     (void)state;
     free(run.out);
+    free(run.ws);
     return 0;
 }
 
@@ -128,18 +138,24 @@ static void need_run(void)
     }
 }
 
-/* The model's figures for region name; fails when it has none. */
-static Region region(const char *name)
+/* The figures for region name in the model's output out; fails when it has none. */
+static Region region_in(const char *out, const char *name)
 {
     char key[128];
     snprintf(key, sizeof key, "region %s count ", name);
-    const char *p = strstr(run.out, key);
+    const char *p = strstr(out, key);
     if (!p)
-        fail_msg("no region %s in the model's output:\n%s", name, run.out);
+        fail_msg("no region %s in the model's output:\n%s", name, out);
     Region r;
     if (sscanf(p + strlen(key), "%ld instructions %ld cycles %ld", &r.count, &r.instructions, &r.cycles) != 3)
-        fail_msg("region %s unreadable in:\n%s", name, run.out);
+        fail_msg("region %s unreadable in:\n%s", name, out);
     return r;
+}
+
+/* The same in the zero-wait-state run. */
+static Region region(const char *name)
+{
+    return region_in(run.out, name);
 }
 
 /* The firmware's own line "key N". */
@@ -196,6 +212,22 @@ static void test_cycles_branches(void **state)
     check_micros(branch_micros, sizeof branch_micros / sizeof *branch_micros);
 }
 
+/* N wait states add N cycles per fetch line entered: 2 lines of 8
+ * NOP.W cost 8 + 2 * 3; the VFMA chain (32 bytes at any alignment
+ * but a nop's) enters at least 2 lines, at most 3. */
+static void test_cycles_wait_states(void **state)
+{
+    (void)state;
+    check_micros(fetch_micros, sizeof fetch_micros / sizeof *fetch_micros);
+    Region r = region_in(run.ws, "fetch_lines");
+    if (r.instructions != 8 || r.cycles != 8 + 2 * 3)
+        fail_msg("fetch_lines with 3 wait states: %ld instructions, %ld cycles, not 8, 14\n%s", r.instructions,
+                 r.cycles, run.ws);
+    Region v = region_in(run.ws, "vfma_chain");
+    if (v.cycles < 24 + 2 * 3 || v.cycles > 24 + 3 * 3)
+        fail_msg("vfma_chain with 3 wait states: %ld cycles, not 30 to 33\n%s", v.cycles, run.ws);
+}
+
 /* No mnemonic of the inference falls back to the default cost unknown. */
 static void test_cycles_known_mnemonics(void **state)
 {
@@ -212,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_cycles_fpu),
         cmocka_unit_test(test_cycles_loads),
         cmocka_unit_test(test_cycles_branches),
+        cmocka_unit_test(test_cycles_wait_states),
         cmocka_unit_test(test_cycles_known_mnemonics),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -141,11 +141,11 @@ def split_operands(ops):
 class Insn:
     """One decoded instruction: what the cost model needs of it."""
     __slots__ = ("addr", "size", "text", "base", "kind", "cond", "cost", "writes", "reads", "areg",
-                 "loads_pc", "fp_result", "pipelines", "func")
+                 "loads_pc", "fp_result", "pipelines", "func", "line")
 
     def __init__(self, addr, size, mnem, ops):
         self.addr, self.size, self.text = addr, size, (mnem + " " + ops).strip()
-        self.func = None
+        self.func = self.line = None
         b, cond = base_mnemonic(mnem)
         self.base, self.cond = b, cond
         k = KIND.get(b, ALU)
@@ -319,6 +319,7 @@ class Model:
         self.total_instructions = 0
         self.annotate = 0       # how many more costed instructions to list
         self.listing = []       # (address, text, cycles) of the first ones
+        self.by_line = {} if lines else None  # source line -> [instructions, cycles]
 
     def func_of(self, ins):
         """The function symbol whose range holds ins (cached on it)."""
@@ -326,6 +327,7 @@ class Model:
             i = bisect.bisect_right(self.lines[0], ins.addr) - 1
             if i >= 0 and self.lines[1][i]:
                 ins.func = self.lines[1][i]
+                ins.line = self.lines[2][i]
         if ins.func is None:
             i = bisect.bisect_right(self.sym_addrs, ins.addr) - 1
             name = "?"
@@ -397,6 +399,10 @@ class Model:
             f = self.by_func.setdefault(c.func, [0, 0])
         f[0] += 1
         f[1] += cy
+        if self.by_line is not None and c.line is not None:
+            ln = self.by_line.setdefault(c.line, [0, 0])
+            ln[0] += 1
+            ln[1] += cy
         m = self.by_mnem.get(c.base)
         if m is None:
             m = self.by_mnem[c.base] = [0, 0]
@@ -429,7 +435,7 @@ def source_functions(elf, c_file):
     inlined them (a generated model's layers): from the ELF's DWARF line
     table (build with -g, which changes no code), sorted addresses and,
     for each, the c_file function its line lies in, or None for code of
-    other files (attributed by symbol then)."""
+    other files (attributed by symbol then), and that line."""
     starts = []
     with open(c_file) as f:
         src = f.read().split("\n")
@@ -446,7 +452,7 @@ def source_functions(elf, c_file):
         if len(f) >= 3 and f[2].startswith("0x") and f[1].isdigit():
             entries[int(f[2], 16)] = (f[0], int(f[1]))
     lines = [s_[0] for s_ in starts]
-    addrs, names = [], []
+    addrs, names, linenos = [], [], []
     for a in sorted(entries):
         fname, ln = entries[a]
         name = None
@@ -455,7 +461,8 @@ def source_functions(elf, c_file):
             name = starts[i][1] if i >= 0 else None
         addrs.append(a)
         names.append(name)
-    return addrs, names
+        linenos.append(ln if name else None)
+    return addrs, names, linenos
 
 
 def address_of(syms, name):
@@ -516,6 +523,7 @@ def measure(elf, function=None, regions=(), wait_states=0, line=16, timeout=900,
             "wait_states": wait_states, "listing": m.listing,
             "unknown": sorted({i.base for i in decoded.values() if i.base not in KNOWN}),
             "functions": {k: {"instructions": v[0], "cycles": v[1]} for k, v in m.by_func.items()},
+            "lines": {k: {"instructions": v[0], "cycles": v[1]} for k, v in (m.by_line or {}).items()},
             "mnemonics": {k: {"instructions": v[0], "cycles": v[1]} for k, v in m.by_mnem.items()}}
 
 
@@ -534,6 +542,8 @@ def main(argv):
     ap.add_argument("--source", help="with --functions: count this C file's functions apart even when inlined "
                     "(the ELF built with -g)")
     ap.add_argument("--mnemonics", action="store_true", help="cycles per mnemonic")
+    ap.add_argument("--lines", type=int, default=0, metavar="N",
+                    help="with --source: the N source lines of most cycles")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--annotate", type=int, default=0, help="list the first N costed instructions")
     ap.add_argument("--log", help="keep qemu's log in this file")
@@ -561,6 +571,11 @@ def main(argv):
         print("console %s" % ln)
     for name, v in sorted(r["by_region"].items()):
         print("region %s count %d instructions %d cycles %d" % (name, v["count"], v["instructions"], v["cycles"]))
+    if a.lines and r["lines"]:
+        with open(a.source) as f:
+            src = f.read().split("\n")
+        for ln, v in sorted(r["lines"].items(), key=lambda kv: -kv[1]["cycles"])[:a.lines]:
+            print("line %6d %12d instr %12d cycles  %s" % (ln, v["instructions"], v["cycles"], src[ln - 1].strip()[:90]))
     for key, on in (("functions", a.functions), ("mnemonics", a.mnemonics)):
         if on:
             for k, v in sorted(r[key].items(), key=lambda kv: -kv[1]["cycles"]):

@@ -9,6 +9,7 @@
  *   fuse.c      layers that run in one loop nest                fuse()
  *   plan.c      buffer liveness and the activation arena        plan()
  *   report.c    text and JSON reports                           report_
+ *   svg.c       the report as a picture (--report=svg)          svg_
  *   weights.c   binding safetensors tensors to layers           weights_
  *   cwrite.c    C text the back ends print alike                cw_
  *   emit.c      the C back end                                  emit_
@@ -420,6 +421,16 @@ void report_json(Net *net, FILE *out);
 /* Formats n with thousands separators into buf. */
 const char *report_thousands(int64_t n, char *buf, size_t len);
 
+/* ---- svg.c ---- */
+
+typedef struct SvgOptions {
+    bool int8;    /* show the int8 back end's arena (Layer.quant set) */
+    bool int8_io; /* --int8-io: the int8 input stays in the caller's memory */
+} SvgOptions;
+/* The layer graph, the arena timeline and the receptive field of the
+ * last feature map as one SVG document; scratch allocations in m. */
+void svg_report(Mem *m, const Net *net, const SvgOptions *so, FILE *out);
+
 /* ---- interp.c: the float reference of the analysed graph ---- */
 
 /* Runs net (analysed without errors, weights bound) on one CHW float32
@@ -565,5 +576,15 @@ bool validate_int8(Diag *d, Net *net, const char *path, const char *what, FILE *
  * the calibration data for the banner. Errors go to d. */
 void emit_q8_c(Mem *m, Diag *d, Net *net, const EmitOptions *opt, const char *calibration, bool int8_io,
                FILE *c_out, FILE *h_out);
+/* Where emit_q8_c places every tensor and kernel scratch in its arena,
+ * for the reports; arrays per layer (Net.layers order), -1 for none. */
+typedef struct Q8Arena {
+    int64_t *offset;        /* of the int8 tensor the layer stores */
+    int64_t *scratch;       /* of its kernel's scratch */
+    int64_t *scratch_bytes;
+    int *last;              /* the last step reading its tensor; nlayers for outputs */
+    int64_t bytes;          /* the arena: NAME_ARENA_BYTES */
+} Q8Arena;
+Q8Arena emit_q8_arena(Mem *m, Net *net, bool int8_io);
 
 #endif

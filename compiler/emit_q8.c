@@ -2405,3 +2405,14 @@ void emit_q8_c(Mem *m, Diag *d, Net *net, const EmitOptions *opt, const char *ca
             emit_layer(&e, net->layers[i]);
     emit_entry(&e);
 }
+
+Q8Arena emit_q8_arena(Mem *m, Net *net, bool int8_io)
+{
+    Q8 e = {.mem = m, .net = net, .int8_io = int8_io};
+    place(&e);
+    Q8Arena qa = {e.offset, e.scratch, mem_array(m, (size_t)net->nlayers, sizeof(int64_t)), e.last, e.arena};
+    for (int i = 0; i < net->nlayers; i++)
+        if (e.scratch[i] >= 0)
+            qa.scratch_bytes[i] = 4 * (plane_conv(&e, net->layers[i]) ? plane_words(net->layers[i]) : dw3_words(net->layers[i]));
+    return qa;
+}

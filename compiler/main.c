@@ -13,7 +13,7 @@
  * every window of a small model, the busiest layers of a large one. */
 enum { DEFAULT_UNROLL = 4096 };
 
-typedef enum { REPORT_NONE, REPORT_TEXT, REPORT_JSON } ReportKind;
+typedef enum { REPORT_NONE, REPORT_TEXT, REPORT_JSON, REPORT_SVG } ReportKind;
 
 /* Everything the command line asked for. */
 typedef struct Options {
@@ -48,7 +48,8 @@ static const char usage_text[] =
     "  -w FILE.safetensors       trained weights (PyTorch state_dict names)\n"
     "  --init=zeros|random[:SEED]\n"
     "                            placeholder weights when there is no -w\n"
-    "  --report[=text|json]      print shapes, params, MACs, receptive fields, memory\n"
+    "  --report[=text|json|svg]  print shapes, params, MACs, receptive fields, memory\n"
+    "                            (svg: the layer graph, arena timeline, receptive field)\n"
     "  --check                   parse and analyse only; the exit status tells\n"
     "  --unroll=N|none|full      multiply-adds to unroll in all (default 4096)\n"
     "  --no-fuse                 keep every layer's output (more arena, for comparison)\n"
@@ -114,8 +115,10 @@ static int parse_options(Options *o, int argc, char **argv)
             o->report = REPORT_TEXT;
         } else if (strcmp(a, "--report=json") == 0) {
             o->report = REPORT_JSON;
+        } else if (strcmp(a, "--report=svg") == 0) {
+            o->report = REPORT_SVG;
         } else if (strncmp(a, "--report=", 9) == 0) {
-            return usage_error("unknown report format '%s'; use --report=text or --report=json", a + 9);
+            return usage_error("unknown report format '%s'; use --report=text, --report=json or --report=svg", a + 9);
         } else if (strncmp(a, "--quantize=", 11) == 0) {
             if (strcmp(a + 11, "int8") != 0)
                 return usage_error("unknown --quantize value '%s'; use --quantize=int8", a + 11);
@@ -246,6 +249,7 @@ typedef struct Pending {
     char *text;
     size_t len;
     FILE *f;
+    bool keep_same; /* an existing file with this very text is left alone */
 } Pending;
 
 static bool pending_open(Diag *d, Pending *p, const char *path)
@@ -290,6 +294,25 @@ static char *pending_write(Mem *m, Diag *d, const Pending *p)
     return tmp;
 }
 
+/* Whether path holds exactly text already: then the header is not
+ * rewritten, so a build system that checks (ninja's restat, make) need
+ * not recompile the application's files that include it when the model
+ * changed in ways the interface does not show. */
+static bool same_content(const Pending *p)
+{
+    FILE *f = fopen(p->path, "rb");
+    if (!f)
+        return false;
+    bool same = true;
+    size_t at = 0;
+    char buf[4096];
+    for (size_t n; same && (n = fread(buf, 1, sizeof buf, f)) > 0; at += n)
+        same = at + n <= p->len && memcmp(buf, p->text + at, n) == 0;
+    same = same && !ferror(f) && at == p->len;
+    fclose(f);
+    return same;
+}
+
 /* Writes every pending file if ok, then renames them all into place;
  * on any error none is renamed and the temporaries are removed. */
 static bool pending_commit(Mem *m, Diag *d, Pending *files, int n, bool ok)
@@ -301,7 +324,7 @@ static bool pending_commit(Mem *m, Diag *d, Pending *files, int n, bool ok)
         if (files[i].f && fclose(files[i].f) != 0)
             die("out of memory");
     for (int i = 0; i < n && ok; i++)
-        if (files[i].f && !(tmp[i] = pending_write(m, d, &files[i])))
+        if (files[i].f && !(files[i].keep_same && same_content(&files[i])) && !(tmp[i] = pending_write(m, d, &files[i])))
             ok = false;
     for (int i = 0; i < n; i++) {
         if (tmp[i] && ok && rename(tmp[i], files[i].path) != 0) {
@@ -382,6 +405,7 @@ static bool generate(Mem *m, Diag *d, Net *net, const Options *o)
     };
     Pending files[4] = {{0}};
     bool ok = pending_open(d, &files[0], o->output) && pending_open(d, &files[1], header);
+    files[1].keep_same = true;
     if (ok && o->make_deps)
         ok = pending_open(d, &files[2], o->depfile ? o->depfile : swap_extension(m, o->output, ".d"));
     if (ok && o->test.path)
@@ -567,6 +591,11 @@ int main(int argc, char **argv)
     }
     else if (ok && o.report == REPORT_JSON)
         report_json(net, stdout);
+    else if (ok && o.report == REPORT_SVG) {
+        SvgOptions so = {.int8 = o.quantize != NULL || net->quantized,
+                         .int8_io = net->quantized ? !net->float_io : o.int8_io};
+        svg_report(&mem, net, &so, stdout);
+    }
     mem_free(&mem);
     free(src);
     if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -219,6 +219,10 @@ class Importer:
             if len(wt.scale) not in (1, arr.shape[0]):
                 self.fail(op, "weights '%s' have %d scales for %d output channels"
                           % (wt.name, len(wt.scale), arr.shape[0]))
+            want_dim = 3 if op.op == "DEPTHWISE_CONV_2D" else 0
+            if len(wt.scale) > 1 and wt.qdim != want_dim:
+                self.fail(op, "weights '%s' are quantized along dimension %d; TFLite's kernels take %d"
+                          % (wt.name, wt.qdim, want_dim))
             self.model.tensors[lname + ".weight"] = np.ascontiguousarray(arr, dtype=np.int8)
             self.model.tensors[lname + ".weight_scale"] = np.array(wt.scale, dtype=np.float32)
         else:
@@ -495,7 +499,8 @@ class Importer:
             raise netfile.ImportError_("the model has %d inputs; cnnc takes one" % len(g.inputs))
         t = self.tensor(g.inputs[0])
         if t.type not in ("FLOAT32", "INT8"):
-            raise netfile.ImportError_("input '%s' is %s; cnnc takes float32 or int8 models" % (t.name, t.type))
+            hint = " (convert with inference_input_type=tf.int8, or float)" if t.type == "UINT8" else ""
+            raise netfile.ImportError_("input '%s' is %s; cnnc takes float32 or int8 models%s" % (t.name, t.type, hint))
         self.quantized = t.type == "INT8" or any(
             op.op == "QUANTIZE" and op.inputs[0] == g.inputs[0] for op in g.operators)
         self.float_io = False

@@ -16,7 +16,8 @@ from flatbuffers import number_types as N
 # TensorType values (schema: enum TensorType) and their numpy dtypes.
 TYPES = {0: ("FLOAT32", np.float32), 1: ("FLOAT16", np.float16), 2: ("INT32", np.int32),
          3: ("UINT8", np.uint8), 4: ("INT64", np.int64), 6: ("BOOL", np.bool_),
-         7: ("INT16", np.int16), 9: ("INT8", np.int8), 10: ("FLOAT64", np.float64)}
+         7: ("INT16", np.int16), 9: ("INT8", np.int8), 10: ("FLOAT64", np.float64),
+         17: ("INT4", None), 18: ("BFLOAT16", None), 19: ("INT2", None), 20: ("UINT4", None)}
 
 # BuiltinOperator codes the importer knows by name (schema: enum BuiltinOperator).
 OPS = {0: "ADD", 1: "AVERAGE_POOL_2D", 2: "CONCATENATION", 3: "CONV_2D", 4: "DEPTHWISE_CONV_2D",

@@ -295,7 +295,7 @@ static void test_cli_help(void **state)
     assert_string_equal(r.err, "");
     assert_true(strncmp(r.out, "usage: cnnc [options] MODEL.net\n", 32) == 0);
     /* every option of cli.md is explained */
-    const char *opts[] = {"-o FILE.c", "-w FILE.safetensors", "--init=zeros|random[:SEED]", "--report[=text|json]",
+    const char *opts[] = {"-o FILE.c", "-w FILE.safetensors", "--init=zeros|random[:SEED]", "--report[=text|json|svg]",
                           "--check", "--unroll=", "-MD", "-MF FILE", "--version", "--help"};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         assert_contains(r.out, opts[i]);
@@ -323,7 +323,7 @@ static void test_cli_usage_errors_exit_2(void **state)
         {"--check models/lenet5.net models/digits.net",
          "cnnc: error: more than one model given ('models/digits.net')\n"},
         {"--report=xml models/lenet5.net",
-         "cnnc: error: unknown report format 'xml'; use --report=text or --report=json\n"},
+         "cnnc: error: unknown report format 'xml'; use --report=text, --report=json or --report=svg\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         Run r = cnnc(*state, cases[i].args);

@@ -76,6 +76,15 @@ def totals(build, name):
     return rep["totals"], rep["input"]["shape"]
 
 
+def int8_memory(build, name):
+    """The int8 code's memory (--report=json's "int8" object) for tests/ref/NAME, calibrated on its input."""
+    ref = os.path.join("tests", "ref", name)
+    out = run([os.path.join(build, "cnnc"), "--report=json", "--quantize=int8", "--calibrate",
+               os.path.join(ref, "input.bin"), "-w", os.path.join(ref, "weights.safetensors"),
+               os.path.join(ref, "model.net")])
+    return json.loads(out)["int8"]
+
+
 def defines(name):
     """The -D flags naming the model for the drivers."""
     return ["-DNET=" + name, "-DNETU=" + name.upper()]
@@ -166,6 +175,10 @@ def bench_model(build, name, ref_exe, have_m4, layers=False):
     r = {"model": name, "macs": tot["macs"], "params": tot["params"], "weight_bytes": tot["weight_bytes"],
          "arena_bytes": tot["arena_bytes"], "arena_lower_bound_bytes": tot["arena_lower_bound_bytes"]}
     r["arena_ratio"] = tot["arena_bytes"] / tot["arena_lower_bound_bytes"]
+    q8 = int8_memory(build, name)
+    r["int8_arena_bytes"], r["int8_arena_lower_bound_bytes"] = q8["arena_bytes"], q8["arena_lower_bound_bytes"]
+    r["int8_arena_vs_float"] = q8["arena_bytes"] / tot["arena_bytes"]
+    r["int8_arena_vs_bound"] = q8["arena_bytes"] / q8["arena_lower_bound_bytes"]
     gen = cnnc_gen(build, name, d)
     cnnc_gen(build, name, dn, ["--unroll=none"])
     r["cnnc_compile_s"] = timed(gen)
@@ -252,6 +265,9 @@ COLUMNS = [
     ("arena", "arena_bytes", "s"),
     ("bound", "arena_lower_bound_bytes", "s"),
     ("arena/bound", "arena_ratio", "x"),
+    ("int8 arena", "int8_arena_bytes", "s"),
+    ("int8/float", "int8_arena_vs_float", "x"),
+    ("int8/bound", "int8_arena_vs_bound", "x"),
     ("code Os", "m4_code_Os", "s"),
     ("code O2", "m4_code_O2", "s"),
     ("Os u=none", "m4_code_Os_unroll_none", "s"),
@@ -334,7 +350,9 @@ def main():
     print("PyTorch eager (batch 1, 1 thread) and the reference implementation over cnnc's best of O2/O3n.")
     print("M4: qemu mps2-an386 -icount shift=0, -O2; cyc: Cortex-M4 cycles modelled from its trace with the")
     print("TRM's timings, zero wait states (bench/m4cycles.py). code: Cortex-M4 text+data minus weights, bytes.")
-    print("int8: --quantize=int8 calibrated on input.bin; flash: its -O2 text+data with the weights, bytes.")
+    print("int8: --quantize=int8 calibrated on input.bin; flash: its -O2 text+data with the weights, bytes;")
+    print("int8 arena: its NAME_ARENA_BYTES; int8/float: over the float arena; int8/bound: over the int8")
+    print("tensors' layer-by-layer bound (the most tensor bytes live at one step).")
     if not have_m4:
         print("note: Cortex-M4 columns skipped (arm-none-eabi-gcc, arm-none-eabi-size or qemu-system-arm missing)")
     for n in notes:

@@ -52,18 +52,21 @@ static void same_padding(Checker *c, int64_t in, int64_t keff, int64_t stride, i
 }
 
 /* One axis of a windowed op: PyTorch's output size, -1 when the window
- * does not fit. ceil_mode keeps a last window only if it starts inside
- * the input or the left padding, as PyTorch does. */
+ * does not fit. ceil_mode rounds the window count up (so a window larger
+ * than a short input still gives one output, as PyTorch's pools do) but
+ * keeps a last window only if it starts inside the input or the left
+ * padding. */
 static int64_t window_out(Checker *c, int64_t in, int64_t lo, int64_t hi, int64_t keff, int64_t stride, bool ceil)
 {
     int64_t span = add(c, add(c, in, lo), hi);
-    if (span < keff)
-        return -1;
-    int64_t num = span - keff;
-    int64_t out = num / stride + 1;
-    if (ceil && num % stride != 0 && mul(c, out, stride) < add(c, in, lo))
-        out++;
-    return out;
+    int64_t num = span - keff; /* may be negative under ceil_mode */
+    if (!ceil)
+        return num < 0 ? -1 : num / stride + 1;
+    int64_t up = num + stride - 1;
+    int64_t out = (up >= 0 ? up / stride : -((-up + stride - 1) / stride)) + 1;
+    if (out > 1 && mul(c, out - 1, stride) >= add(c, in, lo))
+        out--;
+    return out < 1 ? -1 : out;
 }
 
 /* Resolves padding, checks the window fits, sets the output's H and W. */
@@ -185,11 +188,128 @@ static bool multi_shape(Checker *c, Layer *l)
     return true;
 }
 
+/* mul: equal shapes, or a Cx1x1 gate of the same channels on either side
+ * (squeeze-excitation), broadcast over H and W as PyTorch broadcasts. */
+static bool mul_shape(Checker *c, Layer *l)
+{
+    Shape a = l->in[0]->shape, b = l->in[1]->shape;
+    bool same = a.c == b.c && a.h == b.h && a.w == b.w;
+    if (same || (b.c == a.c && b.h == 1 && b.w == 1)) {
+        l->shape = a;
+        return true;
+    }
+    if (a.c == b.c && a.h == 1 && a.w == 1) {
+        l->shape = b;
+        return true;
+    }
+    char sa[64], sb[64];
+    diag_error(c->diag, l->in_loc[1],
+               "mul '%s': '%s' is %s but '%s' is %s; mul needs equal shapes or a Cx1x1 gate with the same channels",
+               l->name, l->in[0]->name, shape_str(a, sa, sizeof sa), l->in[1]->name, shape_str(b, sb, sizeof sb));
+    return false;
+}
+
+/* The input of a mul that is broadcast over H and W, or NULL. */
+static const Layer *mul_gate(const Layer *l)
+{
+    for (int i = 0; i < 2; i++) {
+        Shape s = l->in[i]->shape;
+        if (s.h == 1 && s.w == 1 && (l->shape.h != 1 || l->shape.w != 1))
+            return l->in[i];
+    }
+    return NULL;
+}
+
+/* pad: the padded size; reflect and circular need an input larger than
+ * (reflect) or at least as large as (circular) the padding, as F.pad. */
+static bool pad_shape(Checker *c, Layer *l, Shape in)
+{
+    int64_t ins[2] = {in.h, in.w};
+    for (int a = 0; a < 2; a++) {
+        int64_t most = l->pad[2 * a] > l->pad[2 * a + 1] ? l->pad[2 * a] : l->pad[2 * a + 1];
+        bool reflect = l->pad_mode == PM_REFLECT;
+        if ((reflect && most >= ins[a]) || (l->pad_mode == PM_CIRCULAR && most > ins[a])) {
+            diag_error(c->diag, l->key_loc[KEY_PADDING],
+                       "%s padding of %lld needs an input %s than %lld along %s, but '%s' gets %lld",
+                       reflect ? "reflect" : "circular", (long long)most, reflect ? "larger" : "no smaller",
+                       (long long)most, a ? "W" : "H", l->name, (long long)ins[a]);
+            return false;
+        }
+    }
+    l->shape.h = add(c, add(c, in.h, l->pad[0]), l->pad[1]);
+    l->shape.w = add(c, add(c, in.w, l->pad[2]), l->pad[3]);
+    return true;
+}
+
+/* convtranspose2d: out = (in - 1)*stride - pad_lo - pad_hi + dilation*(kernel - 1)
+ * + output_padding + 1 per axis, as nn.ConvTranspose2d. Parameters
+ * in * out/groups * kH * kW (+ out); MACs as fvcore counts a transposed
+ * conv: every weight once per input pixel. */
+static bool convtranspose_shape(Checker *c, Layer *l, Shape in)
+{
+    if (in.c % l->groups || l->out % l->groups) {
+        diag_error(c->diag, l->key_loc[KEY_GROUPS],
+                   "groups=%lld must divide both the input channels (%lld) and out (%lld) of '%s'",
+                   (long long)l->groups, (long long)in.c, (long long)l->out, l->name);
+        return false;
+    }
+    int64_t ins[2] = {in.h, in.w}, outs[2];
+    for (int a = 0; a < 2; a++) {
+        if (l->out_pad[a] >= l->stride[a] && l->out_pad[a] >= l->dilation[a]) {
+            diag_error(c->diag, l->key_loc[KEY_OUTPUT_PADDING],
+                       "output_padding %lld must be smaller than the stride (%lld) or the dilation (%lld), as in "
+                       "PyTorch", (long long)l->out_pad[a], (long long)l->stride[a], (long long)l->dilation[a]);
+            return false;
+        }
+        int64_t full = add(c, add(c, mul(c, ins[a] - 1, l->stride[a]), mul(c, l->dilation[a], l->kernel[a] - 1)),
+                           add(c, l->out_pad[a], 1));
+        outs[a] = full - l->pad[2 * a] - l->pad[2 * a + 1];
+        if (c->overflow)
+            return false;
+        if (outs[a] < 1) {
+            diag_error(c->diag, l->key_loc[KEY_PADDING],
+                       "padding %lld,%lld leaves no output along %s of '%s' (the full output is %lld)",
+                       (long long)l->pad[2 * a], (long long)l->pad[2 * a + 1], a ? "W" : "H", l->name,
+                       (long long)full);
+            return false;
+        }
+    }
+    l->shape = (Shape){l->out, outs[0], outs[1]};
+    int64_t per_in = mul(c, mul(c, l->out / l->groups, l->kernel[0]), l->kernel[1]);
+    l->params = add(c, mul(c, in.c, per_in), l->bias ? l->out : 0);
+    l->macs = mul(c, mul(c, mul(c, in.c, per_in), in.h), in.w);
+    l->weight_floats = l->params;
+    return true;
+}
+
+/* pixelshuffle r: C*r*r x H x W to C x H*r x W*r, as nn.PixelShuffle. */
+static bool pixelshuffle_shape(Checker *c, Layer *l, Shape in)
+{
+    int64_t r = l->factor[0], rr = mul(c, r, r);
+    if (c->overflow)
+        return false;
+    if (in.c % rr) {
+        char buf[64];
+        diag_error(c->diag, l->key_loc[KEY_FACTOR],
+                   "pixelshuffle factor=%lld needs channels divisible by %lld, but '%s' is %s", (long long)r,
+                   (long long)rr, l->in[0]->name, shape_str(in, buf, sizeof buf));
+        return false;
+    }
+    l->shape = (Shape){in.c / rr, mul(c, in.h, r), mul(c, in.w, r)};
+    return true;
+}
+
 /* The layer's output shape and counts; false after reporting an error. */
 static bool layer_shape(Checker *c, Layer *l)
 {
     Shape in = l->in[0]->shape;
     l->shape = in;
+    if (l->one_d && in.h != 1) {
+        char buf[64];
+        diag_error(c->diag, l->loc, "%s '%s' needs a CxL input (a 1-D network), but '%s' is %s", ir_layer_op(l),
+                   l->name, l->in[0]->name, shape_str(in, buf, sizeof buf));
+        return false;
+    }
     switch (l->op) {
     case OP_CONV2D: return conv_shape(c, l, in);
     case OP_MAXPOOL2D:
@@ -207,6 +327,27 @@ static bool layer_shape(Checker *c, Layer *l)
         return true;
     case OP_ADD:
     case OP_CONCAT: return multi_shape(c, l);
+    case OP_MUL: return mul_shape(c, l);
+    case OP_PAD: return pad_shape(c, l, in);
+    case OP_UPSAMPLE:
+        l->shape.h = mul(c, in.h, l->factor[0]);
+        l->shape.w = mul(c, in.w, l->factor[1]);
+        return true;
+    case OP_PIXELSHUFFLE: return pixelshuffle_shape(c, l, in);
+    case OP_CONVTRANSPOSE2D: return convtranspose_shape(c, l, in);
+    case OP_PRELU:
+        if (l->num_parameters != 1 && l->num_parameters != in.c) {
+            diag_error(c->diag, l->key_loc[KEY_NUM_PARAMETERS],
+                       "prelu '%s' has %lld slopes but its input has %lld channels; give num_parameters=1 or %lld",
+                       l->name, (long long)l->num_parameters, (long long)in.c, (long long)in.c);
+            return false;
+        }
+        l->params = l->weight_floats = l->num_parameters;
+        return true;
+    case OP_SILU:
+    case OP_GELU:
+    case OP_ELU:
+    case OP_HARDTANH:
     case OP_RELU:
     case OP_RELU6:
     case OP_SIGMOID:
@@ -222,18 +363,106 @@ static bool layer_shape(Checker *c, Layer *l)
     unreachable();
 }
 
+static int64_t gcd(int64_t a, int64_t b)
+{
+    a = a < 0 ? -a : a;
+    b = b < 0 ? -b : b;
+    while (b) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* The field in lowest terms, so equal fields compare equal. */
+static Field reduced(Field f)
+{
+    int64_t g = gcd(gcd(gcd(f.size, f.jump), f.start2), f.den);
+    if (g > 1)
+        f = (Field){f.size / g, f.jump / g, f.start2 / g, f.den / g};
+    return f;
+}
+
+/* A field with f times the denominator, same values: an upsampling
+ * layer's output pixels are f per input pixel, so its jump is
+ * jump_prev / f, exactly. */
+static Field finer(Checker *c, Field p, int64_t f)
+{
+    return (Field){mul(c, p.size, f), p.jump, mul(c, p.start2, f), mul(c, p.den, f)};
+}
+
+/* Fields through the resampling layers, on PyTorch's half-pixel grid:
+ * output pixel i of an axis scaled by f sits at input coordinate
+ * (i + 0.5)/f - 0.5 (nearest, bilinear, pixelshuffle), or at
+ * i*(in - 1)/(out - 1) with align_corners. So jump is the exact grid
+ * spacing (jump_prev/f, or jump_prev*(in - 1)/(out - 1)), start the grid
+ * position of output 0, and rf grows by the neighbours an output reads:
+ * bilinear one more jump_prev (when f > 1). pad only shifts the start by its low side.
+ * A transposed conv is the conv recurrence run backwards: outputs
+ * jump_prev/stride apart, output 0 at (pad - (k_eff - 1)/2)/stride input
+ * steps, each reached from taps spanning (k_eff - 1)/stride input steps. */
+static void resample_field(Checker *c, Layer *l)
+{
+    Shape in = l->in[0]->shape;
+    int64_t ins[2] = {in.h, in.w}, outs[2] = {l->shape.h, l->shape.w};
+    for (int a = 0; a < 2; a++) {
+        Field p = l->in[0]->rf[a];
+        int64_t jump_prev = p.jump; /* in units of 1/den */
+        if (l->op == OP_PAD) {
+            p.start2 = add(c, p.start2, mul(c, mul(c, -2, l->pad[2 * a]), p.jump));
+        } else if (l->op == OP_CONVTRANSPOSE2D) {
+            int64_t reach = mul(c, l->dilation[a], l->kernel[a] - 1);
+            p = finer(c, p, l->stride[a]);
+            p.size = add(c, p.size, mul(c, reach, jump_prev));
+            p.start2 = add(c, p.start2, mul(c, add(c, mul(c, 2, l->pad[2 * a]), -reach), jump_prev));
+        } else if (l->op == OP_UPSAMPLE && l->align_corners) {
+            if (outs[a] > 1) { /* output 0 and input 0 coincide */
+                int64_t steps = outs[a] - 1;
+                p = finer(c, p, steps);
+                p.jump = mul(c, jump_prev, ins[a] - 1);
+                p.size = add(c, p.size, mul(c, jump_prev, steps));
+            }
+        } else {
+            int64_t f = l->factor[a];
+            p = finer(c, p, f);
+            p.start2 = add(c, p.start2, mul(c, 1 - f, jump_prev));
+            if (l->op == OP_UPSAMPLE && l->bilinear && f > 1)
+                p.size = add(c, p.size, mul(c, jump_prev, f));
+        }
+        l->rf[a] = reduced(p);
+    }
+}
+
+/* A field's value as a double, for messages. */
+static double fv(int64_t v, const Field *f, int two)
+{
+    return (double)v / (double)(two * f->den);
+}
+
 /* Receptive field of the layer's output, from its inputs' fields. */
 static void layer_field(Checker *c, Layer *l, Shape net_in)
 {
     Diag *d = c->diag;
     const Layer *src = l->in[0];
+    /* A squeeze-excitation gate scales each channel by one number: it
+     * neither moves nor widens the window, so the field is the gated
+     * tensor's (the gate's own global view is not counted). */
+    const Layer *gate = l->op == OP_MUL ? mul_gate(l) : NULL;
+    if (gate) {
+        src = l->in[0] == gate ? l->in[1] : l->in[0];
+        l->rf_global = src->rf_global;
+        l->rf[0] = src->rf[0];
+        l->rf[1] = src->rf[1];
+        return;
+    }
     bool global = false;
     for (int i = 0; i < l->nin; i++)
         global |= l->in[i]->rf_global;
     if (global || (ir_ops[l->op].flags & OPF_GLOBAL)) {
         l->rf_global = true;
-        l->rf[0] = (Field){net_in.h, 0, 0};
-        l->rf[1] = (Field){net_in.w, 0, 0};
+        l->rf[0] = (Field){net_in.h, 0, 0, 1};
+        l->rf[1] = (Field){net_in.w, 0, 0, 1};
         return;
     }
     if (ir_ops[l->op].flags & OPF_WINDOW) {
@@ -243,28 +472,37 @@ static void layer_field(Checker *c, Layer *l, Shape net_in)
             l->rf[a].size = add(c, p.size, mul(c, reach, p.jump));
             l->rf[a].jump = mul(c, p.jump, l->stride[a]);
             l->rf[a].start2 = add(c, p.start2, mul(c, add(c, reach, mul(c, -2, l->pad[2 * a])), p.jump));
+            l->rf[a].den = p.den;
+            l->rf[a] = reduced(l->rf[a]);
         }
         return;
     }
-    if (l->op == OP_ADD || l->op == OP_CONCAT) {
+    if (l->op == OP_PAD || l->op == OP_UPSAMPLE || l->op == OP_PIXELSHUFFLE || l->op == OP_CONVTRANSPOSE2D) {
+        resample_field(c, l);
+        return;
+    }
+    if (l->op == OP_ADD || l->op == OP_CONCAT || l->op == OP_MUL) {
         /* The largest field wins; misaligned inputs are worth a warning. */
         for (int a = 0; a < 2; a++) {
             l->rf[a] = src->rf[a];
-            for (int i = 1; i < l->nin; i++)
-                if (l->in[i]->rf[a].size > l->rf[a].size)
-                    l->rf[a] = l->in[i]->rf[a];
+            for (int i = 1; i < l->nin; i++) {
+                Field f = l->in[i]->rf[a], best = l->rf[a];
+                if ((double)f.size / (double)f.den > (double)best.size / (double)best.den)
+                    l->rf[a] = f;
+            }
         }
         for (int i = 1; i < l->nin; i++) {
             const Layer *o = l->in[i];
-            if (o->rf[0].jump == src->rf[0].jump && o->rf[1].jump == src->rf[1].jump &&
-                o->rf[0].start2 == src->rf[0].start2 && o->rf[1].start2 == src->rf[1].start2)
+            const Field *a0 = &o->rf[0], *a1 = &o->rf[1], *b0 = &src->rf[0], *b1 = &src->rf[1];
+            if (a0->jump == b0->jump && a1->jump == b1->jump && a0->start2 == b0->start2 &&
+                a1->start2 == b1->start2 && a0->den == b0->den && a1->den == b1->den)
                 continue;
             diag_warning(d, l->in_loc[i],
-                         "inputs of %s '%s' are not aligned: '%s' has jump %lldx%lld start %g,%g but '%s' has "
-                         "jump %lldx%lld start %g,%g; the receptive field is not centred",
-                         ir_op_name(l->op), l->name, o->name, (long long)o->rf[0].jump, (long long)o->rf[1].jump,
-                         o->rf[0].start2 / 2.0, o->rf[1].start2 / 2.0, src->name, (long long)src->rf[0].jump,
-                         (long long)src->rf[1].jump, src->rf[0].start2 / 2.0, src->rf[1].start2 / 2.0);
+                         "inputs of %s '%s' are not aligned: '%s' has jump %gx%g start %g,%g but '%s' has "
+                         "jump %gx%g start %g,%g; the receptive field is not centred",
+                         ir_op_name(l->op), l->name, o->name, fv(a0->jump, a0, 1), fv(a1->jump, a1, 1),
+                         fv(a0->start2, a0, 2), fv(a1->start2, a1, 2), src->name, fv(b0->jump, b0, 1),
+                         fv(b1->jump, b1, 1), fv(b0->start2, b0, 2), fv(b1->start2, b1, 2));
             break;
         }
         return;
@@ -292,7 +530,7 @@ void analyze(Net *net, Diag *d)
     Layer *input = net->input;
     if (!input || !input->ok)
         return;
-    input->rf[0] = input->rf[1] = (Field){1, 1, 0};
+    input->rf[0] = input->rf[1] = (Field){1, 1, 0, 1};
     Shape net_in = input->shape;
     if (mul(&c, mul(&c, mul(&c, net_in.c, net_in.h), net_in.w), 4) == 0 && c.overflow) {
         diag_error(d, input->loc, "input size overflows");

@@ -158,6 +158,16 @@ typedef enum {
     OP_CONCAT,
     OP_MEAN,
     OP_HARDSIGMOID,
+    OP_MUL,
+    OP_SILU,
+    OP_GELU,
+    OP_ELU,
+    OP_PRELU,
+    OP_HARDTANH,
+    OP_PAD,
+    OP_UPSAMPLE,
+    OP_PIXELSHUFFLE,
+    OP_CONVTRANSPOSE2D,
     OP_COUNT
 } OpKind;
 
@@ -167,11 +177,14 @@ enum {
     OPF_ELEMENTWISE = 1 << 1, /* one input, same shape, each value on its own */
     OPF_GLOBAL = 1 << 2,      /* output sees the whole input: field becomes global */
     OPF_MULTI = 1 << 3,       /* reads several inputs given by from= */
+    OPF_FLOAT_ONLY = 1 << 4,  /* no int8 form yet: --quantize and int8 models reject it */
 };
 
 typedef enum { KEY_OUT, KEY_KERNEL, KEY_STRIDE, KEY_PADDING, KEY_DILATION, KEY_GROUPS, KEY_BIAS,
                KEY_PADDING_MODE, KEY_CEIL_MODE, KEY_COUNT_INCLUDE_PAD, KEY_EPS, KEY_SLOPE, KEY_P,
-               KEY_FROM, KEY_SCALE, KEY_ZERO_POINT, KEY_LAYOUT, KEY_DTYPE, KEY_ALPHA, KEY_BETA, KEY_COUNT } KeyKind;
+               KEY_FROM, KEY_SCALE, KEY_ZERO_POINT, KEY_LAYOUT, KEY_DTYPE, KEY_ALPHA, KEY_BETA,
+               KEY_APPROXIMATE, KEY_MIN, KEY_MAX, KEY_NUM_PARAMETERS, KEY_MODE, KEY_VALUE, KEY_FACTOR,
+               KEY_ALIGN_CORNERS, KEY_OUTPUT_PADDING, KEY_COUNT } KeyKind;
 
 typedef struct OpInfo {
     const char *name;
@@ -189,10 +202,12 @@ typedef struct Shape {
     int64_t c, h, w;
 } Shape;
 
-/* Receptive field along one axis, in input pixels. start2 is twice the
- * start so that half-pixel centres stay exact integers. */
+/* Receptive field along one axis, in input pixels: size/den, jump/den
+ * and start2/(2*den). start2 is twice the start so that half-pixel
+ * centres stay exact integers; den is 1 until an upsampling layer makes
+ * the jump a fraction of an input pixel (den > 0, kept in lowest terms). */
 typedef struct Field {
-    int64_t size, jump, start2;
+    int64_t size, jump, start2, den;
 } Field;
 
 typedef struct Layer Layer;
@@ -219,10 +234,19 @@ struct Layer {
     bool bias, ceil_mode, count_include_pad;
     PadMode pad_mode;
     double eps, slope, p, alpha, beta;
+    double min_val, max_val;  /* hardtanh's range */
+    bool gelu_tanh;           /* gelu approximate=tanh */
+    int64_t num_parameters;   /* prelu: slopes, 1 or the channels */
+    double pad_value;         /* pad mode=constant: the value of padded cells */
+    int64_t factor[2];        /* upsample, pixelshuffle: output pixels per input pixel, per axis */
+    bool bilinear, align_corners; /* upsample mode=bilinear, align_corners=true */
+    int64_t out_pad[2];       /* convtranspose2d output_padding, per axis */
     Loc key_loc[KEY_COUNT]; /* where each key was given, for diagnostics */
     unsigned given;         /* bit per KeyKind given in the source */
 
     bool broken;           /* has errors already reported: analyze() skips it */
+    const char *op_word;   /* the op as written: conv1d for a 1-D conv (op OP_CONV2D) */
+    bool one_d;            /* a 1-D op (conv1d, maxpool1d, ...): works along W of a Cx1xL tensor */
 
     /* analyze() */
     bool ok;             /* shape known: false after an error here or upstream */
@@ -286,6 +310,8 @@ typedef struct Net {
      * (quantized), whose interface is int8 unless dtype=float32 (float_io) */
     bool hwc;
     bool quantized, float_io;
+    /* the input was written CxL: tensors are Cx1xL and reports speak 1-D */
+    bool one_d;
 
     /* analyze() */
     int64_t params, macs, weight_bytes;
@@ -295,12 +321,17 @@ typedef struct Net {
     int64_t *buf_bytes, *buf_offset;
     int *buf_first, *buf_last; /* schedule steps a buffer is live */
     int64_t arena_bytes, bound_bytes;
+    /* the int8 code's figures once emit_q8_c or emit_q8_plan ran: the
+     * report then gives them instead of the float plan's */
+    const struct Q8Plan *q8;
 } Net;
 
 /* Gives the statements meaning; errors go to d. NULL when nothing usable was built. */
 Net *ir_build(Mem *m, Diag *d, Stmt *stmts);
 Layer *ir_find(Net *net, const char *name);
 const char *ir_op_name(OpKind op);
+/* The op of a layer as its statement spells it (conv1d, batchnorm1d, ...). */
+const char *ir_layer_op(const Layer *l);
 int64_t ir_bytes(Shape s); /* float32 bytes of a tensor; analyze() keeps it from overflowing */
 
 /* ---- analyze.c ---- */
@@ -464,6 +495,9 @@ typedef enum {
     QK_SOFTMAX,  /* over channels, TFLM's (gemmlowp fixed point, exp table); output 1/256, zp -128 */
     QK_MEAN,     /* an imported mean: TFLM's MEAN over H, W (sum, one requantization) */
     QK_IDENTITY, /* flatten, dropout: the input's bytes */
+    QK_MUL,      /* TFLite's MUL: (a - za) * (b - zb) requantized by sa*sb/so; a Cx1x1 gate broadcast */
+    QK_GATHER,   /* pad, nearest upsample, pixelshuffle: values moved, params of the input (TFLite's PAD,
+                  * RESIZE_NEAREST_NEIGHBOR, DEPTH_TO_SPACE); constant padding is pad_q */
     QK_FUSED,    /* folded batchnorm, fused relu/relu6: computed by fused_into */
 } QKind;
 
@@ -497,6 +531,7 @@ typedef struct QuantInfo {
     int8_t *lut;              /* QK_LUT: 256 entries, y = lut[x + 128] */
     int32_t *exp_lut;         /* QK_SOFTMAX: 256 entries by max - x, TFLM's exp in Q0.31 (tflm.h) */
     int32_t mean_bias;        /* QK_MEAN: -in zp * count; out_mult, out_shift the rescale by 1/count */
+    int32_t pad_q;            /* QK_GATHER of a constant pad: the padded cells' int8 value */
 } QuantInfo;
 
 /* Runs the float interpreter on every input of a raw float32 file (CHW,
@@ -518,6 +553,9 @@ bool quant_check_inputs(Diag *d, const char *path, const char *what, const Net *
  * computed as TensorFlow Lite's kernels compute them. Layer.quant for
  * every layer; problems go to d; false after an error. */
 bool quant_import(Mem *m, Diag *d, Net *net);
+/* Whether layer l has an int8 form: not prelu, convtranspose2d or a
+ * bilinear upsample yet (quantizing a net with one is refused). */
+bool quant_has_int8(const Layer *l);
 /* Prints each tensor's scale, zero point, range and clamp as a text table. */
 void quant_report(Net *net, FILE *out);
 
@@ -586,5 +624,25 @@ typedef struct Q8Arena {
     int64_t bytes;          /* the arena: NAME_ARENA_BYTES */
 } Q8Arena;
 Q8Arena emit_q8_arena(Mem *m, Net *net, bool int8_io);
+
+/* The memory of the int8 code: what its header states and the report
+ * prints, counted from the code as it is generated. */
+typedef struct Q8Plan {
+    int64_t arena;      /* RAM bytes: int8 tensors and kernel scratch */
+    int64_t bound;      /* the most tensor bytes live at one step: no placement does better */
+    int64_t weights;    /* flash bytes of int8 weights (as packed for the kernels) */
+    int64_t biases;     /* int32 biases (zero points folded in where the kernel does) */
+    int64_t multipliers; /* int32 multipliers, shifts and per-channel kernel constants */
+    int64_t tables;     /* lookup tables: activations, softmax's exp, add rescales */
+    int64_t *tensor;    /* per layer: arena bytes of the tensor it stores (0: none or the caller's) */
+    int64_t *at;        /* per layer: its tensor's arena offset, -1 when none */
+    int64_t *scratch;   /* per layer: arena bytes of its kernel's scratch */
+    int64_t *constants; /* per layer: flash bytes of its constants */
+} Q8Plan;
+/* The int8 code's memory without writing it (the emission runs into
+ * nothing); sets net->q8. Errors go to d (as emit_q8_c's). */
+const Q8Plan *emit_q8_plan(Mem *m, Diag *d, Net *net, const EmitOptions *opt, bool int8_io);
+/* The sum of a plan's constants. */
+int64_t q8_constant_bytes(const Q8Plan *p);
 
 #endif

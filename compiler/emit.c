@@ -416,6 +416,17 @@ static void emit_weights(Emitter *e)
                 snprintf(what, sizeof what, "%s.bias%s%s", l->name, bn ? ", folded with " : "", bn ? bn->name : "");
                 emit_array(e, mem_printf(e->mem, "%s_b", n), what, b, l->out);
             }
+        } else if (l->op == OP_CONVTRANSPOSE2D) {
+            snprintf(what, sizeof what, "%s.weight, line %d, [in][out/groups][kh][kw] as PyTorch's", l->name,
+                     l->loc.line);
+            emit_array(e, mem_printf(e->mem, "%s_w", n), what, l->tensor[0], weights_numel(l, 0));
+            if (l->bias) {
+                snprintf(what, sizeof what, "%s.bias", l->name);
+                emit_array(e, mem_printf(e->mem, "%s_b", n), what, l->tensor[1], l->out);
+            }
+        } else if (l->op == OP_PRELU) {
+            snprintf(what, sizeof what, "%s.weight, line %d: the slopes", l->name, l->loc.line);
+            emit_array(e, mem_printf(e->mem, "%s_w", n), what, l->tensor[0], l->num_parameters);
         } else if (l->op == OP_BATCHNORM2D && !l->fold_into) {
             int64_t c = l->shape.c;
             float *scale = mem_array(e->mem, (size_t)c, sizeof *scale);
@@ -452,6 +463,17 @@ static const char *apply(Emitter *e, const Layer *l, const char *v, const char *
     }
     case OP_LEAKYRELU:
         return mem_printf(e->mem, "cnnc_leakyreluf(%s, %s)", v, flit((float)l->slope, lit, sizeof lit));
+    case OP_SILU: return mem_printf(e->mem, "cnnc_siluf(%s)", v);
+    case OP_GELU: return mem_printf(e->mem, l->gelu_tanh ? "cnnc_gelu_tanhf(%s)" : "cnnc_geluf(%s)", v);
+    case OP_ELU: return mem_printf(e->mem, "cnnc_eluf(%s, %s)", v, flit((float)l->alpha, lit, sizeof lit));
+    case OP_HARDTANH: {
+        char lit2[48];
+        return mem_printf(e->mem, "cnnc_hardtanhf(%s, %s, %s)", v, flit((float)l->min_val, lit, sizeof lit),
+                          flit((float)l->max_val, lit2, sizeof lit2));
+    }
+    case OP_PRELU:
+        return mem_printf(e->mem, "cnnc_preluf(%s, %s_w[%s])", v, e->cname[l->index],
+                          l->num_parameters == 1 ? "0" : c);
     case OP_BATCHNORM2D:
         return mem_printf(e->mem, "(%s) * %s_scale[%s] + %s_shift[%s]", v, e->cname[l->index], c, e->cname[l->index], c);
     case OP_DROPOUT:
@@ -1675,6 +1697,175 @@ static void emit_add(Emitter *e, const Layer *l)
     emit(e, "}");
 }
 
+/* mul: elementwise, or each channel's plane times its gate value
+ * (squeeze-excitation's Cx1x1 broadcast). */
+static void emit_mul(Emitter *e, const Layer *l)
+{
+    Shape s = l->shape;
+    long long hw = (long long)(s.h * s.w);
+    const char *v[2];
+    for (int k = 0; k < 2; k++) {
+        Shape in = l->in[k]->shape;
+        v[k] = in.h * in.w == s.h * s.w ? mem_printf(e->mem, "x%d[i]", k) : mem_printf(e->mem, "x%d[c]", k);
+    }
+    emit(e, "for (int c = 0; c < %lld; c++) {", (long long)s.c);
+    emit(e, "for (int i = c * %lld; i < (c + 1) * %lld; i++) {", hw, hw);
+    store(e, l, "i", mem_printf(e->mem, "%s * %s", v[0], v[1]), "c");
+    emit(e, "}");
+    emit(e, "}");
+}
+
+/* pad: each output cell reads its folded input cell, or the constant. */
+static void emit_pad(Emitter *e, const Layer *l)
+{
+    Shape in = l->in[0]->shape, o = l->shape;
+    char lit[48];
+    emit(e, "for (int c = 0; c < %lld; c++) {", (long long)o.c);
+    emit(e, "const float *xc = x + c * %lld;", (long long)(in.h * in.w));
+    emit(e, "for (int oy = 0; oy < %lld; oy++) {", (long long)o.h);
+    emit(e, "int iy = %s;", affine(e, "oy", 1, l->pad[0]));
+    if (l->pad_mode != PM_ZEROS)
+        fold_coord(e, l->pad_mode, "iy", in.h);
+    emit(e, "for (int ox = 0; ox < %lld; ox++) {", (long long)o.w);
+    emit(e, "int ix = %s;", affine(e, "ox", 1, l->pad[2]));
+    const char *idx = mem_printf(e->mem, "(c * %lld + oy) * %lld + ox", (long long)o.h, (long long)o.w);
+    if (l->pad_mode != PM_ZEROS) {
+        fold_coord(e, l->pad_mode, "ix", in.w);
+        store(e, l, idx, mem_printf(e->mem, "xc[iy * %lld + ix]", (long long)in.w), "c");
+    } else {
+        store(e, l, idx,
+              mem_printf(e->mem, "iy < 0 || iy >= %lld || ix < 0 || ix >= %lld ? %s : xc[iy * %lld + ix]",
+                         (long long)in.h, (long long)in.w, flit((float)l->pad_value, lit, sizeof lit),
+                         (long long)in.w),
+              "c");
+    }
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+}
+
+/* One axis of a bilinear upsample as constant tables: the two source
+ * indices and the second one's weight per output index, computed as
+ * PyTorch's area_pixel_compute_source_index does. */
+static void bilinear_tables(Emitter *e, const Layer *l, int a, int64_t in, int64_t out)
+{
+    Text t0, t1, tw;
+    FILE *f0 = text_open(&t0), *f1 = text_open(&t1), *fw = text_open(&tw);
+    for (int64_t i = 0; i < out; i++) {
+        double src;
+        if (l->align_corners)
+            src = out > 1 ? (double)i * (double)(in - 1) / (double)(out - 1) : 0.0;
+        else {
+            src = ((double)i + 0.5) * (double)in / (double)out - 0.5;
+            src = src < 0 ? 0 : src;
+        }
+        int64_t i0 = (int64_t)src, i1 = i0 + (i0 < in - 1);
+        char lit[48];
+        fprintf(f0, "%s%lld", i ? ", " : "", (long long)i0);
+        fprintf(f1, "%s%lld", i ? ", " : "", (long long)i1);
+        fprintf(fw, "%s%s", i ? ", " : "", flit((float)(src - (double)i0), lit, sizeof lit));
+    }
+    const char *ax = a ? "x" : "y";
+    emit(e, "static const int %s0[%lld] = {%s};", ax, (long long)out, text_done(e, &t0));
+    emit(e, "static const int %s1[%lld] = {%s};", ax, (long long)out, text_done(e, &t1));
+    emit(e, "static const float w%s[%lld] = {%s};", ax, (long long)out, text_done(e, &tw));
+}
+
+/* upsample: nearest reads input pixel (oy / fy, ox / fx); bilinear blends
+ * the four neighbours with PyTorch's weights. */
+static void emit_upsample(Emitter *e, const Layer *l)
+{
+    Shape in = l->in[0]->shape, o = l->shape;
+    if (l->bilinear) {
+        bilinear_tables(e, l, 0, in.h, o.h);
+        bilinear_tables(e, l, 1, in.w, o.w);
+    }
+    emit(e, "for (int c = 0; c < %lld; c++) {", (long long)o.c);
+    emit(e, "const float *xc = x + c * %lld;", (long long)(in.h * in.w));
+    emit(e, "for (int oy = 0; oy < %lld; oy++) {", (long long)o.h);
+    emit(e, "for (int ox = 0; ox < %lld; ox++) {", (long long)o.w);
+    const char *idx = mem_printf(e->mem, "(c * %lld + oy) * %lld + ox", (long long)o.h, (long long)o.w);
+    long long w = (long long)in.w;
+    if (!l->bilinear) {
+        store(e, l, idx,
+              mem_printf(e->mem, "xc[(oy / %lld) * %lld + ox / %lld]", (long long)l->factor[0], w,
+                         (long long)l->factor[1]),
+              "c");
+    } else {
+        emit(e, "const float *r0 = xc + y0[oy] * %lld, *r1 = xc + y1[oy] * %lld;", w, w);
+        emit(e, "float top = (1.0f - wx[ox]) * r0[x0[ox]] + wx[ox] * r0[x1[ox]];");
+        emit(e, "float bottom = (1.0f - wx[ox]) * r1[x0[ox]] + wx[ox] * r1[x1[ox]];");
+        store(e, l, idx, "(1.0f - wy[oy]) * top + wy[oy] * bottom", "c");
+    }
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+}
+
+/* pixelshuffle r: output (c, oy, ox) is input channel c*r*r + (oy%r)*r + ox%r at (oy/r, ox/r). */
+static void emit_pixelshuffle(Emitter *e, const Layer *l)
+{
+    Shape in = l->in[0]->shape, o = l->shape;
+    long long r = (long long)l->factor[0], plane = (long long)(in.h * in.w);
+    emit(e, "for (int c = 0; c < %lld; c++) {", (long long)o.c);
+    emit(e, "for (int oy = 0; oy < %lld; oy++) {", (long long)o.h);
+    emit(e, "for (int ox = 0; ox < %lld; ox++) {", (long long)o.w);
+    store(e, l, mem_printf(e->mem, "(c * %lld + oy) * %lld + ox", (long long)o.h, (long long)o.w),
+          mem_printf(e->mem, "x[(c * %lld + oy %% %lld * %lld + ox %% %lld) * %lld + (oy / %lld) * %lld + ox / %lld]",
+                     r * r, r, r, r, plane, r, (long long)in.w, r),
+          "c");
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+}
+
+/* The statements that find input coordinate i along axis a for tap k of
+ * a transposed conv, or skip the tap: o + pad - k*dilation must be a
+ * whole multiple of the stride, inside the input. */
+static void transposed_tap(Emitter *e, const Layer *l, int a, int64_t n)
+{
+    const char *o = a ? "ox" : "oy", *k = a ? "kx" : "ky", *i = a ? "ix" : "iy";
+    const char *t = l->dilation[a] == 1 ? k : mem_printf(e->mem, "%s * %lld", k, (long long)l->dilation[a]);
+    emit(e, "int t%s = %s - %s;", i, affine(e, o, 1, -l->pad[2 * a]), t);
+    if (l->stride[a] == 1) {
+        emit(e, "if (t%s < 0 || t%s >= %lld) continue;", i, i, (long long)n);
+        emit(e, "int %s = t%s;", i, i);
+    } else {
+        emit(e, "if (t%s < 0 || t%s %% %lld != 0 || t%s >= %lld) continue;", i, i, (long long)l->stride[a], i,
+             (long long)(n * l->stride[a]));
+        emit(e, "int %s = t%s / %lld;", i, i, (long long)l->stride[a]);
+    }
+}
+
+/* convtranspose2d, gathered per output: each output sums the taps whose
+ * scatter lands on it, so outputs are written once, through the store. */
+static void emit_convtranspose(Emitter *e, const Layer *l)
+{
+    Shape in = l->in[0]->shape, o = l->shape;
+    const char *n = e->cname[l->index];
+    long long cin = (long long)(in.c / l->groups), cout = (long long)(l->out / l->groups);
+    long long kh = (long long)l->kernel[0], kw = (long long)l->kernel[1], plane = (long long)(in.h * in.w);
+    emit(e, "for (int oc = 0; oc < %lld; oc++) {", (long long)l->out);
+    emit(e, "const int g = oc / %lld, j = oc %% %lld;", cout, cout);
+    emit(e, "for (int oy = 0; oy < %lld; oy++) {", (long long)o.h);
+    emit(e, "for (int ox = 0; ox < %lld; ox++) {", (long long)o.w);
+    emit(e, "float acc = %s;", l->bias ? mem_printf(e->mem, "%s_b[oc]", n) : "0.0f");
+    emit(e, "for (int ky = 0; ky < %lld; ky++) {", kh);
+    transposed_tap(e, l, 0, in.h);
+    emit(e, "for (int kx = 0; kx < %lld; kx++) {", kw);
+    transposed_tap(e, l, 1, in.w);
+    emit(e, "for (int ic = g * %lld; ic < (g + 1) * %lld; ic++) {", cin, cin);
+    emit(e, "acc = CNNC_FMA(x[ic * %lld + iy * %lld + ix], %s_w[((ic * %lld + j) * %lld + ky) * %lld + kx], acc);",
+         plane, (long long)in.w, n, cout, kh, kw);
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+    store(e, l, mem_printf(e->mem, "(oc * %lld + oy) * %lld + ox", (long long)o.h, (long long)o.w), "acc", "oc");
+    emit(e, "}");
+    emit(e, "}");
+    emit(e, "}");
+}
+
 static void emit_concat(Emitter *e, const Layer *l)
 {
     long long hw = (long long)(l->shape.h * l->shape.w), at = 0;
@@ -1713,6 +1904,16 @@ static EmitBody *const kinds[OP_COUNT] = {
     [OP_HARDSWISH] = emit_elementwise,
     [OP_LEAKYRELU] = emit_elementwise,
     [OP_HARDSIGMOID] = emit_elementwise,
+    [OP_SILU] = emit_elementwise,
+    [OP_GELU] = emit_elementwise,
+    [OP_ELU] = emit_elementwise,
+    [OP_PRELU] = emit_elementwise,
+    [OP_HARDTANH] = emit_elementwise,
+    [OP_MUL] = emit_mul,
+    [OP_PAD] = emit_pad,
+    [OP_UPSAMPLE] = emit_upsample,
+    [OP_PIXELSHUFFLE] = emit_pixelshuffle,
+    [OP_CONVTRANSPOSE2D] = emit_convtranspose,
     [OP_SOFTMAX] = emit_softmax,
     [OP_ADD] = emit_add,
     [OP_CONCAT] = emit_concat,

@@ -23,7 +23,11 @@
  * per 3 MACs). On DSP cores, when optimizing, these inner blocks are
  * written as Thumb-2 assembly (CNNC_Q_KERNEL_ASM), portable C otherwise;
  * their scratch (planes, gathered blocks, expanded weights) lives in the
- * arena, placed with the step's tensors. */
+ * arena, placed in the gaps the step's tensors leave and sized to fit
+ * them: planes in narrower bands, gathered-block convs reading their
+ * int8 weights from flash (LDR and two SXTB16 per input pair) where
+ * there is no room to expand them. Depthwise row kernels and pointwise
+ * convs may write their output over their input (in place). */
 #include "cnnc.h"
 
 #include "../runtime/cnnc_q8.h" /* the add tables hold exactly what the runtime would compute */
@@ -45,7 +49,14 @@ typedef struct Q8 {
     int64_t *offset;    /* per layer: arena offset of the tensor it stores, -1 when it stores none */
     int64_t *scratch;   /* per layer: arena offset of its kernel's scratch words, -1 when none */
     int *last;          /* per layer: the last step that reads its tensor */
+    int *direct;        /* per layer: the output (of --int8-io) its kernel writes in place, or -1 */
     int64_t arena;      /* bytes */
+    Q8Plan *plan;       /* the figures, counted as the code is written */
+    int at;             /* the layer whose constants are being written */
+    int64_t *band;      /* per layer: bytes a plane conv's padded plane may take (PG_BAND_BYTES, or less to fit) */
+    bool *lean;         /* per layer: a gathered-block conv reads its weights from flash (no room to expand them) */
+    int *partner;       /* per layer: the input whose bytes its kernel may overwrite as it goes, or -1 */
+    bool *inplace;      /* per layer: its tensor was placed over its partner's */
 } Q8;
 
 /* Prints one line at the current indent; '{' at the end opens a block and
@@ -106,6 +117,11 @@ static const Layer *owner(const Layer *l)
     }
 }
 
+/* A plane conv's padded plane holds bands of output rows within this
+ * many bytes at most (its weights are expanded again per band); less
+ * where the arena has no room for that much. */
+#define PG_BAND_BYTES 20480
+
 /* A placed buffer, for first-fit placement. */
 typedef struct Slot {
     int64_t at, size;
@@ -120,34 +136,74 @@ static int slot_order(const void *a, const void *b)
 
 static bool plane_conv(Q8 *e, const Layer *l);
 static bool dw3_conv(Q8 *e, const Layer *l);
-static int64_t plane_words(const Layer *l);
+static int64_t plane_words(const Layer *l, int64_t band, bool lean);
 static int64_t dw3_words(const Layer *l);
+static bool plane_banded(const Layer *l);
+static bool plane_blocks_disjoint(const Layer *l);
 static void emit_plane_constants(Q8 *e, const Layer *l);
 
-/* Scratch of the plane convs: word-aligned, the lowest place free of
- * every tensor alive during the step (its inputs and its output). */
+/* The scratch bytes of layer i's kernel with its plane's band limit. */
+static int64_t scratch_bytes(Q8 *e, int i)
+{
+    const Layer *l = e->net->layers[i];
+    return 4 * (plane_conv(e, l) ? plane_words(l, e->band[i], e->lean[i]) : dw3_words(l));
+}
+
+/* The lowest word-aligned place of size bytes free of every tensor alive
+ * during step i (its inputs and its output). */
+static int64_t lowest_gap(Q8 *e, Slot *busy, int i, int64_t size)
+{
+    Net *net = e->net;
+    int nbusy = 0;
+    for (int j = 0; j <= i; j++)
+        if (e->offset[j] >= 0 && e->last[j] >= i)
+            busy[nbusy++] = (Slot){e->offset[j], numel(net->layers[j]->shape)};
+    qsort(busy, (size_t)nbusy, sizeof *busy, slot_order);
+    int64_t at = 0;
+    for (int j = 0; j < nbusy; j++) {
+        if (busy[j].at >= at + size)
+            break;
+        if (busy[j].at + busy[j].size > at)
+            at = (busy[j].at + busy[j].size + 3) / 4 * 4;
+    }
+    return at;
+}
+
+/* Scratch of the plane convs: the lowest gap free during the step. A
+ * banded plane takes the most rows that fit below the arena the tensors
+ * need (halving its band, down to one row of outputs), and a gathered
+ * block its padded copy of the input only where that fits (border
+ * windows check their taps instead), so that scratch costs RAM only
+ * where nothing smaller will do. */
 static void place_scratch(Q8 *e, Slot *busy)
 {
     Net *net = e->net;
     int n = net->nlayers;
     e->scratch = mem_array(e->mem, (size_t)n, sizeof *e->scratch);
+    for (int i = 0; i < n; i++)
+        e->band[i] = PG_BAND_BYTES, e->lean[i] = false;
     for (int i = 0; i < n; i++) {
         const Layer *l = net->layers[i];
         e->scratch[i] = -1;
         if (owner(l) != l || i == 0 || (!plane_conv(e, l) && !dw3_conv(e, l)))
             continue;
-        int nbusy = 0;
-        for (int j = 0; j <= i; j++)
-            if (e->offset[j] >= 0 && e->last[j] >= i)
-                busy[nbusy++] = (Slot){e->offset[j], numel(net->layers[j]->shape)};
-        qsort(busy, (size_t)nbusy, sizeof *busy, slot_order);
-        int64_t at = 0, size = 4 * (plane_conv(e, l) ? plane_words(l) : dw3_words(l));
-        for (int j = 0; j < nbusy; j++) {
-            if (busy[j].at >= at + size)
-                break;
-            if (busy[j].at + busy[j].size > at)
-                at = (busy[j].at + busy[j].size + 3) / 4 * 4;
-        }
+        if (plane_conv(e, l) && plane_banded(l))
+            for (; e->band[i] > 64; e->band[i] /= 2) {
+                int64_t size = scratch_bytes(e, i);
+                if (lowest_gap(e, busy, i, size) + size <= e->arena)
+                    break;
+            }
+        else if (plane_conv(e, l)) /* a gathered block: expanded weights, then the padded copy, where they fit */
+            for (int k = 0; k < 2; k++) {
+                int64_t size = scratch_bytes(e, i);
+                if (lowest_gap(e, busy, i, size) + size <= e->arena)
+                    break;
+                if (k == 0)
+                    e->lean[i] = true;
+                else
+                    e->band[i] = 0;
+            }
+        int64_t size = scratch_bytes(e, i), at = lowest_gap(e, busy, i, size);
         e->scratch[i] = at;
         e->arena = at + size > e->arena ? at + size : e->arena;
     }
@@ -161,11 +217,176 @@ static bool hwc_spatial(const Q8 *e, const Layer *l)
     return e->net->hwc && l->shape.c > 1 && l->shape.h * l->shape.w > 1;
 }
 
+/* The plan's arena figures: each layer's tensor and scratch, and the
+ * most tensor bytes live at one step. */
+static void plan_figures(Q8 *e)
+{
+    Net *net = e->net;
+    int n = net->nlayers;
+    Q8Plan *p = e->plan;
+    p->arena = e->arena;
+    p->bound = 0;
+    for (int i = 0; i < n; i++) {
+        const Layer *l = net->layers[i];
+        p->at[i] = e->offset[i];
+        p->tensor[i] = e->offset[i] >= 0 ? numel(l->shape) : 0;
+        p->scratch[i] = 0;
+        if (e->scratch[i] >= 0)
+            p->scratch[i] = scratch_bytes(e, i);
+        int64_t live = 0;
+        for (int j = 0; j <= i; j++)
+            if (e->offset[j] >= 0 && e->last[j] >= i)
+                live += numel(net->layers[j]->shape);
+        if (e->inplace[i]) { /* its input's bytes become its own */
+            int64_t a = numel(l->shape), b = numel(net->layers[e->partner[i]]->shape);
+            live -= a < b ? a : b;
+        }
+        p->bound = live > p->bound ? live : p->bound;
+    }
+}
+
+/* With --int8-io, the layers whose kernel writes an output straight into
+ * the caller's buffer (CHW outputs; one output per stored tensor; not the
+ * input itself): no arena bytes and no copy. */
+static void mark_direct(Q8 *e)
+{
+    Net *net = e->net;
+    e->direct = mem_array(e->mem, (size_t)net->nlayers, sizeof *e->direct);
+    for (int i = 0; i < net->nlayers; i++)
+        e->direct[i] = -1;
+    if (!e->int8_io)
+        return;
+    for (int k = 0; k < net->noutputs; k++) {
+        int o = owner(net->outputs[k])->index;
+        if (o > 0 && e->direct[o] < 0 && !hwc_spatial(e, net->outputs[k]))
+            e->direct[o] = k;
+    }
+}
+
+/* Whether the tensors layers i and j store are alive at one step. */
+static bool overlap(const Q8 *e, int i, int j)
+{
+    return i <= e->last[j] && j <= e->last[i];
+}
+
+/* Layer indices by stored tensor size, largest first (ties in schedule
+ * order): an insertion sort, the nets are small. */
+static void order_by_size(Q8 *e, int *order, int n)
+{
+    for (int i = 1; i < n; i++) {
+        int v = order[i], j = i;
+        int64_t sv = numel(e->net->layers[v]->shape);
+        while (j > 0 && numel(e->net->layers[order[j - 1]]->shape) < sv)
+            order[j] = order[j - 1], j--;
+        order[j] = v;
+    }
+}
+
+/* Whether conv l's kernel may write its output over its input: a
+ * depthwise row kernel copies each channel into its padded plane before
+ * writing that channel (and no later channel's input lies below), a
+ * pointwise conv (1x1, stride 1, no padding) gathers a block of positions
+ * for every channel before writing those positions, its blocks disjoint
+ * (or the overlapping last one run first, writing only its new
+ * positions). */
+static bool may_overwrite_input(Q8 *e, const Layer *l)
+{
+    Shape in = l->in[0]->shape, o = l->shape;
+    if (l->quant->kind != QK_CONV || owner(l) != l)
+        return false;
+    if (plane_conv(e, l))
+        return l->kernel[0] == 1 && l->kernel[1] == 1 && l->stride[0] == 1 && l->stride[1] == 1 && l->pad[0] == 0 &&
+               l->pad[1] == 0 && l->pad[2] == 0 && l->pad[3] == 0 && o.h == in.h && o.w == in.w &&
+               plane_blocks_disjoint(l);
+    return dw3_conv(e, l) && o.c == in.c && o.h * o.w <= in.h * in.w;
+}
+
+/* The partners: each layer whose kernel may overwrite its input, with the
+ * input's tensor (in the arena, read by nothing after this step). */
+static void find_partners(Q8 *e)
+{
+    Net *net = e->net;
+    int n = net->nlayers;
+    e->partner = mem_array(e->mem, (size_t)n, sizeof *e->partner);
+    e->inplace = mem_array(e->mem, (size_t)n, sizeof *e->inplace);
+    for (int i = 0; i < n; i++) {
+        const Layer *l = net->layers[i];
+        e->partner[i] = -1;
+        if (i == 0 || owner(l) != l || l->nin != 1 || e->direct[i] >= 0 || !may_overwrite_input(e, l))
+            continue;
+        int j = owner(l->in[0])->index;
+        if ((j == 0 && e->int8_io && !hwc_spatial(e, net->layers[0])) || e->direct[j] >= 0 || e->last[j] != i)
+            continue;
+        e->partner[i] = j;
+    }
+}
+
+/* Whether tensor i fits at `at` beside every placed tensor alive with it
+ * but its partner (whose bytes it may take over). */
+static bool fits_at(Q8 *e, int i, int partner, int64_t at)
+{
+    int64_t size = numel(e->net->layers[i]->shape);
+    for (int j = 0; j < e->net->nlayers; j++)
+        if (j != i && j != partner && e->offset[j] >= 0 && overlap(e, i, j) &&
+            e->offset[j] < at + size && at < e->offset[j] + numel(e->net->layers[j]->shape))
+            return false;
+    return true;
+}
+
+/* Tensors in the given order, each at the lowest place free of every
+ * placed tensor whose life overlaps its own (over its partner's, in
+ * place, where that fits); e->arena their extent. */
+static void place_tensors(Q8 *e, const int *order, Slot *busy)
+{
+    Net *net = e->net;
+    int n = net->nlayers;
+    e->arena = 0;
+    for (int i = 0; i < n; i++)
+        e->offset[i] = -1, e->inplace[i] = false;
+    for (int k = 0; k < n; k++) {
+        int i = order[k];
+        const Layer *l = net->layers[i];
+        if (owner(l) != l || (i == 0 && e->int8_io && !hwc_spatial(e, l)) || e->direct[i] >= 0)
+            continue; /* int8 input is read where the caller keeps it, int8 outputs written there */
+        /* over a partner placed already: i's input, or a layer whose input i is */
+        int mate = -1;
+        for (int j = -1; j < n && mate < 0; j++) {
+            int m = j < 0 ? e->partner[i] : e->partner[j] == i ? j : -1;
+            if (m >= 0 && e->offset[m] >= 0 && fits_at(e, i, m, e->offset[m]))
+                mate = m;
+        }
+        if (mate >= 0) {
+            e->offset[i] = e->offset[mate];
+            e->inplace[e->partner[i] == mate ? i : mate] = true;
+            int64_t end = e->offset[i] + numel(l->shape);
+            e->arena = end > e->arena ? end : e->arena;
+            continue;
+        }
+        int nbusy = 0;
+        for (int j = 0; j < n; j++)
+            if (e->offset[j] >= 0 && overlap(e, i, j))
+                busy[nbusy++] = (Slot){e->offset[j], numel(net->layers[j]->shape)};
+        qsort(busy, (size_t)nbusy, sizeof *busy, slot_order);
+        int64_t at = 0, size = numel(l->shape);
+        for (int j = 0; j < nbusy; j++) {
+            if (busy[j].at >= at + size)
+                break;
+            if (busy[j].at + busy[j].size > at)
+                at = busy[j].at + busy[j].size;
+        }
+        e->offset[i] = at;
+        e->arena = at + size > e->arena ? at + size : e->arena;
+    }
+}
+
 /* Offsets by liveness: a tensor lives from the step that writes it to the
  * last step that reads it (the end for outputs), and takes the lowest
- * place free of every tensor whose life overlaps its own. Reader and
- * writer of one step never share bytes, so kernels need not care about
- * aliasing. */
+ * place free of every tensor whose life overlaps its own, placed in
+ * schedule order and again largest first (as TFLM's greedy planner),
+ * the kernels' scratch then in the gaps; the smaller arena is kept.
+ * Reader and writer of one step share bytes only where the kernel allows
+ * it (may_overwrite_input: depthwise and pointwise convs in place);
+ * otherwise kernels need not care about aliasing. */
 static void place(Q8 *e)
 {
     Net *net = e->net;
@@ -185,35 +406,50 @@ static void place(Q8 *e)
     }
     for (int k = 0; k < net->noutputs; k++)
         last[owner(net->outputs[k])->index] = n;
-    Slot *busy = mem_array(e->mem, (size_t)n, sizeof *busy);
-    e->arena = 0;
-    for (int i = 0; i < n; i++) {
-        const Layer *l = net->layers[i];
-        e->offset[i] = -1;
-        if (owner(l) != l || (i == 0 && e->int8_io && !hwc_spatial(e, l)))
-            continue; /* int8 input is read where the caller keeps it */
-        int nbusy = 0;
-        for (int j = 0; j < i; j++)
-            if (e->offset[j] >= 0 && last[j] >= i)
-                busy[nbusy++] = (Slot){e->offset[j], numel(net->layers[j]->shape)};
-        qsort(busy, (size_t)nbusy, sizeof *busy, slot_order);
-        int64_t at = 0, size = numel(l->shape);
-        for (int j = 0; j < nbusy; j++) {
-            if (busy[j].at >= at + size)
-                break;
-            if (busy[j].at + busy[j].size > at)
-                at = busy[j].at + busy[j].size;
-        }
-        e->offset[i] = at;
-        e->arena = at + size > e->arena ? at + size : e->arena;
-    }
+    mark_direct(e);
     e->last = last;
-    place_scratch(e, busy);
+    find_partners(e);
+    e->band = mem_array(e->mem, (size_t)n, sizeof *e->band);
+    e->lean = mem_array(e->mem, (size_t)n, sizeof *e->lean);
+    Slot *busy = mem_array(e->mem, (size_t)n, sizeof *busy);
+    int *order = mem_array(e->mem, (size_t)n, sizeof *order);
+    /* in schedule order, then largest first, with and without in place: the smallest arena wins */
+    int64_t best = -1, *offset = NULL, *scratch = NULL, *band = NULL;
+    bool *lean = NULL, *inplace = NULL;
+    int *partner = e->partner, *none = mem_array(e->mem, (size_t)n, sizeof *none);
+    for (int i = 0; i < n; i++)
+        none[i] = -1;
+    for (int pass = 0; pass < 4; pass++) {
+        for (int i = 0; i < n; i++)
+            order[i] = i;
+        if (pass % 2 == 1)
+            order_by_size(e, order, n);
+        e->partner = pass < 2 ? partner : none; /* in place can pin a tensor where another order does better */
+        e->offset = mem_array(e->mem, (size_t)n, sizeof *e->offset);
+        place_tensors(e, order, busy);
+        place_scratch(e, busy);
+        if (best < 0 || e->arena < best) {
+            best = e->arena;
+            offset = e->offset, scratch = e->scratch, band = mem_array(e->mem, (size_t)n, sizeof *band);
+            memcpy(band, e->band, (size_t)n * sizeof *band);
+            lean = mem_array(e->mem, (size_t)n, sizeof *lean);
+            memcpy(lean, e->lean, (size_t)n * sizeof *lean);
+            inplace = mem_array(e->mem, (size_t)n, sizeof *inplace);
+            memcpy(inplace, e->inplace, (size_t)n * sizeof *inplace);
+        }
+    }
+    e->arena = best, e->offset = offset, e->scratch = scratch, e->band = band, e->lean = lean, e->inplace = inplace;
+    e->partner = partner;
+    plan_figures(e);
 }
 
 /* Where tensor l lives while the network runs. */
+static const char *output_name(Q8 *e, int k);
+
 static const char *where(Q8 *e, const Layer *l)
 {
+    if (e->direct[owner(l)->index] >= 0)
+        return output_name(e, e->direct[owner(l)->index]);
     if (e->offset[owner(l)->index] < 0)
         return "input";
     return mem_printf(e->mem, "a + %lld", (long long)e->offset[owner(l)->index]);
@@ -238,14 +474,39 @@ static void make_names(Q8 *e)
     }
 }
 
+/* Counts a table's flash bytes under its kind, read off the name's
+ * prefix (w_ weights; b_, bq_, bz_ biases; lut_, exp_, tN_ tables; k_
+ * per channel {bias, multiplier, rounding, shift}: a quarter biases; the
+ * rest multipliers and shifts). */
+static void count_table(Q8 *e, const char *type, const char *name, int64_t n)
+{
+    int64_t bytes = n * (strcmp(type, "int8_t") == 0 ? 1 : 4);
+    Q8Plan *p = e->plan;
+    if (strncmp(name, "w_", 2) == 0)
+        p->weights += bytes;
+    else if (name[0] == 'b' && (name[1] == '_' || ((name[1] == 'q' || name[1] == 'z') && name[2] == '_')))
+        p->biases += bytes;
+    else if (strncmp(name, "k_", 2) == 0) {
+        p->biases += bytes / 4;
+        p->multipliers += bytes - bytes / 4;
+    } else if (strncmp(name, "lut_", 4) == 0 || strncmp(name, "exp_", 4) == 0 ||
+             (name[0] == 't' && name[1] >= '0' && name[1] <= '9'))
+        p->tables += bytes;
+    else
+        p->multipliers += bytes;
+    p->constants[e->at] += bytes;
+}
+
 /* A table of integers, sixteen to a line. */
 static void emit_ints(Q8 *e, const char *type, const char *name, const int64_t *v, int64_t n)
 {
+    count_table(e, type, name, n);
     emit(e, "static const %s %s[%lld] = {", type, name, (long long)n);
     char line[512];
     size_t o = 0;
     for (int64_t i = 0; i < n; i++) {
-        o += (size_t)snprintf(line + o, sizeof line - o, "%lld%s", (long long)v[i], i + 1 < n ? "," : "");
+        o += (size_t)snprintf(line + o, sizeof line - o, "%lld%s%s", (long long)v[i], type[0] == 'u' ? "u" : "",
+                              i + 1 < n ? "," : "");
         if ((i + 1) % 16 == 0 || i + 1 == n) {
             emit(e, "%s", line);
             o = 0;
@@ -677,9 +938,6 @@ static void emit_conv_gemm(Q8 *e, const Layer *l)
  * the per-window gather. */
 #define PG_MAX_BYTES 65536
 
-/* A plane conv's padded plane holds bands of output rows within this
- * many bytes (its weights are expanded again per band). */
-#define PG_BAND_BYTES 20480
 
 /* Words of constants ahead of a fused channel pair's weights: both
  * doubled biases, each channel's multiplier, ra and shift, the output
@@ -710,6 +968,7 @@ typedef struct Plane {
     int64_t nblk;       /* blocks per row; the last one overlaps its neighbour */
     int64_t wx_at;      /* scratch word where the expanded weights start */
     bool fused;         /* gather: one assembly block per block and channel pair, requantization included */
+    bool lean;          /* gather: weights read from flash, the block doubled (else expanded into scratch, doubled) */
     int64_t cbw;        /* gather: expanded words per channel pair (constants when fused, then weights) */
     bool padded;        /* gather: from a padded int8 copy of the input (some window leaves it) */
     int64_t hp, wp;     /* the copy's rows and columns: input row iy is copy row iy + pad top */
@@ -718,7 +977,7 @@ typedef struct Plane {
 } Plane;
 
 /* The plane geometry of conv l. */
-static Plane plane_of(const Layer *l)
+static Plane plane_of(const Layer *l, int64_t band_bytes, bool lean)
 {
     Plane p = {0};
     Shape o = l->shape;
@@ -734,13 +993,21 @@ static Plane plane_of(const Layer *l)
     if (p.flat) {
         bool all;
         p.plane = p.cin2 * p.pos;
-        p.words = p.plane;
-        p.wx_at = p.words;
         p.fused = p.cin2 <= 63 && l->quant->nchan % 2 == 0 && l->quant->act_min == -128 &&
                   l->quant->act_max == 127 && o.h * o.w + PG_POS <= 4096;
-        p.cbw = 2 * p.cin2 + (p.fused ? PG_CONSTS : 0);
-        p.words += cb * p.cbw;
-        p.padded = !(has_interior(l, &all) && all);
+        p.lean = lean;
+        if (lean) {
+            /* the block, then (fused) the output and constants pointers the assembly reads */
+            p.words = p.plane + (p.fused ? 2 : 0);
+            p.cbw = p.cin2; /* weight words per channel pair, in flash */
+        } else {
+            /* the block, then per channel pair its expanded weights (after its constants when fused) */
+            p.words = p.plane;
+            p.wx_at = p.words;
+            p.cbw = 2 * p.cin2 + (p.fused ? PG_CONSTS : 0);
+            p.words += cb * p.cbw;
+        }
+        p.padded = band_bytes > 0 && !(has_interior(l, &all) && all); /* 0: no room for the copy */
         if (p.padded) {
             p.hp = (o.h - 1) * l->stride[0] + (l->kernel[0] - 1) * l->dilation[0] + 1;
             p.wp = (o.w - 1) * l->stride[1] + (l->kernel[1] - 1) * l->dilation[1] + 1;
@@ -750,9 +1017,9 @@ static Plane plane_of(const Layer *l)
     } else {
         p.sx = l->stride[1];
         p.wq = o.w + (l->kernel[1] - 1) * l->dilation[1] / p.sx;
-        for (p.band = o.h; p.band > 1; p.band--) /* the most rows within PG_BAND_BYTES */
+        for (p.band = o.h; p.band > 1; p.band--) /* the most rows within band_bytes */
             if (4 * p.cin2 * (((p.band - 1) * l->stride[0] + (l->kernel[0] - 1) * l->dilation[0] + 1) * p.sx * p.wq) <=
-                PG_BAND_BYTES)
+                band_bytes)
                 break;
         p.hq = (p.band - 1) * l->stride[0] + (l->kernel[0] - 1) * l->dilation[0] + 1;
         p.plane = p.hq * p.sx * p.wq;
@@ -764,9 +1031,24 @@ static Plane plane_of(const Layer *l)
 }
 
 /* The scratch words of plane conv l. */
-static int64_t plane_words(const Layer *l)
+static int64_t plane_words(const Layer *l, int64_t band, bool lean)
 {
-    return plane_of(l).words;
+    return plane_of(l, band, lean).words;
+}
+
+/* Whether a gathered-block conv writes each output position once: its
+ * blocks do not overlap, or the overlapping last one computes only its
+ * new positions (fused). */
+static bool plane_blocks_disjoint(const Layer *l)
+{
+    Plane p = plane_of(l, PG_BAND_BYTES, true);
+    return p.flat && (p.fused || p.len % p.pos == 0 || p.nblk == 1);
+}
+
+/* Whether conv l's scratch is a padded plane in bands of rows (rather than a gathered block). */
+static bool plane_banded(const Layer *l)
+{
+    return !plane_of(l, PG_BAND_BYTES, false).flat;
 }
 
 /* Sum of |w| over channel c's taps, for bounding its accumulator. */
@@ -816,7 +1098,7 @@ static bool requant2_ok(const Layer *l, bool folded)
  * the plane kernel when its scratch stays modest. */
 static bool plane_conv(Q8 *e, const Layer *l)
 {
-    return l->quant->kind == QK_CONV && l->groups == 1 && plane_of(l).words * 4 <= PG_MAX_BYTES &&
+    return l->quant->kind == QK_CONV && l->groups == 1 && plane_of(l, PG_BAND_BYTES, true).words * 4 <= PG_MAX_BYTES &&
            requant2_ok(l, gemm_folded(e, l));
 }
 
@@ -827,7 +1109,7 @@ static void emit_plane_constants(Q8 *e, const Layer *l)
 {
     const QuantInfo *qi = l->quant;
     const char *c = e->cname[l->index];
-    Plane p = plane_of(l);
+    Plane p = plane_of(l, PG_BAND_BYTES, true);
     int64_t cin = l->in[0]->shape.c, cout = qi->nchan, cb = (cout + 1) / 2;
     int64_t n = cb * p.cin2 * p.taps * 4;
     int64_t *w = mem_array(e->mem, (size_t)n, sizeof *w);
@@ -843,7 +1125,14 @@ static void emit_plane_constants(Q8 *e, const Layer *l)
     emit(e, "/* %s: int8 weights, per pair of channels and of inputs four bytes that SXTB16 splits into the "
             "channels' pairs; per-channel scales in the multipliers */",
          cw_comment_safe(e->mem, l->name));
-    emit_ints(e, "int8_t", mem_printf(e->mem, "w_%s", c), w, n);
+    if (p.flat) { /* read from flash as words: byte k of a word is bits 8k..8k+7 of its value */
+        int64_t *word = mem_array(e->mem, (size_t)(n / 4), sizeof *word);
+        for (int64_t i = 0; i < n / 4; i++)
+            word[i] = (int64_t)((uint32_t)(uint8_t)w[4 * i] | (uint32_t)(uint8_t)w[4 * i + 1] << 8 |
+                                (uint32_t)(uint8_t)w[4 * i + 2] << 16 | (uint32_t)(uint8_t)w[4 * i + 3] << 24);
+        emit_ints(e, "uint32_t", mem_printf(e->mem, "w_%s", c), word, n / 4);
+    } else
+        emit_ints(e, "int8_t", mem_printf(e->mem, "w_%s", c), w, n);
     bool folded = gemm_folded(e, l);
     int64_t *k = mem_array(e->mem, (size_t)(8 * cb), sizeof *k);
     for (int64_t oc = 0; oc < 2 * cb; oc++) {
@@ -933,7 +1222,9 @@ static void emit_gather_copy(Q8 *e, const Layer *l, const Plane *p)
          H, W);
 }
 
-/* The gather of block start..start+pos-1 into q, [pair][position]: four
+/* The gather of block start..start+pos-1 into q, [pair][position], each
+ * value doubled (the weights come unexpanded from flash, so the doubling
+ * cnnc_q_requant2 wants is done once here for every output channel): four
  * words at a time for plain 1x1 convs, else per position its window,
  * straight-line where the whole window is inside. */
 static void emit_gather_fill(Q8 *e, const Layer *l, const Plane *p)
@@ -943,13 +1234,14 @@ static void emit_gather_fill(Q8 *e, const Layer *l, const Plane *p)
     long long sy = l->stride[0], sx = l->stride[1], dy = l->dilation[0], dx = l->dilation[1];
     long long pos = (long long)p->pos, k = cin * kh * kw, k2 = (long long)p->cin2;
     bool folded = gemm_folded(e, l);
+    const char *d2 = p->lean ? "2 * " : ""; /* lean: the doubling the expanded weights would carry */
     if (plane_fill_fast(e, l, p)) {
         long long full = cin / 2;
         emit(e, "for (j = 0; j < %lld; j++)", full);
-        emit(e, "    cnnc_q_pair4(x + 2 * j * %lld + start, x + (2 * j + 1) * %lld + start, q + j * 4);", hw, hw);
+        emit(e, "    cnnc_q_pair4%s(x + 2 * j * %lld + start, x + (2 * j + 1) * %lld + start, q + j * 4);", p->lean ? "x2" : "", hw, hw);
         if (cin % 2) {
             emit(e, "for (i = 0; i < 4; i++)");
-            emit(e, "    q[%lld + i] = cnnc_q_pack16(x[%lld + start + i], 0);", full * 4, 2 * full * hw);
+            emit(e, "    q[%lld + i] = cnnc_q_pack16(%sx[%lld + start + i], 0);", full * 4, d2, 2 * full * hw);
         }
         return;
     }
@@ -966,19 +1258,20 @@ static void emit_gather_fill(Q8 *e, const Layer *l, const Plane *p)
                 long long f0 = 2 * j, f1 = 2 * j + 1;
                 long long o0 = f0 / (kh * kw) * hp * wpp + f0 / kw % kh * dy * wpp + f0 % kw * dx;
                 long long o1 = f1 / (kh * kw) * hp * wpp + f1 / kw % kh * dy * wpp + f1 % kw * dx;
-                const char *hi = f1 < k ? mem_printf(e->mem, "(int32_t)xc[xs + %lld]%s", o1, sub) : "0";
-                emit(e, "qw[%lld] = cnnc_q_pack16((int32_t)xc[xs + %lld]%s, %s);", j * pos, o0, sub, hi);
+                const char *hi = f1 < k ? mem_printf(e->mem, "%s((int32_t)xc[xs + %lld]%s)", d2, o1, sub) : "0";
+                emit(e, "qw[%lld] = cnnc_q_pack16(%s((int32_t)xc[xs + %lld]%s), %s);", j * pos, d2, o0, sub, hi);
             }
         } else {
             const char *tap = "xc[xs + (%s) / %lld * %lld + (%s) / %lld %% %lld * %lld + (%s) %% %lld * %lld]";
             emit(e, "for (j = 0; j < %lld; j++)", k / 2);
-            emit(e, "    qw[j * %lld] = cnnc_q_pack16((int32_t)%s%s, (int32_t)%s%s);", pos,
+            emit(e, "    qw[j * %lld] = cnnc_q_pack16(%s((int32_t)%s%s), %s((int32_t)%s%s));", pos, d2,
                  mem_printf(e->mem, tap, "2 * j", kh * kw, hp * wpp, "2 * j", kw, kh, dy * wpp, "2 * j", kw, dx), sub,
+                 d2,
                  mem_printf(e->mem, tap, "2 * j + 1", kh * kw, hp * wpp, "2 * j + 1", kw, kh, dy * wpp, "2 * j + 1", kw,
                             dx),
                  sub);
             if (k % 2)
-                emit(e, "qw[%lld] = cnnc_q_pack16((int32_t)%s%s, 0);", k / 2 * pos,
+                emit(e, "qw[%lld] = cnnc_q_pack16(%s((int32_t)%s%s), 0);", k / 2 * pos, d2,
                      mem_printf(e->mem, tap, "2 * j", kh * kw, hp * wpp, "2 * j", kw, kh, dy * wpp, "2 * j", kw, dx),
                      sub);
         }
@@ -997,8 +1290,8 @@ static void emit_gather_fill(Q8 *e, const Layer *l, const Plane *p)
             long long f0 = 2 * j, f1 = 2 * j + 1;
             long long o0 = f0 / (kh * kw) * hw + f0 / kw % kh * dy * W + f0 % kw * dx;
             long long o1 = f1 / (kh * kw) * hw + f1 / kw % kh * dy * W + f1 % kw * dx;
-            const char *hi = f1 < k ? mem_printf(e->mem, "(int32_t)x[xs + %lld]%s", o1, sub) : "0";
-            emit(e, "qw[%lld] = cnnc_q_pack16((int32_t)x[xs + %lld]%s, %s);", j * pos, o0, sub, hi);
+            const char *hi = f1 < k ? mem_printf(e->mem, "%s((int32_t)x[xs + %lld]%s)", d2, o1, sub) : "0";
+            emit(e, "qw[%lld] = cnnc_q_pack16(%s((int32_t)x[xs + %lld]%s), %s);", j * pos, d2, o0, sub, hi);
         }
         emit(e, "continue;");
         emit(e, "}");
@@ -1006,12 +1299,12 @@ static void emit_gather_fill(Q8 *e, const Layer *l, const Plane *p)
     emit(e, "for (j = 0; j < %lld; j++) {", k / 2);
     emit_gather_tap(e, l, "2 * j", "v");
     emit_gather_tap(e, l, "2 * j + 1", "lo");
-    emit(e, "qw[j * %lld] = cnnc_q_pack16(v, lo);", pos);
+    emit(e, "qw[j * %lld] = cnnc_q_pack16(%sv, %slo);", pos, d2, d2);
     emit(e, "}");
     if (k % 2) {
         emit(e, "j = %lld;", k / 2);
         emit_gather_tap(e, l, "2 * j", "v");
-        emit(e, "qw[j * %lld] = cnnc_q_pack16(v, 0);", pos);
+        emit(e, "qw[j * %lld] = cnnc_q_pack16(%sv, 0);", pos, d2);
     }
     emit(e, "}");
 }
@@ -1124,7 +1417,12 @@ static void emit_plane_asm(Q8 *e, const Layer *l, const Plane *p, long long u)
     for (long long v = 0; v < u; v++)
         for (long long t = 0; t < p->taps; t++) {
             long long off = plane_offset(l, p, v, t);
-            emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wp], #%lld]\\n\\t\"", 8 * (v * p->taps + t));
+            if (p->lean) { /* the weights' int8 word from flash, split into both channels' pairs */
+                emit(e, "    \"ldr %%[w1], [%%[wp], #%lld]\\n\\t\"", 4 * (v * p->taps + t));
+                emit(e, "    \"sxtb16 %%[w0], %%[w1]\\n\\t\"");
+                emit(e, "    \"sxtb16 %%[w1], %%[w1], ror #8\\n\\t\"");
+            } else
+                emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wp], #%lld]\\n\\t\"", 8 * (v * p->taps + t));
             for (long long i = 0; i < pos; i += 2) {
                 if (i + 1 < pos)
                     emit(e, "    \"ldrd %%[x0], %%[x1], [%%[qp], #%lld]\\n\\t\"", 4 * (off + i));
@@ -1141,8 +1439,14 @@ static void emit_plane_asm(Q8 *e, const Layer *l, const Plane *p, long long u)
         for (long long i = 0; i < p->pos; i++)
             outs = mem_printf(e->mem, "%s [a%d%lld] \"+r\"(a%d%lld),", outs, ch, i, ch, i);
     emit(e, "%s", outs);
-    emit(e, "      [w0] \"=&r\"(w0), [w1] \"=&r\"(w1), [x0] \"=&r\"(x0), [x1] \"=&r\"(x1)");
-    emit(e, "    : [qp] \"r\"(qp), [wp] \"r\"(wp)");
+    /* a flash pointer as an input alone leaves gcc -O1 without registers; in-out it finds them */
+    if (p->lean) {
+        emit(e, "      [w0] \"=&r\"(w0), [w1] \"=&r\"(w1), [x0] \"=&r\"(x0), [x1] \"=&r\"(x1), [wp] \"+r\"(wp)");
+        emit(e, "    : [qp] \"r\"(qp)");
+    } else {
+        emit(e, "      [w0] \"=&r\"(w0), [w1] \"=&r\"(w1), [x0] \"=&r\"(x0), [x1] \"=&r\"(x1)");
+        emit(e, "    : [qp] \"r\"(qp), [wp] \"r\"(wp)");
+    }
     emit(e, "    : \"memory\");");
 }
 
@@ -1183,11 +1487,11 @@ static void emit_requant(Q8 *e, const Layer *l, const char **acc, const long lon
         fprintf(e->out, "#endif\n");
 }
 
-/* A gathered block for one pair of output channels in one assembly
- * block (CNNC_Q_KERNEL_ASM): the accumulators from the doubled biases,
- * every pair's dual MACs, then each output's rounding multiply and store
- * through the output pointer the C code left among the constants. */
-static void emit_fused_asm(Q8 *e, const Layer *l, const Plane *p, long long first)
+/* emit_fused_asm where the arena has room for the expanded weights: the
+ * constants and doubled weight pairs the C code expanded into scratch
+ * (one LDRD per input pair for both channels), the output pointer left
+ * among the constants. */
+static void emit_fused_asm_fast(Q8 *e, const Layer *l, const Plane *p, long long first)
 {
     long long hw = (long long)(l->shape.h * l->shape.w), pos = (long long)p->pos;
     fprintf(e->out, "#ifdef CNNC_Q_KERNEL_ASM\n");
@@ -1235,6 +1539,71 @@ static void emit_fused_asm(Q8 *e, const Layer *l, const Plane *p, long long firs
     emit(e, "    : \"memory\");");
 }
 
+
+/* A gathered block for one pair of output channels in one assembly
+ * block (CNNC_Q_KERNEL_ASM): the accumulators from the doubled biases,
+ * every pair's dual MACs with the weights read from flash (one LDR and
+ * two SXTB16 per input pair, for both channels), then each output's
+ * rounding multiply and store. The block holds doubled values, so the
+ * sums come out doubled as cnnc_q_requant2 wants; the constants (k_, per
+ * channel {2 * bias, multiplier, ra, shift}) and output pointers are the
+ * two words the C code left after the block. */
+static void emit_fused_asm(Q8 *e, const Layer *l, const Plane *p, long long first)
+{
+    long long hw = (long long)(l->shape.h * l->shape.w), pos = (long long)p->pos, pl = 4 * (long long)p->plane;
+    fprintf(e->out, "#ifdef CNNC_Q_KERNEL_ASM\n");
+    emit(e, "q[%lld] = (uint32_t)(uintptr_t)yo;", (long long)p->plane);
+    emit(e, "q[%lld] = (uint32_t)(uintptr_t)k;", (long long)p->plane + 1);
+    emit(e, "__asm__ volatile(");
+    /* the biases into each even position's accumulators; the first
+     * pair's MACs of the odd one after it start from them (before the
+     * even one's own), which saves copying them */
+    emit(e, "    \"ldr %%[x0], [%%[qp], #%lld]\\n\\t\"", pl + 4);
+    for (long long i = first; i < pos; i += 2) {
+        emit(e, "    \"ldr %%[a0%lld], [%%[x0]]\\n\\t\"", i);
+        emit(e, "    \"ldr %%[a1%lld], [%%[x0], #16]\\n\\t\"", i);
+    }
+    for (long long v = 0; v < (long long)p->cin2; v++) {
+        emit(e, "    \"ldr %%[w1], [%%[wp], #%lld]\\n\\t\"", 4 * v);
+        emit(e, "    \"sxtb16 %%[w0], %%[w1]\\n\\t\"");
+        emit(e, "    \"sxtb16 %%[w1], %%[w1], ror #8\\n\\t\"");
+        for (long long i = first; i < pos; i += 2) {
+            if (i + 1 < pos)
+                emit(e, "    \"ldrd %%[x0], %%[x1], [%%[qp], #%lld]\\n\\t\"", 4 * (v * pos + i));
+            else
+                emit(e, "    \"ldr %%[x0], [%%[qp], #%lld]\\n\\t\"", 4 * (v * pos + i));
+            for (long long k = 0; k < 2 && i + k < pos; k++) {
+                long long d = v == 0 && i + 1 < pos ? i + 1 - k : i + k, src = v == 0 ? i : d;
+                emit(e, "    \"smlad %%[a0%lld], %%[x%lld], %%[w0], %%[a0%lld]\\n\\t\"", d, d - i, src);
+                emit(e, "    \"smlad %%[a1%lld], %%[x%lld], %%[w1], %%[a1%lld]\\n\\t\"", d, d - i, src);
+            }
+        }
+    }
+    /* requantization: wp the constants, qp the output pointer, w0 multiplier, w1 ra, x0 shift, x1 scratch */
+    emit(e, "    \"ldr %%[wp], [%%[qp], #%lld]\\n\\t\"", pl + 4);
+    emit(e, "    \"ldr %%[qp], [%%[qp], #%lld]\\n\\t\"", pl);
+    for (int ch = 0; ch < 2; ch++) {
+        emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wp], #%d]\\n\\t\"", 4 + 16 * ch);
+        emit(e, "    \"ldr %%[x0], [%%[wp], #%d]\\n\\t\"", 12 + 16 * ch);
+        for (long long i = first; i < pos; i++) {
+            emit(e, "    \"add %%[x1], %%[w1], %%[a%d%lld], asr #31\\n\\t\"", ch, i);
+            emit(e, "    \"smmlar %%[x1], %%[a%d%lld], %%[w0], %%[x1]\\n\\t\"", ch, i);
+            emit(e, "    \"asr %%[x1], %%[x1], %%[x0]\\n\\t\"");
+            emit(e, "    \"ssat %%[x1], #8, %%[x1]\\n\\t\"");
+            emit(e, "    \"strb %%[x1], [%%[qp], #%lld]\\n\\t\"", ch * hw + i);
+        }
+    }
+    char *outs = mem_strdup(e->mem, "    :");
+    for (int ch = 0; ch < 2; ch++)
+        for (long long i = first; i < pos; i++)
+            outs = mem_printf(e->mem, "%s [a%d%lld] \"=&r\"(a%d%lld),", outs, ch, i, ch, i);
+    emit(e, "%s", outs);
+    emit(e, "      [w0] \"=&r\"(w0), [w1] \"=&r\"(w1), [x0] \"=&r\"(x0), [x1] \"=&r\"(x1), [qp] \"+r\"(qp), "
+            "[wp] \"+r\"(wp)");
+    emit(e, "    :");
+    emit(e, "    : \"memory\");");
+}
+
 /* One block of positions for one pair of output channels (qp, wp and k
  * set): the accumulators start at the doubled bias, each tap's weight
  * pairs meet the block's window words in dual MACs, then one rounding
@@ -1246,7 +1615,10 @@ static void emit_plane_block(Q8 *e, const Layer *l, const Plane *p, long long fi
     long long u = (long long)plane_unroll(p);
     bool asm_ok = plane_asm_fits(l, p, u);
     if (p->fused) {
-        emit_fused_asm(e, l, p, first);
+        if (p->lean)
+            emit_fused_asm(e, l, p, first);
+        else
+            emit_fused_asm_fast(e, l, p, first);
         fprintf(e->out, "#else\n");
     }
     for (int ch = 0; ch < 2; ch++) {
@@ -1265,9 +1637,15 @@ static void emit_plane_block(Q8 *e, const Layer *l, const Plane *p, long long fi
     for (long long v = 0; v < u; v++)
         for (long long t = 0; t < taps; t++) {
             long long off = plane_offset(l, p, v, t);
-            long long wo = p->fused ? PG_CONSTS : 0;
-            emit(e, "w0 = wp[%lld];", wo + 2 * (v * taps + t));
-            emit(e, "w1 = wp[%lld];", wo + 2 * (v * taps + t) + 1);
+            if (p->lean) {
+                emit(e, "wb = wp[%lld];", v * taps + t);
+                emit(e, "w0 = cnnc_q_sxtb16(wb);");
+                emit(e, "w1 = cnnc_q_sxtb16_ror8(wb);");
+            } else {
+                long long wo = p->fused ? PG_CONSTS : 0;
+                emit(e, "w0 = wp[%lld];", wo + 2 * (v * taps + t));
+                emit(e, "w1 = wp[%lld];", wo + 2 * (v * taps + t) + 1);
+            }
             for (long long i = 0; i < pos; i += 2) {
                 emit(e, "x0 = qp[%lld];", off + i);
                 if (i + 1 < pos)
@@ -1282,7 +1660,7 @@ static void emit_plane_block(Q8 *e, const Layer *l, const Plane *p, long long fi
         fprintf(e->out, "#endif\n");
     if (loop) {
         emit(e, "qp += %lld;", u * (long long)(p->flat ? pos : p->plane));
-        emit(e, "wp += %lld;", u * taps * 2);
+        emit(e, "wp += %lld;", u * taps * (p->lean ? 1 : 2));
         emit(e, "}");
     }
     for (int ch = 0; ch < 2; ch++) {
@@ -1298,7 +1676,8 @@ static void emit_plane_block(Q8 *e, const Layer *l, const Plane *p, long long fi
             acc[i] = mem_printf(e->mem, "a%d%lld", ch, i);
             off[i] = ch * hw + i;
         }
-        emit_requant(e, l, acc, off, (int)pos, !p->fused);
+        /* a last block overlapping its neighbour stores only its new positions, as the assembly */
+        emit_requant(e, l, acc + first, off + first, (int)(pos - first), !p->fused);
         if (guard)
             emit(e, "}");
     }
@@ -1309,10 +1688,13 @@ static void emit_plane_block(Q8 *e, const Layer *l, const Plane *p, long long fi
 /* Expanded weights: n words from word first of the packed int8 table, as doubled int16
  * pairs (the accumulators then hold 2 * acc for cnnc_q_requant2), both
  * channels' pairs of a tap side by side. */
-static void emit_plane_weights(Q8 *e, const Layer *l, const char *first, const char *n)
+static void emit_plane_weights(Q8 *e, const Layer *l, const char *first, const char *n, bool words)
 {
     emit(e, "for (j = 0; j < %s; j++) {", n);
-    emit(e, "wb = cnnc_q_read4(w_%s + (%s + j) * 4);", e->cname[l->index], first);
+    if (words) /* the gathered-block convs' table holds the four bytes as one word */
+        emit(e, "wb = w_%s[%s + j];", e->cname[l->index], first);
+    else
+        emit(e, "wb = cnnc_q_read4(w_%s + (%s + j) * 4);", e->cname[l->index], first);
     emit(e, "w0 = cnnc_q_sxtb16(wb);");
     emit(e, "w1 = cnnc_q_sxtb16_ror8(wb);");
     emit(e, "wx[2 * j] = cnnc_q_sadd16(w0, w0);");
@@ -1327,7 +1709,7 @@ static void emit_conv_plane(Q8 *e, const Layer *l)
     const QuantInfo *qi = l->quant;
     const char *c = e->cname[l->index];
     Shape o = l->shape;
-    Plane p = plane_of(l);
+    Plane p = plane_of(l, e->band[l->index], e->lean[l->index]);
     long long hw = (long long)(o.h * o.w), pos = (long long)p.pos, len = (long long)p.len;
     long long nw = (long long)(p.cin2 * p.taps), ncb = (long long)((qi->nchan + 1) / 2);
     emit(e, "const uint32_t *qp, *wp;");
@@ -1340,7 +1722,8 @@ static void emit_conv_plane(Q8 *e, const Layer *l)
             decl = mem_printf(e->mem, "%s, a%d%lld", decl, ch, i);
     emit(e, "%s;", decl);
     emit(e, "int bd, cb, row, b, j, i, iy, ix, yy, xx, xs, start;");
-    const char *unused[] = {"qw", "xs", "i", "iy", "ix", "yy", "xx", "row", "v", "lo", "x1", "t", "m", "r", "s", "bd"};
+    const char *unused[] = {"qw", "xs", "i", "iy", "ix", "yy", "xx", "row", "v", "lo", "x1", "t", "m", "r", "s", "bd",
+                            "j", "wb"};
     for (size_t i = 0; i < sizeof unused / sizeof *unused; i++)
         emit(e, "(void)%s;", unused[i]);
     emit(e, "int8_t *xc;");
@@ -1349,7 +1732,9 @@ static void emit_conv_plane(Q8 *e, const Layer *l)
     else
         emit(e, "xc = 0;");
     emit(e, "(void)xc;");
-    if (p.flat) {
+    if (p.flat && p.lean)
+        emit(e, "(void)wx;");
+    if (p.flat && !p.lean) {
         emit(e, "for (cb = 0; cb < %lld; cb++) {", ncb);
         emit(e, "wx = q + %lld + cb * %lld;", (long long)p.wx_at, (long long)p.cbw);
         if (p.fused) {
@@ -1359,12 +1744,16 @@ static void emit_conv_plane(Q8 *e, const Layer *l)
                 emit(e, "wx[%d] = (uint32_t)k[%d];", i, from[i]);
             emit(e, "wx += %d;", PG_CONSTS);
         }
-        emit_plane_weights(e, l, mem_printf(e->mem, "cb * %lld", nw), mem_printf(e->mem, "%lld", nw));
+        emit_plane_weights(e, l, mem_printf(e->mem, "cb * %lld", nw), mem_printf(e->mem, "%lld", nw), true);
         emit(e, "}");
         emit(e, "wx = q + %lld;", (long long)p.wx_at);
+    }
+    if (p.flat) {
         /* a fused last block that overlaps its neighbour computes only its new positions */
         long long rem = len % pos, tail = p.fused && rem && p.nblk > 1;
-        for (long long part = 0; part <= tail; part++) {
+        bool first_tail = e->inplace[l->index]; /* its positions are read before any block writes them */
+        for (long long k = 0; k <= tail; k++) {
+            long long part = first_tail ? tail - k : k;
             if (part) {
                 emit(e, "{");
                 emit(e, "start = %lld;", len - pos);
@@ -1376,7 +1765,10 @@ static void emit_conv_plane(Q8 *e, const Layer *l)
             emit(e, "for (cb = 0; cb < %lld; cb++) {", ncb);
             emit(e, "k = k_%s + cb * 8;", c);
             emit(e, "qp = q;");
-            emit(e, "wp = wx + cb * %lld;", (long long)p.cbw);
+            if (p.lean)
+                emit(e, "wp = w_%s + cb * %lld;", c, (long long)p.cbw);
+            else
+                emit(e, "wp = wx + cb * %lld;", (long long)p.cbw);
             emit(e, "yo = y + cb * %lld + start;", 2 * hw);
             emit_plane_block(e, l, &p, part ? pos - rem : 0);
             emit(e, "}");
@@ -1389,7 +1781,7 @@ static void emit_conv_plane(Q8 *e, const Layer *l)
     emit_plane_fill(e, l, &p);
     emit(e, "for (cb = 0; cb < %lld; cb++) {", ncb);
     emit(e, "k = k_%s + cb * 8;", c);
-    emit_plane_weights(e, l, mem_printf(e->mem, "cb * %lld", nw), mem_printf(e->mem, "%lld", nw));
+    emit_plane_weights(e, l, mem_printf(e->mem, "cb * %lld", nw), mem_printf(e->mem, "%lld", nw), false);
     emit(e, "for (row = bd * %lld; row < %s; row++) {", band,
          o.h % band ? mem_printf(e->mem, "(bd * %lld + %lld < %lld ? bd * %lld + %lld : %lld)", band, band,
                                  (long long)o.h, band, band, (long long)o.h)
@@ -2119,6 +2511,70 @@ static void emit_concat(Q8 *e, const Layer *l)
     }
 }
 
+/* TFLite's MUL: the product of the two offset inputs, requantized; a
+ * Cx1x1 input (squeeze-excitation's gate) is read once per channel. */
+static void emit_mul(Q8 *e, const Layer *l)
+{
+    const QuantInfo *qi = l->quant;
+    long long hw = (long long)(l->shape.h * l->shape.w);
+    const char *v[2];
+    for (int k = 0; k < 2; k++) {
+        Shape s = l->in[k]->shape;
+        v[k] = mem_printf(e->mem, "((int32_t)x%d[%s]%s)", k, s.h * s.w == l->shape.h * l->shape.w ? "i" : "c",
+                          minus(e, in_zp(l, k)));
+    }
+    emit(e, "int c, i;");
+    emit(e, "for (c = 0; c < %lld; c++)", (long long)l->shape.c);
+    emit(e, "    for (i = c * %lld; i < (c + 1) * %lld; i++)", hw, hw);
+    emit(e, "        y[i] = cnnc_q_output(%s * %s, %d, %d, %d, %d, %d);", v[0], v[1], (int)qi->out_mult,
+         (int)qi->out_shift, (int)qi->out.zero_point, (int)qi->act_min, (int)qi->act_max);
+}
+
+/* pad, nearest upsample, pixelshuffle: each output cell copies the input
+ * cell it comes from (the params are the input's), or pad_q. */
+static void emit_move(Q8 *e, const Layer *l)
+{
+    Shape in = l->in[0]->shape, s = l->shape;
+    long long ih = (long long)in.h, iw = (long long)in.w;
+    emit(e, "int c, oy, ox;");
+    emit(e, "for (c = 0; c < %lld; c++)", (long long)s.c);
+    emit(e, "    for (oy = 0; oy < %lld; oy++)", (long long)s.h);
+    emit(e, "        for (ox = 0; ox < %lld; ox++) {", (long long)s.w);
+    const char *idx = mem_printf(e->mem, "(c * %lld + oy) * %lld + ox", (long long)s.h, (long long)s.w);
+    if (l->op == OP_UPSAMPLE) {
+        emit(e, "y[%s] = x[(c * %lld + oy / %lld) * %lld + ox / %lld];", idx, ih, (long long)l->factor[0], iw,
+             (long long)l->factor[1]);
+    } else if (l->op == OP_PIXELSHUFFLE) {
+        long long r = (long long)l->factor[0];
+        emit(e, "y[%s] = x[((c * %lld + oy %% %lld * %lld + ox %% %lld) * %lld + oy / %lld) * %lld + ox / %lld];", idx,
+             r * r, r, r, r, ih, r, iw, r);
+    } else {
+        emit(e, "int iy = oy - %lld, ix = ox - %lld;", (long long)l->pad[0], (long long)l->pad[2]);
+        switch (l->pad_mode) {
+        case PM_REFLECT:
+            emit(e, "iy = iy < 0 ? -iy : (iy >= %lld ? %lld - iy : iy);", ih, 2 * (ih - 1));
+            emit(e, "ix = ix < 0 ? -ix : (ix >= %lld ? %lld - ix : ix);", iw, 2 * (iw - 1));
+            break;
+        case PM_REPLICATE:
+            emit(e, "iy = iy < 0 ? 0 : (iy >= %lld ? %lld : iy);", ih, ih - 1);
+            emit(e, "ix = ix < 0 ? 0 : (ix >= %lld ? %lld : ix);", iw, iw - 1);
+            break;
+        case PM_CIRCULAR:
+            emit(e, "iy = iy < 0 ? iy + %lld : (iy >= %lld ? iy - %lld : iy);", ih, ih, ih);
+            emit(e, "ix = ix < 0 ? ix + %lld : (ix >= %lld ? ix - %lld : ix);", iw, iw, iw);
+            break;
+        case PM_ZEROS:
+            emit(e, "if (iy < 0 || iy >= %lld || ix < 0 || ix >= %lld) {", ih, iw);
+            emit(e, "y[%s] = %d;", idx, (int)l->quant->pad_q);
+            emit(e, "continue;");
+            emit(e, "}");
+            break;
+        }
+        emit(e, "y[%s] = x[(c * %lld + iy) * %lld + ix];", idx, ih, iw);
+    }
+    emit(e, "}");
+}
+
 /* Relu, relu6 that could not fuse, the table ops and softmax. */
 static void emit_elementwise(Q8 *e, const Layer *l)
 {
@@ -2148,7 +2604,7 @@ static void emit_layer(Q8 *e, const Layer *l)
     emit(e, "/* %s: %s -> %lldx%lldx%lld, int8 scale %s zero point %d */", cw_comment_safe(e->mem, l->name),
          ir_op_name(l->op), (long long)s.c, (long long)s.h, (long long)s.w, flit(e, qi->out.scale),
          (int)qi->out.zero_point);
-    bool multi = qi->kind == QK_ADD || qi->kind == QK_CONCAT;
+    bool multi = qi->kind == QK_ADD || qi->kind == QK_CONCAT || qi->kind == QK_MUL;
     char *params = mem_strdup(e->mem, "");
     for (int k = 0; k < (multi ? l->nin : 1); k++)
         params = mem_printf(e->mem, "%sconst int8_t *x%s, ", params, multi ? mem_printf(e->mem, "%d", k) : "");
@@ -2189,6 +2645,8 @@ static void emit_layer(Q8 *e, const Layer *l)
     case QK_LUT:
     case QK_SOFTMAX: emit_elementwise(e, l); break;
     case QK_MEAN: emit_mean(e, l); break;
+    case QK_MUL: emit_mul(e, l); break;
+    case QK_GATHER: emit_move(e, l); break;
     case QK_QUANTIZE:
     case QK_IDENTITY:
     case QK_FUSED: unreachable();
@@ -2230,7 +2688,11 @@ static void emit_entry(Q8 *e)
     emit(e, "void %s_run_arena(const %s *input%s, void *arena)", net->name, io_type(e), outs);
     emit(e, "{");
     emit(e, "int8_t *a = (int8_t *)arena;");
-    emit(e, "int i;");
+    bool loops = !e->int8_io || hwc_spatial(e, net->input); /* whether a copy at the edges needs i */
+    for (int k = 0; k < net->noutputs; k++)
+        loops = loops || e->direct[owner(net->outputs[k])->index] != k;
+    if (loops)
+        emit(e, "int i;");
     Shape is = net->input->shape;
     const char *from = hwc_spatial(e, net->input)
                            ? mem_printf(e->mem, "input[(i %% %lld) * %lld + i / %lld]", (long long)(is.h * is.w),
@@ -2247,7 +2709,7 @@ static void emit_entry(Q8 *e)
         const Layer *l = net->layers[i];
         if (owner(l) != l)
             continue;
-        bool multi = l->quant->kind == QK_ADD || l->quant->kind == QK_CONCAT;
+        bool multi = l->quant->kind == QK_ADD || l->quant->kind == QK_CONCAT || l->quant->kind == QK_MUL;
         char *args = mem_strdup(e->mem, "");
         for (int k = 0; k < (multi ? l->nin : 1); k++)
             args = mem_printf(e->mem, "%s%s, ", args, where(e, l->in[k]));
@@ -2262,6 +2724,8 @@ static void emit_entry(Q8 *e)
                                                         (long long)(os.h * os.w), (long long)os.c,
                                                         (long long)(os.h * os.w))
                                            : mem_printf(e->mem, "%s[i]", output_name(e, k));
+        if (e->direct[owner(l)->index] == k)
+            continue; /* its kernel wrote it there */
         emit(e, "for (i = 0; i < %lld; i++)", (long long)numel(os));
         if (e->int8_io)
             emit(e, "    %s = (%s)[i];", to, where(e, l));
@@ -2324,8 +2788,17 @@ static void emit_header(Q8 *e, const char *path)
     emit(e, "#define %s_OUTPUT_H %s_OUTPUT0_H", up, up);
     emit(e, "#define %s_OUTPUT_W %s_OUTPUT0_W", up, up);
     emit(e, "#define %s_OUTPUT_SIZE %s_OUTPUT0_SIZE", up, up);
-    emit(e, "/* scratch RAM for the int8 activations, in bytes */");
+    emit(e, "#define %s_OUTPUT_SCALE %s_OUTPUT0_SCALE", up, up);
+    emit(e, "#define %s_OUTPUT_ZERO_POINT %s_OUTPUT0_ZERO_POINT", up, up);
+    emit(e, "/* scratch RAM for the int8 activations and the kernels' scratch, in bytes */");
     emit(e, "#define %s_ARENA_BYTES %lld", up, (long long)e->arena);
+    const Q8Plan *p = e->plan;
+    emit(e, "/* flash for the int8 constants, in bytes: weights, int32 biases, multipliers and shifts, tables */");
+    emit(e, "#define %s_CONST_BYTES %lld", up, (long long)q8_constant_bytes(p));
+    emit(e, "#define %s_CONST_WEIGHT_BYTES %lld", up, (long long)p->weights);
+    emit(e, "#define %s_CONST_BIAS_BYTES %lld", up, (long long)p->biases);
+    emit(e, "#define %s_CONST_MULT_BYTES %lld", up, (long long)p->multipliers);
+    emit(e, "#define %s_CONST_TABLE_BYTES %lld", up, (long long)p->tables);
     emit(e, "%s", "");
     emit(e, "#ifdef __cplusplus");
     emit(e, "extern \"C\" {");
@@ -2375,19 +2848,83 @@ static void emit_banner(Q8 *e, const char *path)
     emit(e, " */");
 }
 
+/* A plan with its per-layer arrays, zeroed. */
+static Q8Plan *plan_new(Mem *m, int n)
+{
+    Q8Plan *p = mem_array(m, 1, sizeof *p);
+    *p = (Q8Plan){0};
+    p->tensor = mem_array(m, (size_t)n, sizeof *p->tensor);
+    p->at = mem_array(m, (size_t)n, sizeof *p->at);
+    p->scratch = mem_array(m, (size_t)n, sizeof *p->scratch);
+    p->constants = mem_array(m, (size_t)n, sizeof *p->constants);
+    for (int i = 0; i < n; i++)
+        p->tensor[i] = p->scratch[i] = p->constants[i] = 0, p->at[i] = -1;
+    return p;
+}
+
+int64_t q8_constant_bytes(const Q8Plan *p)
+{
+    return p->weights + p->biases + p->multipliers + p->tables;
+}
+
+/* The constants, kernels and entry points: written first (to count the
+ * constants the header states), then placed after the banner. */
+static void emit_body(Q8 *e)
+{
+    Net *net = e->net;
+    for (int i = 1; i < net->nlayers; i++) {
+        e->at = i;
+        emit_constants(e, net->layers[i]);
+    }
+    emit(e, "%s", "");
+    for (int i = 1; i < net->nlayers; i++)
+        if (owner(net->layers[i]) == net->layers[i])
+            emit_layer(e, net->layers[i]);
+    emit_entry(e);
+}
+
+/* Plans and writes the body into memory; the plan in net->q8. NULL
+ * (after reporting) when the net cannot be emitted. */
+static char *emit_plan_body(Q8 *e, size_t *len)
+{
+    if (!emit_fits(e->diag, e->net))
+        return NULL;
+    for (int i = 0; i < e->net->nlayers; i++)
+        if (!e->net->layers[i]->quant)
+            die("internal error: emitting int8 code for '%s' before quant_calibrate", e->net->layers[i]->name);
+    e->plan = plan_new(e->mem, e->net->nlayers);
+    make_names(e);
+    place(e);
+    char *text = NULL;
+    e->out = open_memstream(&text, len);
+    if (!e->out)
+        die("out of memory");
+    emit_body(e);
+    if (fclose(e->out) != 0)
+        die("out of memory");
+    e->net->q8 = e->plan;
+    return text;
+}
+
+const Q8Plan *emit_q8_plan(Mem *m, Diag *d, Net *net, const EmitOptions *opt, bool int8_io)
+{
+    Q8 e = {.mem = m, .diag = d, .net = net, .opt = opt, .int8_io = int8_io};
+    size_t len;
+    char *text = emit_plan_body(&e, &len);
+    free(text);
+    return text ? e.plan : NULL;
+}
+
 /* The header first, so that the C file can name its macros. */
 void emit_q8_c(Mem *m, Diag *d, Net *net, const EmitOptions *opt, const char *calibration, bool int8_io,
                FILE *c_out, FILE *h_out)
 {
     Q8 e = {.mem = m, .diag = d, .net = net, .opt = opt, .calibration = calibration, .int8_io = int8_io};
-    if (!emit_fits(d, net))
+    size_t len;
+    char *body = emit_plan_body(&e, &len);
+    if (!body)
         return;
-    for (int i = 0; i < net->nlayers; i++)
-        if (!net->layers[i]->quant)
-            die("internal error: emitting int8 code for '%s' before quant_calibrate", net->layers[i]->name);
     const char *path = cw_comment_safe(m, d->path);
-    make_names(&e);
-    place(&e);
 
     e.out = h_out;
     emit_header(&e, path);
@@ -2397,22 +2934,17 @@ void emit_q8_c(Mem *m, Diag *d, Net *net, const EmitOptions *opt, const char *ca
     emit(&e, "#include \"%s\"", opt->header_name);
     emit(&e, "#include \"cnnc_q8.h\"");
     emit(&e, "%s", "");
-    for (int i = 1; i < net->nlayers; i++)
-        emit_constants(&e, net->layers[i]);
-    emit(&e, "%s", "");
-    for (int i = 1; i < net->nlayers; i++)
-        if (owner(net->layers[i]) == net->layers[i])
-            emit_layer(&e, net->layers[i]);
-    emit_entry(&e);
+    fwrite(body, 1, len, c_out);
+    free(body);
 }
 
 Q8Arena emit_q8_arena(Mem *m, Net *net, bool int8_io)
 {
     Q8 e = {.mem = m, .net = net, .int8_io = int8_io};
+    e.plan = plan_new(m, net->nlayers);
     place(&e);
     Q8Arena qa = {e.offset, e.scratch, mem_array(m, (size_t)net->nlayers, sizeof(int64_t)), e.last, e.arena};
     for (int i = 0; i < net->nlayers; i++)
-        if (e.scratch[i] >= 0)
-            qa.scratch_bytes[i] = 4 * (plane_conv(&e, net->layers[i]) ? plane_words(net->layers[i]) : dw3_words(net->layers[i]));
+        qa.scratch_bytes[i] = e.plan->scratch[i];
     return qa;
 }

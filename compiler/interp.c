@@ -154,6 +154,13 @@ static double elementwise(const Layer *l, double v)
         double t = l->alpha * v + l->beta;
         return v != v ? v : t < 0 ? 0.0 : t > 1 ? 1.0 : t;
     }
+    case OP_SILU: return v / (1.0 + exp(-v));
+    case OP_GELU:
+        if (l->gelu_tanh)
+            return 0.5 * v * (1.0 + tanh(0.79788456080286536 * (v + 0.044715 * v * v * v)));
+        return 0.5 * v * erfc(-v / sqrt(2.0));
+    case OP_ELU: return v > 0 ? v : l->alpha * expm1(v);
+    case OP_HARDTANH: return v < l->min_val ? l->min_val : v > l->max_val ? l->max_val : v;
     default: return v; /* dropout at inference, flatten */
     }
 }
@@ -170,6 +177,120 @@ static void softmax(Tensor x, float *y)
             sum += exp((double)x.v[c * hw + p] - top);
         for (int64_t c = 0; c < x.s.c; c++)
             y[c * hw + p] = (float)(exp((double)x.v[c * hw + p] - top) / sum);
+    }
+}
+
+/* PReLU: x below zero times its channel's slope (or the one slope). */
+static void prelu(const Layer *l, Tensor x, float *y)
+{
+    int64_t hw = x.s.h * x.s.w;
+    for (int64_t c = 0; c < x.s.c; c++) {
+        double w = l->tensor[0][l->num_parameters == 1 ? 0 : c];
+        for (int64_t i = c * hw; i < (c + 1) * hw; i++)
+            y[i] = x.v[i] < 0 ? (float)(w * x.v[i]) : x.v[i];
+    }
+}
+
+/* mul: elementwise, or a Cx1x1 gate broadcast over each channel's plane. */
+static void mul(const Layer *l, float **t, float *y)
+{
+    const float *a = t[l->in[0]->index], *b = t[l->in[1]->index];
+    Shape sa = l->in[0]->shape, sb = l->in[1]->shape;
+    int64_t hw = l->shape.h * l->shape.w;
+    for (int64_t c = 0; c < l->shape.c; c++)
+        for (int64_t i = c * hw; i < (c + 1) * hw; i++) {
+            double va = sa.h * sa.w == hw ? a[i] : a[c], vb = sb.h * sb.w == hw ? b[i] : b[c];
+            y[i] = (float)(va * vb);
+        }
+}
+
+/* F.pad: every mode folds the coordinate back; constant fills with value. */
+static void pad(const Layer *l, Tensor x, float *y)
+{
+    Shape o = l->shape;
+    for (int64_t c = 0; c < o.c; c++)
+        for (int64_t oy = 0; oy < o.h; oy++)
+            for (int64_t ox = 0; ox < o.w; ox++) {
+                int64_t iy = fold(l->pad_mode, oy - l->pad[0], x.s.h), ix = fold(l->pad_mode, ox - l->pad[2], x.s.w);
+                y[(c * o.h + oy) * o.w + ox] = iy < 0 || ix < 0 ? (float)l->pad_value : (float)at(x, c, iy, ix);
+            }
+}
+
+/* Where output index i of an upsampled axis reads (PyTorch's
+ * area_pixel_compute_source_index): i0, i1 and the weight of i1. */
+static void bilinear_source(const Layer *l, int64_t i, int64_t in, int64_t out, int64_t *i0, int64_t *i1, double *w1)
+{
+    double src;
+    if (l->align_corners)
+        src = out > 1 ? (double)i * (double)(in - 1) / (double)(out - 1) : 0.0;
+    else {
+        src = ((double)i + 0.5) * (double)in / (double)out - 0.5;
+        src = src < 0 ? 0 : src;
+    }
+    *i0 = (int64_t)src;
+    *i1 = *i0 + (*i0 < in - 1);
+    *w1 = src - (double)*i0;
+}
+
+/* nn.Upsample: nearest (input pixel floor(i / factor)) or bilinear. */
+static void upsample(const Layer *l, Tensor x, float *y)
+{
+    Shape o = l->shape;
+    for (int64_t c = 0; c < o.c; c++)
+        for (int64_t oy = 0; oy < o.h; oy++)
+            for (int64_t ox = 0; ox < o.w; ox++) {
+                double v;
+                if (!l->bilinear)
+                    v = at(x, c, oy / l->factor[0], ox / l->factor[1]);
+                else {
+                    int64_t y0, y1, x0, x1;
+                    double wy, wx;
+                    bilinear_source(l, oy, x.s.h, o.h, &y0, &y1, &wy);
+                    bilinear_source(l, ox, x.s.w, o.w, &x0, &x1, &wx);
+                    v = (1 - wy) * ((1 - wx) * at(x, c, y0, x0) + wx * at(x, c, y0, x1)) +
+                        wy * ((1 - wx) * at(x, c, y1, x0) + wx * at(x, c, y1, x1));
+                }
+                y[(c * o.h + oy) * o.w + ox] = (float)v;
+            }
+}
+
+/* nn.PixelShuffle(r): out[c][y*r + i][x*r + j] = in[c*r*r + i*r + j][y][x]. */
+static void pixelshuffle(const Layer *l, Tensor x, float *y)
+{
+    Shape o = l->shape;
+    int64_t r = l->factor[0];
+    for (int64_t c = 0; c < o.c; c++)
+        for (int64_t oy = 0; oy < o.h; oy++)
+            for (int64_t ox = 0; ox < o.w; ox++)
+                y[(c * o.h + oy) * o.w + ox] = (float)at(x, c * r * r + oy % r * r + ox % r, oy / r, ox / r);
+}
+
+/* nn.ConvTranspose2d, gathered: output (oy, ox) takes tap (ky, kx) of
+ * input (iy, ix) when oy + pad_top - ky*dilation = iy*stride. */
+static void convtranspose2d(const Layer *l, Tensor x, float *y)
+{
+    const float *w = l->tensor[0], *b = l->bias ? l->tensor[1] : NULL;
+    int64_t cin = x.s.c / l->groups, cout = l->out / l->groups, kh = l->kernel[0], kw = l->kernel[1];
+    for (int64_t oc = 0; oc < l->out; oc++) {
+        int64_t g = oc / cout;
+        for (int64_t oy = 0; oy < l->shape.h; oy++)
+            for (int64_t ox = 0; ox < l->shape.w; ox++) {
+                double acc = b ? b[oc] : 0.0;
+                for (int64_t ic = g * cin; ic < (g + 1) * cin; ic++)
+                    for (int64_t ky = 0; ky < kh; ky++) {
+                        int64_t ty = oy + l->pad[0] - ky * l->dilation[0];
+                        if (ty < 0 || ty % l->stride[0] || ty / l->stride[0] >= x.s.h)
+                            continue;
+                        for (int64_t kx = 0; kx < kw; kx++) {
+                            int64_t tx = ox + l->pad[2] - kx * l->dilation[1];
+                            if (tx < 0 || tx % l->stride[1] || tx / l->stride[1] >= x.s.w)
+                                continue;
+                            acc += (double)w[((ic * cout + oc % cout) * kh + ky) * kw + kx] *
+                                   at(x, ic, ty / l->stride[0], tx / l->stride[1]);
+                        }
+                    }
+                y[(oc * l->shape.h + oy) * l->shape.w + ox] = (float)acc;
+            }
     }
 }
 
@@ -221,6 +342,16 @@ static void run_layer(const Layer *l, float **t, float *y)
     case OP_SOFTMAX: softmax(x, y); return;
     case OP_ADD:
     case OP_CONCAT: multi(l, t, y); return;
+    case OP_MUL: mul(l, t, y); return;
+    case OP_PAD: pad(l, x, y); return;
+    case OP_UPSAMPLE: upsample(l, x, y); return;
+    case OP_PIXELSHUFFLE: pixelshuffle(l, x, y); return;
+    case OP_CONVTRANSPOSE2D: convtranspose2d(l, x, y); return;
+    case OP_PRELU: prelu(l, x, y); return;
+    case OP_SILU:
+    case OP_GELU:
+    case OP_ELU:
+    case OP_HARDTANH:
     case OP_FLATTEN:
     case OP_DROPOUT:
     case OP_RELU:

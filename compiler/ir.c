@@ -46,6 +46,25 @@ const OpInfo ir_ops[OP_COUNT] = {
     /* TFLite's MEAN over H and W: globalavgpool2d but for int8 arithmetic */
     [OP_MEAN] = {"mean", OPF_GLOBAL, K(KEY_FROM) | QKEYS, 0},
     [OP_HARDSIGMOID] = {"hardsigmoid", OPF_ELEMENTWISE, K(KEY_ALPHA) | K(KEY_BETA) | K(KEY_FROM) | QKEYS, 0},
+    /* two inputs of one shape, or a Cx1x1 gate times CxHxW (squeeze-excitation) */
+    [OP_MUL] = {"mul", OPF_MULTI, K(KEY_FROM) | QKEYS, K(KEY_FROM)},
+    [OP_SILU] = {"silu", OPF_ELEMENTWISE, K(KEY_FROM) | QKEYS, 0},
+    [OP_GELU] = {"gelu", OPF_ELEMENTWISE, K(KEY_APPROXIMATE) | K(KEY_FROM) | QKEYS, 0},
+    [OP_ELU] = {"elu", OPF_ELEMENTWISE, K(KEY_ALPHA) | K(KEY_FROM) | QKEYS, 0},
+    /* its slopes are a weight, so it is a parameter of the model */
+    [OP_PRELU] = {"prelu", OPF_ELEMENTWISE | OPF_FLOAT_ONLY, K(KEY_NUM_PARAMETERS) | K(KEY_FROM), 0},
+    [OP_HARDTANH] = {"hardtanh", OPF_ELEMENTWISE, K(KEY_MIN) | K(KEY_MAX) | K(KEY_FROM) | QKEYS, 0},
+    /* resampling: F.pad, nn.Upsample, nn.PixelShuffle */
+    [OP_PAD] = {"pad", 0, K(KEY_PADDING) | K(KEY_MODE) | K(KEY_VALUE) | K(KEY_FROM) | QKEYS, K(KEY_PADDING)},
+    /* int8: nearest only (quant_has_int8) */
+    [OP_UPSAMPLE] = {"upsample", 0, K(KEY_FACTOR) | K(KEY_MODE) | K(KEY_ALIGN_CORNERS) | K(KEY_FROM) | QKEYS,
+                     K(KEY_FACTOR)},
+    [OP_PIXELSHUFFLE] = {"pixelshuffle", 0, K(KEY_FACTOR) | K(KEY_FROM) | QKEYS, K(KEY_FACTOR)},
+    /* nn.ConvTranspose2d; padding crops the full output, as PyTorch's */
+    [OP_CONVTRANSPOSE2D] = {"convtranspose2d", OPF_FLOAT_ONLY,
+                            K(KEY_OUT) | K(KEY_KERNEL) | K(KEY_STRIDE) | K(KEY_PADDING) | K(KEY_OUTPUT_PADDING) |
+                                K(KEY_DILATION) | K(KEY_GROUPS) | K(KEY_BIAS) | K(KEY_FROM),
+                            K(KEY_OUT) | K(KEY_KERNEL)},
 };
 
 /* The forms a value can take. */
@@ -77,6 +96,15 @@ static const struct {
     [KEY_DTYPE] = {"dtype", FORM_WORD, "int8 or float32"},
     [KEY_ALPHA] = {"alpha", FORM_NUMBER, "a number"},
     [KEY_BETA] = {"beta", FORM_NUMBER, "a number"},
+    [KEY_APPROXIMATE] = {"approximate", FORM_WORD, "none or tanh"},
+    [KEY_MIN] = {"min", FORM_NUMBER, "a number"},
+    [KEY_MAX] = {"max", FORM_NUMBER, "a number"},
+    [KEY_NUM_PARAMETERS] = {"num_parameters", FORM_COUNT, "a positive integer"},
+    [KEY_MODE] = {"mode", FORM_WORD, "constant, reflect, replicate or circular (pad); nearest or bilinear (upsample)"},
+    [KEY_VALUE] = {"value", FORM_NUMBER, "a number"},
+    [KEY_FACTOR] = {"factor", FORM_SPATIAL, "a positive integer or HxW"},
+    [KEY_ALIGN_CORNERS] = {"align_corners", FORM_BOOL, "true or false"},
+    [KEY_OUTPUT_PADDING] = {"output_padding", FORM_SPATIAL, "zero or more, or HxW"},
 };
 
 static const char *const pad_modes[] = {"zeros", "reflect", "replicate", "circular"};
@@ -94,6 +122,7 @@ typedef struct Builder {
     Net *net;
     NameTable names;
     int op_counts[OP_COUNT];
+    int one_d_counts[16]; /* per 1-D spelling */
     const Stmt *output_stmt;
     bool dtype_int8; /* the input said dtype=int8 */
 } Builder;
@@ -101,6 +130,28 @@ typedef struct Builder {
 const char *ir_op_name(OpKind op)
 {
     return ir_ops[op].name;
+}
+
+/* The 1-D ops: each is its 2-D op along W of a Cx1xL tensor (kernel 1xK,
+ * no padding along H), so every pass treats it as that op. */
+static const struct {
+    const char *name;
+    OpKind op;
+} one_d_ops[] = {
+    {"conv1d", OP_CONV2D},
+    {"maxpool1d", OP_MAXPOOL2D},
+    {"minpool1d", OP_MINPOOL2D},
+    {"avgpool1d", OP_AVGPOOL2D},
+    {"sumpool1d", OP_SUMPOOL2D},
+    {"batchnorm1d", OP_BATCHNORM2D},
+    {"globalavgpool1d", OP_GLOBALAVGPOOL2D},
+    {"globalmaxpool1d", OP_GLOBALMAXPOOL2D},
+};
+enum { N_ONE_D = sizeof one_d_ops / sizeof one_d_ops[0] };
+
+const char *ir_layer_op(const Layer *l)
+{
+    return l->op_word ? l->op_word : ir_op_name(l->op);
 }
 
 int64_t ir_bytes(Shape s)
@@ -269,6 +320,24 @@ static void read_padding(Builder *b, Layer *l, const Value *v)
         l->pad_rule = PAD_VALID;
         return;
     }
+    if (v->kind == VAL_LIST && l->one_d) {
+        /* left,right along L */
+        int64_t lr[2];
+        int i = 0;
+        for (const Value *it = v->items; it && i < 2; it = it->next, i++)
+            if (it->kind != VAL_INT || !parse_int(it->text, &lr[i]) || lr[i] < 0) {
+                diag_error(b->diag, it->loc, "padding of %s expects left,right: zero or more each, got '%s'",
+                           l->op_word, it->text);
+                return;
+            }
+        if (v->nitems != 2) {
+            diag_error(b->diag, v->loc, "padding of %s takes 2 numbers left,right, got %d", l->op_word, v->nitems);
+            return;
+        }
+        l->pad[2] = lr[0];
+        l->pad[3] = lr[1];
+        return;
+    }
     if (v->kind == VAL_LIST) {
         if (v->nitems != 4) {
             diag_error(b->diag, v->loc, "padding takes 4 numbers top,bottom,left,right, got %d", v->nitems);
@@ -354,6 +423,26 @@ static void read_mode(Builder *b, const Value *v, Layer *l)
     value_error(b, v, KEY_PADDING_MODE, NULL);
 }
 
+/* mode=: pad's padding (constant is zeros padding with its value) or
+ * upsample's interpolation. */
+static void read_op_mode(Builder *b, const Value *v, Layer *l)
+{
+    static const char *const pad_words[] = {"constant", "reflect", "replicate", "circular"};
+    bool pad = l->op == OP_PAD;
+    for (int i = 0; v->kind == VAL_WORD && pad && i < 4; i++)
+        if (strcmp(v->text, pad_words[i]) == 0) {
+            l->pad_mode = (PadMode)i;
+            return;
+        }
+    if (!pad && v->kind == VAL_WORD && (strcmp(v->text, "nearest") == 0 || strcmp(v->text, "bilinear") == 0)) {
+        l->bilinear = strcmp(v->text, "bilinear") == 0;
+        return;
+    }
+    diag_error(b->diag, v->loc, "mode of %s expects %s, got '%s'", ir_op_name(l->op),
+               pad ? "constant, reflect, replicate or circular" : "nearest or bilinear",
+               v->kind == VAL_LIST ? "a list" : v->text);
+}
+
 /* Resolves one from= name to an earlier layer. */
 static Layer *read_source(Builder *b, const Layer *l, const Value *v)
 {
@@ -392,6 +481,10 @@ static bool read_from(Builder *b, Layer *l, const Value *v)
     bool multi = ir_ops[l->op].flags & OPF_MULTI;
     if (ok && multi && n < 2) {
         diag_error(b->diag, v->loc, "%s needs at least two inputs, as in 'from=a,b'", ir_op_name(l->op));
+        return false;
+    }
+    if (ok && l->op == OP_MUL && n != 2) {
+        diag_error(b->diag, v->loc, "mul takes two inputs, as in 'from=x,gate', but from= names %d", n);
         return false;
     }
     if (ok && !multi && n > 1) {
@@ -442,6 +535,11 @@ static void read_attr(Builder *b, Layer *l, const Attr *a)
     l->given |= K(key);
     l->key_loc[key] = a->loc;
     const Value *v = a->value;
+    bool spatial = key == KEY_KERNEL || key == KEY_STRIDE || key == KEY_DILATION || key == KEY_PADDING;
+    if (l->one_d && spatial && v->kind == VAL_DIMS) {
+        diag_error(b->diag, v->loc, "%s takes one number for %s along L, not HxW", l->op_word, a->key);
+        return;
+    }
     switch ((KeyKind)key) {
     case KEY_OUT: read_count(b, v, KEY_OUT, &l->out); break;
     case KEY_GROUPS: read_count(b, v, KEY_GROUPS, &l->groups); break;
@@ -461,6 +559,20 @@ static void read_attr(Builder *b, Layer *l, const Attr *a)
     case KEY_SLOPE: read_number(b, v, KEY_SLOPE, &l->slope); break;
     case KEY_ALPHA: read_number(b, v, KEY_ALPHA, &l->alpha); break;
     case KEY_BETA: read_number(b, v, KEY_BETA, &l->beta); break;
+    case KEY_MIN: read_number(b, v, KEY_MIN, &l->min_val); break;
+    case KEY_MAX: read_number(b, v, KEY_MAX, &l->max_val); break;
+    case KEY_NUM_PARAMETERS: read_count(b, v, KEY_NUM_PARAMETERS, &l->num_parameters); break;
+    case KEY_VALUE: read_number(b, v, KEY_VALUE, &l->pad_value); break;
+    case KEY_FACTOR: read_spatial(b, v, KEY_FACTOR, l->factor, false); break;
+    case KEY_ALIGN_CORNERS: read_bool(b, v, KEY_ALIGN_CORNERS, &l->align_corners); break;
+    case KEY_OUTPUT_PADDING: read_spatial(b, v, KEY_OUTPUT_PADDING, l->out_pad, true); break;
+    case KEY_MODE: read_op_mode(b, v, l); break;
+    case KEY_APPROXIMATE:
+        if (v->kind == VAL_WORD && (strcmp(v->text, "none") == 0 || strcmp(v->text, "tanh") == 0))
+            l->gelu_tanh = strcmp(v->text, "tanh") == 0;
+        else
+            value_error(b, v, KEY_APPROXIMATE, NULL);
+        break;
     case KEY_P:
         read_number(b, v, KEY_P, &l->p);
         if (l->p < 0 || l->p > 1)
@@ -515,22 +627,35 @@ static void set_defaults(Layer *l)
     l->slope = 0.01;
     l->alpha = 1.0 / 6.0; /* PyTorch's Hardsigmoid */
     l->beta = 0.5;
+    l->min_val = -1.0; /* PyTorch's Hardtanh */
+    l->max_val = 1.0;
+    l->num_parameters = 1;
+    l->factor[0] = l->factor[1] = 1;
     l->p = 0.5;
     l->pad_rule = PAD_EXPLICIT;
 }
 
-static OpKind lookup_op(Builder *b, const Stmt *s)
+/* The op of a statement; *one_d gets the index of its 1-D spelling, or -1. */
+static OpKind lookup_op(Builder *b, const Stmt *s, int *one_d)
 {
-    const char *cands[OP_COUNT];
+    const char *cands[OP_COUNT + N_ONE_D];
+    *one_d = -1;
     for (int op = 1; op < OP_COUNT; op++) {
         if (strcmp(s->op, ir_ops[op].name) == 0)
             return (OpKind)op;
         cands[op] = ir_ops[op].name;
     }
+    for (int i = 0; i < N_ONE_D; i++) {
+        if (strcmp(s->op, one_d_ops[i].name) == 0) {
+            *one_d = i;
+            return one_d_ops[i].op;
+        }
+        cands[OP_COUNT + i] = one_d_ops[i].name;
+    }
     cands[0] = NULL;
     if (s->dropped) /* its line's syntax error is reported already */
         return OP_COUNT;
-    const char *hint = suggest(s->op, cands, OP_COUNT);
+    const char *hint = suggest(s->op, cands, OP_COUNT + N_ONE_D);
     if (hint)
         diag_error(b->diag, s->loc, "unknown op '%s'; did you mean '%s'?", s->op, hint);
     else
@@ -580,10 +705,16 @@ static void ir_input(Builder *b, const Stmt *s)
     l->name_loc = s->name_loc;
     int64_t d[3];
     int n = parse_dims(s->dims->text, d, 3);
+    if (n == 2) { /* CxL: a 1-D input, held as Cx1xL */
+        d[2] = d[1];
+        d[1] = 1;
+        net->one_d = true;
+    }
     if (n < 0)
         diag_error(b->diag, s->dims->loc, "integer in '%s' is too large", s->dims->text);
-    else if (n != 3)
-        diag_error(b->diag, s->dims->loc, "input shape must be CxHxW, as in 1x32x32, got '%s'", s->dims->text);
+    else if (n != 3 && n != 2)
+        diag_error(b->diag, s->dims->loc, "input shape must be CxHxW, or CxL for a 1-D network, as in 1x32x32 or "
+                   "40x49, got '%s'", s->dims->text);
     else if (d[0] < 1 || d[1] < 1 || d[2] < 1)
         diag_error(b->diag, s->dims->loc, "input sizes must be at least 1, got '%s'", s->dims->text);
     else {
@@ -594,6 +725,14 @@ static void ir_input(Builder *b, const Stmt *s)
         read_attr(b, l, a);
     net->input = l;
     define(b, l);
+}
+
+/* A 1-D op's window runs along W: kernel, stride and dilation 1 along
+ * H, no padding there (read_attr took one number per key). */
+static void one_d_axes(Layer *l)
+{
+    l->kernel[0] = l->stride[0] = l->dilation[0] = 1;
+    l->pad[0] = l->pad[1] = 0;
 }
 
 /* scale= and zero_point= go together, and only in a model whose input
@@ -646,13 +785,18 @@ static bool wire(Builder *b, Layer *l, const Stmt *s, const Attr *from)
 static void ir_layer(Builder *b, const Stmt *s)
 {
     int errors = b->diag->errors;
-    OpKind op = lookup_op(b, s);
+    int one_d;
+    OpKind op = lookup_op(b, s, &one_d);
     bool known = op != OP_COUNT;
     /* An unknown op still takes its place, so later layers do not
      * silently read the one before it and report a false mismatch. */
     Layer *l = new_layer(b, known ? op : OP_DROPOUT, s->loc);
-    int n = known ? ++b->op_counts[op] : 0;
-    l->name = s->name ? s->name : known ? mem_printf(b->mem, "%s_%d", ir_ops[op].name, n) : s->op;
+    if (one_d >= 0) {
+        l->one_d = true;
+        l->op_word = one_d_ops[one_d].name;
+    }
+    int n = !known ? 0 : one_d >= 0 ? ++b->one_d_counts[one_d] : ++b->op_counts[op];
+    l->name = s->name ? s->name : known ? mem_printf(b->mem, "%s_%d", ir_layer_op(l), n) : s->op;
     l->name_loc = s->name ? s->name_loc : s->loc;
     const Attr *from = NULL;
     for (const Attr *a = s->attrs; a && known; a = a->next) {
@@ -660,6 +804,21 @@ static void ir_layer(Builder *b, const Stmt *s)
         if (strcmp(a->key, "from") == 0 && !from)
             from = a;
     }
+    if (l->one_d)
+        one_d_axes(l);
+    if (op == OP_ELU && !(l->given & K(KEY_ALPHA)))
+        l->alpha = 1.0; /* nn.ELU's; hardsigmoid's alpha defaults otherwise */
+    if (op == OP_PIXELSHUFFLE && l->factor[0] != l->factor[1])
+        diag_error(b->diag, l->key_loc[KEY_FACTOR], "pixelshuffle takes one factor for both axes, got %lldx%lld",
+                   (long long)l->factor[0], (long long)l->factor[1]);
+    if ((op == OP_PAD || op == OP_CONVTRANSPOSE2D) && l->pad_rule != PAD_EXPLICIT)
+        diag_error(b->diag, l->key_loc[KEY_PADDING], "%s takes N, HxW or top,bottom,left,right, not '%s'", ir_ops[op].name,
+                   l->pad_rule == PAD_SAME ? "same" : "valid");
+    if (op == OP_UPSAMPLE && l->align_corners && !l->bilinear)
+        diag_error(b->diag, l->key_loc[KEY_ALIGN_CORNERS], "align_corners is for mode=bilinear, as in PyTorch");
+    if (op == OP_HARDTANH && l->min_val > l->max_val)
+        diag_error(b->diag, l->key_loc[l->given & K(KEY_MAX) ? KEY_MAX : KEY_MIN],
+                   "hardtanh needs min <= max, got min=%g max=%g", l->min_val, l->max_val);
     bool pool = known && (ir_ops[op].flags & OPF_WINDOW) && op != OP_CONV2D;
     if (known && pool && !(l->given & K(KEY_STRIDE))) {
         l->stride[0] = l->kernel[0]; /* as in PyTorch */

@@ -183,8 +183,8 @@ static int parse_options(Options *o, int argc, char **argv)
         return usage_error("%s", "--quantize=int8 needs --calibrate FILE (raw float32 inputs)");
     if (o->calibrate && !o->quantize)
         return usage_error("%s", "--calibrate needs --quantize=int8");
-    if (o->quantize && !o->output)
-        return usage_error("%s", "--quantize=int8 needs -o FILE.c");
+    if (o->quantize && !o->weights && !o->init)
+        return usage_error("%s", "--quantize=int8 needs weights: give -w FILE.safetensors, or --init=zeros|random[:SEED]");
     if (o->int8_io && !o->quantize)
         return usage_error("%s", "--int8-io needs --quantize=int8");
     if (o->int8_io && o->test.path)
@@ -431,6 +431,25 @@ static bool generate(Mem *m, Diag *d, Net *net, const Options *o)
     return pending_commit(m, d, files, 4, ok);
 }
 
+/* Without -o, for --report and --validate: the weights bound and the net
+ * quantized as generate would, and the int8 code planned (net->q8). */
+static bool quantize_only(Mem *m, Diag *d, Net *net, const Options *o)
+{
+    if (!emit_fits(d, net))
+        return false;
+    if (o->weights ? !weights_load(m, d, net, o->weights) : !weights_init(m, net, o->init)) {
+        if (!o->weights)
+            diag_file_error(d, o->init, "bad --init value; use zeros, random or random:SEED");
+        return false;
+    }
+    if (net->quantized ? !quant_import(m, d, net) : !quant_calibrate(m, d, net, o->calibrate))
+        return false;
+    EmitOptions eo = {.argc = o->argc, .argv = o->argv, .unroll_budget = o->unroll_budget, .tune_host = o->tune_host};
+    int errors = d->errors;
+    emit_q8_plan(m, d, net, &eo, net->quantized ? !net->float_io : o->int8_io);
+    return d->errors == errors;
+}
+
 /* Beyond these a model fits no microcontroller: the largest have a few
  * MiB of RAM (16 with external PSRAM) and 64 MiB of (external) flash. */
 #define MCU_ARENA_BYTES (16 << 20)
@@ -572,11 +591,13 @@ int main(int argc, char **argv)
         ok = quant_check_inputs(&diag, o.validate, "validation data", net);
     if (ok && o.output)
         ok = generate(&mem, &diag, net, &o);
+    else if (ok && (o.report || o.validate) && (o.quantize || net->quantized) && (o.weights || o.init))
+        ok = quantize_only(&mem, &diag, net, &o);
     diag_flush(&diag);
     if (ok && o.report == REPORT_TEXT) {
         report_text(net, stdout);
         EmitOptions eo = {.unroll_budget = o.unroll_budget, .tune_host = o.tune_host};
-        ReportOptions ro = {.emit = &eo, .fused = !o.no_fuse, .other_arena = other_arena(&diag, !o.no_fuse),
+        ReportOptions ro = {.emit = &eo, .fused = !o.no_fuse, .other_arena = net->q8 ? -1 : other_arena(&diag, !o.no_fuse),
                             .int8 = o.quantize != NULL || net->quantized};
         report_tradeoffs(net, &ro, stdout);
         if (net->input->quant)

@@ -252,6 +252,64 @@ static void mean(const Layer *l, const int8_t *x, int8_t *y)
                            qi->out.zero_point);
 }
 
+/* TFLite's MUL: (a - za) * (b - zb), requantized by sa*sb/so, the
+ * output's zero point added, clamped; a Cx1x1 input is read per channel. */
+static void mul(const Layer *l, int8_t **t, int8_t *y)
+{
+    const QuantInfo *qi = l->quant;
+    int64_t hw = l->shape.h * l->shape.w;
+    const Layer *a = l->in[0], *b = l->in[1];
+    bool ga = a->shape.h * a->shape.w != hw, gb = b->shape.h * b->shape.w != hw;
+    for (int64_t c = 0; c < l->shape.c; c++)
+        for (int64_t i = c * hw; i < (c + 1) * hw; i++) {
+            int32_t va = t[a->index][ga ? c : i] - a->quant->out.zero_point;
+            int32_t vb = t[b->index][gb ? c : i] - b->quant->out.zero_point;
+            int64_t v = (int64_t)qref_requant(va * vb, qi->out_mult, qi->out_shift) + qi->out.zero_point;
+            y[i] = (int8_t)clamp(v, qi->act_min, qi->act_max);
+        }
+}
+
+/* Where padded coordinate i of an axis of n cells reads, per padding
+ * mode; -1 for a constant cell. */
+static int64_t pad_source(PadMode mode, int64_t i, int64_t n)
+{
+    if (i >= 0 && i < n)
+        return i;
+    switch (mode) {
+    case PM_ZEROS: return -1;
+    case PM_REFLECT: return i < 0 ? -i : 2 * (n - 1) - i;
+    case PM_REPLICATE: return i < 0 ? 0 : n - 1;
+    case PM_CIRCULAR: return i < 0 ? i + n : i - n;
+    }
+    abort();
+}
+
+/* pad, nearest upsample and pixelshuffle move int8 values unchanged (the
+ * output keeps the input's params); a constant pad writes pad_q. */
+static void gather(const Layer *l, const int8_t *x, int8_t *y)
+{
+    Shape in = l->in[0]->shape, s = l->shape;
+    for (int64_t c = 0; c < s.c; c++)
+        for (int64_t oy = 0; oy < s.h; oy++)
+            for (int64_t ox = 0; ox < s.w; ox++) {
+                int64_t ic = c, iy, ix;
+                if (l->op == OP_PAD) {
+                    iy = pad_source(l->pad_mode, oy - l->pad[0], in.h);
+                    ix = pad_source(l->pad_mode, ox - l->pad[2], in.w);
+                } else if (l->op == OP_UPSAMPLE) {
+                    iy = oy / l->factor[0];
+                    ix = ox / l->factor[1];
+                } else { /* pixelshuffle: sub-pixel (i, j) of channel c from input channel c*r*r + i*r + j */
+                    int64_t r = l->factor[0];
+                    ic = c * r * r + oy % r * r + ox % r;
+                    iy = oy / r;
+                    ix = ox / r;
+                }
+                y[(c * s.h + oy) * s.w + ox] =
+                    iy < 0 || ix < 0 ? (int8_t)l->quant->pad_q : x[(ic * in.h + iy) * in.w + ix];
+            }
+}
+
 /* One layer's int8 output from the tensors before it. */
 static void run_layer(const Layer *l, int8_t **t, int8_t *y, int64_t n)
 {
@@ -267,6 +325,8 @@ static void run_layer(const Layer *l, int8_t **t, int8_t *y, int64_t n)
     case QK_SUMPOOL: pool(l, x, y); return;
     case QK_ADD: add(l, t, y); return;
     case QK_CONCAT: concat(l, t, y); return;
+    case QK_MUL: mul(l, t, y); return;
+    case QK_GATHER: gather(l, x, y); return;
     case QK_SOFTMAX: softmax(l, x, y); return;
     case QK_MEAN: mean(l, x, y); return;
     case QK_CLAMP:

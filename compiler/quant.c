@@ -157,10 +157,20 @@ static QKind kind_of(const Layer *l)
     case OP_TANH:
     case OP_HARDSWISH:
     case OP_LEAKYRELU:
-    case OP_HARDSIGMOID: return QK_LUT;
+    case OP_HARDSIGMOID:
+    case OP_SILU:
+    case OP_GELU:
+    case OP_ELU:
+    case OP_HARDTANH: return QK_LUT;
     case OP_SOFTMAX: return QK_SOFTMAX;
     case OP_FLATTEN:
     case OP_DROPOUT: return QK_IDENTITY;
+    case OP_MUL: return QK_MUL;
+    case OP_PAD:
+    case OP_UPSAMPLE: /* nearest: quant_has_int8 refuses bilinear */
+    case OP_PIXELSHUFFLE: return QK_GATHER;
+    case OP_PRELU: /* OPF_FLOAT_ONLY: refused before quantizing */
+    case OP_CONVTRANSPOSE2D:
     case OP_COUNT: break;
     }
     unreachable();
@@ -206,6 +216,7 @@ static void choose_params(Layer *l)
     case QK_MINPOOL:
     case QK_AVGPOOL:
     case QK_IDENTITY:
+    case QK_GATHER:
     case QK_MEAN: /* only imported models have it; their params come from the model */
         qi->out = in->out;
         return;
@@ -225,6 +236,7 @@ static void choose_params(Layer *l)
         return;
     case QK_SOFTMAX: qi->out = (QParams){1.0f / 256, -128}; return;
     case QK_QUANTIZE:
+    case QK_MUL:
     case QK_CONCAT: qi->out = quant_params(qi->min, qi->max); return;
     case QK_CONV:
     case QK_LINEAR:
@@ -355,6 +367,14 @@ static void concat_constants(Quant *q, Layer *l)
     }
 }
 
+/* TFLite's MUL: one multiplier for in0.scale * in1.scale / out.scale. */
+static void mul_constants(Quant *q, Layer *l)
+{
+    QuantInfo *qi = l->quant;
+    double real = (double)l->in[0]->quant->out.scale * (double)l->in[1]->quant->out.scale / (double)qi->out.scale;
+    multiplier(q, l, real, &qi->out_mult, &qi->out_shift);
+}
+
 /* The float function of an elementwise op that goes through a table. */
 static double lut_function(const Layer *l, double x)
 {
@@ -364,6 +384,13 @@ static double lut_function(const Layer *l, double x)
     case OP_HARDSWISH: return x * fmin(fmax(x + 3.0, 0.0), 6.0) / 6.0;
     case OP_LEAKYRELU: return x < 0 ? x * l->slope : x;
     case OP_HARDSIGMOID: return fmin(fmax(l->alpha * x + l->beta, 0.0), 1.0);
+    case OP_SILU: return x / (1.0 + exp(-x));
+    case OP_GELU:
+        if (l->gelu_tanh)
+            return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x)));
+        return 0.5 * x * erfc(-x / sqrt(2.0));
+    case OP_ELU: return x > 0 ? x : l->alpha * expm1(x);
+    case OP_HARDTANH: return fmin(fmax(x, l->min_val), l->max_val);
     default: unreachable();
     }
 }
@@ -391,7 +418,10 @@ static void lut_constants(Quant *q, Layer *l)
     }
     if (why)
         diag_error(q->d, l->name_loc, "int8 %s '%s': %s", ir_op_name(l->op), l->name, why);
-    if (l->op != OP_HARDSIGMOID)
+    /* the rest as TFLite's LUTPopulate (its ELU and GELU kernels, and ours) */
+    bool generic = l->op == OP_HARDSIGMOID || l->op == OP_SILU || l->op == OP_GELU || l->op == OP_ELU ||
+                   l->op == OP_HARDTANH;
+    if (!generic)
         return;
     for (int32_t v = Q_MIN; v <= Q_MAX; v++) {
         float x = in.scale * (float)(v - in.zero_point);
@@ -459,6 +489,8 @@ static void layer_constants(Quant *q, Layer *l)
         return;
     case QK_ADD: add_constants(q, l); return;
     case QK_CONCAT: concat_constants(q, l); return;
+    case QK_MUL: mul_constants(q, l); return;
+    case QK_GATHER: qi->pad_q = quant_value(qi->out, (float)l->pad_value); return;
     case QK_LUT: lut_constants(q, l); return;
     case QK_SOFTMAX: softmax_constants(q, l); return;
     default: return;
@@ -491,10 +523,29 @@ static void quantize_net(Quant *q)
 /* ---- calibration ---- */
 
 /* Calibration runs the interpreter, so it needs a whole, analysed net. */
+bool quant_has_int8(const Layer *l)
+{
+    return !(ir_ops[l->op].flags & OPF_FLOAT_ONLY) && !(l->op == OP_UPSAMPLE && l->bilinear);
+}
+
+/* Ops with no int8 form yet are refused, each with its line. */
+static bool int8_ops(Quant *q)
+{
+    Net *net = q->net;
+    int errors = q->d->errors;
+    for (int i = 0; i < net->nlayers; i++) {
+        const Layer *l = net->layers[i];
+        if (!quant_has_int8(l))
+            diag_error(q->d, l->name_loc, "%s '%s'%s has no int8 form yet; compile the model in float (without "
+                       "--quantize)", ir_layer_op(l), l->name, l->op == OP_UPSAMPLE ? " with mode=bilinear" : "");
+    }
+    return q->d->errors == errors;
+}
+
 static bool ready(Quant *q)
 {
     Net *net = q->net;
-    if (!net || !net->input || q->d->errors)
+    if (!net || !net->input || q->d->errors || !int8_ops(q))
         return false;
     for (int i = 0; i < net->nlayers; i++) {
         const Layer *l = net->layers[i];
@@ -718,7 +769,7 @@ static bool import_params(Quant *q, Layer *l)
         return false;
     }
     bool same = qi->kind == QK_MAXPOOL || qi->kind == QK_MINPOOL || qi->kind == QK_AVGPOOL ||
-                qi->kind == QK_IDENTITY || qi->kind == QK_CONCAT;
+                qi->kind == QK_IDENTITY || qi->kind == QK_CONCAT || qi->kind == QK_GATHER;
     for (int k = 0; same && k < l->nin; k++) {
         QParams in = l->in[k]->quant->out;
         if (in.scale != qi->out.scale || in.zero_point != qi->out.zero_point) {
@@ -801,6 +852,8 @@ static bool import_net(Quant *q)
             break;
         case QK_ADD: add_constants(q, l); break;
         case QK_CONCAT: concat_constants(q, l); break;
+        case QK_MUL: mul_constants(q, l); break;
+        case QK_GATHER: qi->pad_q = quant_value(qi->out, (float)l->pad_value); break;
         case QK_LUT: lut_constants(q, l); break;
         case QK_SOFTMAX: softmax_constants(q, l); break;
         default: break;
@@ -826,7 +879,7 @@ static bool import_net(Quant *q)
 bool quant_import(Mem *m, Diag *d, Net *net)
 {
     Quant q = {m, d, net};
-    if (!net || !net->input || !net->quantized || d->errors)
+    if (!net || !net->input || !net->quantized || d->errors || !int8_ops(&q))
         return false;
     for (int i = 0; i < net->nlayers; i++) {
         Layer *l = net->layers[i];
@@ -846,6 +899,7 @@ static const char *const kind_names[] = {
     [QK_MAXPOOL] = "maxpool",   [QK_MINPOOL] = "minpool",  [QK_AVGPOOL] = "avgpool", [QK_SUMPOOL] = "sumpool",
     [QK_ADD] = "add",           [QK_CONCAT] = "concat",    [QK_CLAMP] = "clamp",     [QK_LUT] = "lut",
     [QK_SOFTMAX] = "softmax",   [QK_MEAN] = "mean",        [QK_IDENTITY] = "identity", [QK_FUSED] = "fused",
+    [QK_MUL] = "mul",           [QK_GATHER] = "gather",
 };
 
 /* Per-channel weight scales as their smallest and largest. */
@@ -907,6 +961,9 @@ void quant_report(Net *net, FILE *out)
         fprintf(out, "%s\n", line);
         bytes += constant_bytes(l);
     }
+    /* the generated code's count once it is planned: its kernels pack and pad */
+    if (net->q8)
+        bytes = q8_constant_bytes(net->q8);
     char buf[32];
     fprintf(out, "int8 constants %s B (weights, int32 bias, multipliers, tables)\n",
             report_thousands(bytes, buf, sizeof buf));

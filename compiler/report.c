@@ -33,6 +33,34 @@ static void half(char *buf, size_t len, int64_t start2)
         snprintf(buf, len, "%s%lld.5", start2 < 0 ? "-" : "", (long long)((start2 < 0 ? -start2 : start2) / 2));
 }
 
+/* num/den exactly: an integer, a half (2.5), else the reduced fraction
+ * (1/4, -3/8): fields after upsampling have fractional jumps and starts.
+ * json gives a JSON number instead of a fraction. */
+static void ratio(char *buf, size_t len, int64_t num, int64_t den, bool json)
+{
+    if (den < 0)
+        num = -num, den = -den;
+    if (den == 0 || num % den == 0) {
+        snprintf(buf, len, "%lld", (long long)(den ? num / den : 0));
+        return;
+    }
+    if ((2 * num) % den == 0) {
+        half(buf, len, 2 * num / den);
+        return;
+    }
+    if (json) {
+        snprintf(buf, len, "%.17g", (double)num / (double)den);
+        return;
+    }
+    int64_t a = num < 0 ? -num : num, b = den;
+    while (b) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    snprintf(buf, len, "%lld/%lld", (long long)(num / a), (long long)(den / a));
+}
+
 /* The cells of one text row: names point into the net, numbers are
  * formatted into buf. */
 typedef struct Row {
@@ -49,26 +77,42 @@ static bool numeric(int col)
     return col == COL_PARAMS || col == COL_MACS;
 }
 
-static void layer_row(const Layer *l, Row *r)
+/* "HxW" of two cells, or only W's in a 1-D network (the L axis). */
+static void pair_cell(char *cell, const char *h, const char *w, char sep, bool one_d)
+{
+    if (one_d)
+        snprintf(cell, CELL, "%s", w);
+    else
+        snprintf(cell, CELL, "%s%c%s", h, sep, w);
+}
+
+static void layer_row(const Layer *l, Row *r, bool one_d)
 {
     for (int c = 0; c < NCOLS; c++)
         r->cell[c] = r->buf[c];
     r->cell[COL_NAME] = l->name;
-    r->cell[COL_OP] = ir_op_name(l->op);
-    snprintf(r->buf[COL_SHAPE], CELL, "%lldx%lldx%lld", (long long)l->shape.c, (long long)l->shape.h,
-             (long long)l->shape.w);
+    r->cell[COL_OP] = ir_layer_op(l);
+    if (one_d && l->shape.h == 1)
+        snprintf(r->buf[COL_SHAPE], CELL, "%lldx%lld", (long long)l->shape.c, (long long)l->shape.w);
+    else
+        snprintf(r->buf[COL_SHAPE], CELL, "%lldx%lldx%lld", (long long)l->shape.c, (long long)l->shape.h,
+                 (long long)l->shape.w);
     report_thousands(l->params, r->buf[COL_PARAMS], CELL);
     report_thousands(l->macs, r->buf[COL_MACS], CELL);
-    snprintf(r->buf[COL_RF], CELL, "%lldx%lld", (long long)l->rf[0].size, (long long)l->rf[1].size);
+    char h[32], w[32];
+    ratio(h, sizeof h, l->rf[0].size, l->rf[0].den, false);
+    ratio(w, sizeof w, l->rf[1].size, l->rf[1].den, false);
+    pair_cell(r->buf[COL_RF], h, w, 'x', one_d);
     if (l->rf_global) {
         r->cell[COL_JUMP] = r->cell[COL_START] = "-";
         return;
     }
-    snprintf(r->buf[COL_JUMP], CELL, "%lldx%lld", (long long)l->rf[0].jump, (long long)l->rf[1].jump);
-    char h[32], w[32];
-    half(h, sizeof h, l->rf[0].start2);
-    half(w, sizeof w, l->rf[1].start2);
-    snprintf(r->buf[COL_START], CELL, "%s,%s", h, w);
+    ratio(h, sizeof h, l->rf[0].jump, l->rf[0].den, false);
+    ratio(w, sizeof w, l->rf[1].jump, l->rf[1].den, false);
+    pair_cell(r->buf[COL_JUMP], h, w, 'x', one_d);
+    ratio(h, sizeof h, l->rf[0].start2, 2 * l->rf[0].den, false);
+    ratio(w, sizeof w, l->rf[1].start2, 2 * l->rf[1].den, false);
+    pair_cell(r->buf[COL_START], h, w, ',', one_d);
 }
 
 /* Numbers right-aligned, words left-aligned, no trailing blanks. */
@@ -89,6 +133,33 @@ static void print_row(FILE *out, const Row *r, const int *width)
     fputc('\n', out);
 }
 
+/* The int8 code's memory, per layer and in total, in place of the float
+ * plan's arena line: what the int8 header states. */
+static void q8_memory(const Net *net, FILE *out)
+{
+    const Q8Plan *p = net->q8;
+    int width = 5;
+    for (int i = 0; i < net->nlayers; i++)
+        width = (int)strlen(net->layers[i]->name) > width ? (int)strlen(net->layers[i]->name) : width;
+    fprintf(out, "int8 memory of the generated code (bytes; at: offset in the arena)\n");
+    fprintf(out, "%-*s  %9s  %9s  %9s  %11s\n", width, "layer", "tensor", "at", "scratch", "constants");
+    for (int i = 0; i < net->nlayers; i++) {
+        char t[32], a[32], s[32], c[32];
+        if (!p->tensor[i] && !p->scratch[i] && !p->constants[i])
+            continue;
+        fprintf(out, "%-*s  %9s  %9s  %9s  %11s\n", width, net->layers[i]->name, report_thousands(p->tensor[i], t, sizeof t),
+                p->at[i] >= 0 ? report_thousands(p->at[i], a, sizeof a) : "-",
+                report_thousands(p->scratch[i], s, sizeof s), report_thousands(p->constants[i], c, sizeof c));
+    }
+    char a[32], b[32], f[32], k[32], w[32], bi[32], m[32], t[32];
+    fprintf(out, "arena %s B int8 (tensors live at one step at most %s B; float code %s B)   int8 constants %s B\n",
+            report_thousands(p->arena, a, sizeof a), report_thousands(p->bound, b, sizeof b),
+            report_thousands(net->arena_bytes, f, sizeof f), report_thousands(q8_constant_bytes(p), k, sizeof k));
+    fprintf(out, "int8 constants: weights %s B, biases %s B, multipliers %s B, tables %s B\n",
+            report_thousands(p->weights, w, sizeof w), report_thousands(p->biases, bi, sizeof bi),
+            report_thousands(p->multipliers, m, sizeof m), report_thousands(p->tables, t, sizeof t));
+}
+
 void report_text(Net *net, FILE *out)
 {
     int n = net->nlayers;
@@ -100,7 +171,7 @@ void report_text(Net *net, FILE *out)
         width[c] = (int)strlen(headers[c]);
     }
     for (int i = 0; i < n; i++)
-        layer_row(net->layers[i], &rows[i + 1]);
+        layer_row(net->layers[i], &rows[i + 1], net->one_d);
     Row *total = &rows[n + 1];
     for (int c = 0; c < NCOLS; c++)
         total->cell[c] = "";
@@ -113,10 +184,14 @@ void report_text(Net *net, FILE *out)
                 width[c] = (int)strlen(rows[i].cell[c]);
     for (int i = 0; i <= n + 1; i++)
         print_row(out, &rows[i], width);
+    mem_free(&m);
+    if (net->q8) {
+        q8_memory(net, out);
+        return;
+    }
     char a[32], b[32], w[32];
     fprintf(out, "arena %s B (layer-by-layer bound %s B)   weights %s B\n", report_thousands(net->arena_bytes, a, sizeof a),
             report_thousands(net->bound_bytes, b, sizeof b), report_thousands(net->weight_bytes, w, sizeof w));
-    mem_free(&m);
 }
 
 /* The --unroll value the budget stands for, as the user would type it. */
@@ -203,37 +278,73 @@ static void json_string(FILE *out, const char *s)
     fputc('"', out);
 }
 
-static void json_half(FILE *out, int64_t start2)
+/* num/den as a JSON number. */
+static void json_ratio(FILE *out, int64_t num, int64_t den)
 {
-    char buf[32];
-    half(buf, sizeof buf, start2);
+    char buf[40];
+    ratio(buf, sizeof buf, num, den, true);
     fputs(buf, out);
 }
 
-static void json_layer(FILE *out, const Layer *l)
+/* "[h, w]" of a field quantity, or "[w]" in a 1-D network. */
+static void json_field(FILE *out, const Layer *l, bool one_d, int which)
+{
+    fputc('[', out);
+    for (int a = one_d ? 1 : 0; a < 2; a++) {
+        const Field *f = &l->rf[a];
+        if (a && !one_d)
+            fputs(", ", out);
+        if (which == 0)
+            json_ratio(out, f->size, f->den);
+        else if (which == 1)
+            json_ratio(out, f->jump, f->den);
+        else
+            json_ratio(out, f->start2, 2 * f->den);
+    }
+    fputc(']', out);
+}
+
+static void json_layer(FILE *out, const Layer *l, bool one_d)
 {
     fputs("    {\"name\": ", out);
     json_string(out, l->name);
     fputs(", \"op\": ", out);
-    json_string(out, ir_op_name(l->op));
+    json_string(out, ir_layer_op(l));
     fprintf(out, ", \"line\": %d, \"inputs\": [", l->loc.line);
     for (int i = 0; i < l->nin; i++) {
         if (i)
             fputs(", ", out);
         json_string(out, l->in[i]->name);
     }
-    fprintf(out, "], \"shape\": [%lld, %lld, %lld],\n     \"params\": %lld, \"macs\": %lld,\n", (long long)l->shape.c,
-            (long long)l->shape.h, (long long)l->shape.w, (long long)l->params, (long long)l->macs);
-    fprintf(out, "     \"rf\": [%lld, %lld], ", (long long)l->rf[0].size, (long long)l->rf[1].size);
+    if (one_d && l->shape.h == 1)
+        fprintf(out, "], \"shape\": [%lld, %lld],\n", (long long)l->shape.c, (long long)l->shape.w);
+    else
+        fprintf(out, "], \"shape\": [%lld, %lld, %lld],\n", (long long)l->shape.c, (long long)l->shape.h,
+                (long long)l->shape.w);
+    fprintf(out, "     \"params\": %lld, \"macs\": %lld,\n", (long long)l->params, (long long)l->macs);
+    fputs("     \"rf\": ", out);
+    json_field(out, l, one_d, 0);
+    fputs(", ", out);
     if (l->rf_global) {
-        fputs("\"jump\": null, \"start\": null}", out);
+        fputs("\"jump\": null, \"start\": null", out);
         return;
     }
-    fprintf(out, "\"jump\": [%lld, %lld], \"start\": [", (long long)l->rf[0].jump, (long long)l->rf[1].jump);
-    json_half(out, l->rf[0].start2);
-    fputs(", ", out);
-    json_half(out, l->rf[1].start2);
-    fputs("]}", out);
+    fputs("\"jump\": ", out);
+    json_field(out, l, one_d, 1);
+    fputs(", \"start\": ", out);
+    json_field(out, l, one_d, 2);
+}
+
+/* A layer's int8 memory, inside its object. */
+static void json_q8_layer(FILE *out, const Q8Plan *p, int i)
+{
+    fprintf(out, ",\n     \"int8\": {\"tensor_bytes\": %lld, \"arena_offset\": ", (long long)p->tensor[i]);
+    if (p->at[i] >= 0)
+        fprintf(out, "%lld", (long long)p->at[i]);
+    else
+        fputs("null", out);
+    fprintf(out, ", \"scratch_bytes\": %lld, \"constant_bytes\": %lld}", (long long)p->scratch[i],
+            (long long)p->constants[i]);
 }
 
 void report_json(Net *net, FILE *out)
@@ -243,11 +354,16 @@ void report_json(Net *net, FILE *out)
     json_string(out, net->name);
     fputs(",\n  \"input\": {\"name\": ", out);
     json_string(out, in->name);
-    fprintf(out, ", \"shape\": [%lld, %lld, %lld]},\n  \"layers\": [\n", (long long)in->shape.c, (long long)in->shape.h,
-            (long long)in->shape.w);
+    if (net->one_d)
+        fprintf(out, ", \"shape\": [%lld, %lld]},\n  \"layers\": [\n", (long long)in->shape.c, (long long)in->shape.w);
+    else
+        fprintf(out, ", \"shape\": [%lld, %lld, %lld]},\n  \"layers\": [\n", (long long)in->shape.c,
+                (long long)in->shape.h, (long long)in->shape.w);
     for (int i = 1; i < net->nlayers; i++) {
-        json_layer(out, net->layers[i]);
-        fputs(i + 1 < net->nlayers ? ",\n" : "\n", out);
+        json_layer(out, net->layers[i], net->one_d);
+        if (net->q8)
+            json_q8_layer(out, net->q8, i);
+        fputs(i + 1 < net->nlayers ? "},\n" : "}\n", out);
     }
     fputs("  ],\n  \"outputs\": [", out);
     for (int i = 0; i < net->noutputs; i++) {
@@ -255,9 +371,22 @@ void report_json(Net *net, FILE *out)
             fputs(", ", out);
         json_string(out, net->outputs[i]->name);
     }
+    const Q8Plan *p = net->q8;
+    /* under int8 the totals are the int8 code's; the float plan's stay beside them */
     fprintf(out,
             "],\n  \"totals\": {\"params\": %lld, \"macs\": %lld, \"weight_bytes\": %lld,\n"
-            "             \"arena_bytes\": %lld, \"arena_lower_bound_bytes\": %lld}\n}\n",
-            (long long)net->params, (long long)net->macs, (long long)net->weight_bytes, (long long)net->arena_bytes,
-            (long long)net->bound_bytes);
+            "             \"arena_bytes\": %lld, \"arena_lower_bound_bytes\": %lld}",
+            (long long)net->params, (long long)net->macs,
+            (long long)(p ? q8_constant_bytes(p) : net->weight_bytes), (long long)(p ? p->arena : net->arena_bytes),
+            (long long)(p ? p->bound : net->bound_bytes));
+    if (p)
+        fprintf(out,
+                ",\n  \"int8\": {\"arena_bytes\": %lld, \"arena_lower_bound_bytes\": %lld, \"constant_bytes\": %lld,\n"
+                "           \"weight_bytes\": %lld, \"bias_bytes\": %lld, \"multiplier_bytes\": %lld, "
+                "\"table_bytes\": %lld,\n"
+                "           \"float_arena_bytes\": %lld, \"float_weight_bytes\": %lld}",
+                (long long)p->arena, (long long)p->bound, (long long)q8_constant_bytes(p), (long long)p->weights,
+                (long long)p->biases, (long long)p->multipliers, (long long)p->tables, (long long)net->arena_bytes,
+                (long long)net->weight_bytes);
+    fputs("\n}\n", out);
 }

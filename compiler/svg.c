@@ -95,12 +95,6 @@ static const char *thousands(Svg *s, int64_t n)
     return mem_strdup(s->mem, report_thousands(n, buf, sizeof buf));
 }
 
-/* Twice a coordinate as the number itself (2.5, -0.5). */
-static const char *half(Svg *s, int64_t v2)
-{
-    return v2 % 2 ? mem_printf(s->mem, "%.1f", v2 / 2.0) : mem_printf(s->mem, "%lld", (long long)(v2 / 2));
-}
-
 /* The groups drawn shaded: per layer the index of its group's first
  * layer, -1 alone; group_end per first layer, its last. The float back
  * end's are fuse()'s; the int8 back end's, the layers whose tensor one
@@ -190,7 +184,7 @@ static void box(Svg *s, int top, const Layer *l, int *group_no)
     fprintf(s->out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%d\" height=\"%d\" rx=\"4\" fill=\"%s\" stroke=\"#334155\"%s/>\n",
             x, y, BOX_W, BOX_H, fill, l->is_output ? " stroke-width=\"2.5\"" : "");
     text_at(s, x + 6, y + 13, 11, "start", "bold", l->name);
-    text_at(s, x + 6, y + 26, 10, "start", NULL, mem_printf(s->mem, "%s  %s", ir_op_name(l->op), cw_shape(s->mem, l->shape)));
+    text_at(s, x + 6, y + 26, 10, "start", NULL, mem_printf(s->mem, "%s  %s", ir_layer_op(l), cw_shape(s->mem, l->shape)));
     if (l->index > 0) {
         const char *counts = mem_printf(s->mem, "%s params  %s MACs", thousands(s, l->params), thousands(s, l->macs));
         text_at(s, x + 6, y + 39, strlen(counts) > 29 ? 9 : 10, "start", NULL, counts);
@@ -394,8 +388,20 @@ static double vy(const View *v, double r)
     return v->oy + r * v->k;
 }
 
+/* A field along one axis in input pixels: Field's fractions (after
+ * upsampling, den > 1) as numbers. */
+typedef struct FieldPx {
+    double size, jump, start;
+} FieldPx;
+
+static FieldPx field_px(Field f)
+{
+    return (FieldPx){(double)f.size / (double)f.den, (double)f.jump / (double)f.den,
+                     (double)f.start2 / (2.0 * (double)f.den)};
+}
+
 /* The window of the output position centred at input pixel (r, c). */
-static void window(Svg *s, const View *v, const Field *f, double r, double c, const char *style)
+static void window(Svg *s, const View *v, const FieldPx *f, double r, double c, const char *style)
 {
     fprintf(s->out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" %s/>\n",
             vx(v, c - (f[1].size - 1) / 2.0 - 0.5), vy(v, r - (f[0].size - 1) / 2.0 - 0.5), f[1].size * v->k,
@@ -408,15 +414,15 @@ static int field_panel(Svg *s, int top)
     const Net *net = s->net;
     const Layer *l = last_feature_map(net);
     Shape in = net->input->shape, o = l->shape;
-    const Field *f = l->rf; /* [0] H, [1] W */
+    const FieldPx f[2] = {field_px(l->rf[0]), field_px(l->rf[1])}; /* H, W */
     text_at(s, MARGIN, top + 14, 14, "start", "bold",
             mem_printf(s->mem, "receptive field of %s (%s) over the input %s", l->name, cw_shape(s->mem, o),
                        cw_shape(s->mem, in)));
     text_at(s, MARGIN, top + 32, 11, "start", NULL,
-            mem_printf(s->mem, "size %lldx%lld, jump %lldx%lld, start %s,%s (input pixels; dots: the centres of its "
+            mem_printf(s->mem, "size %.10gx%.10g, jump %.10gx%.10g, start %.10g,%.10g (input pixels; dots: the centres of its "
                        "%lldx%lld positions; boxes: the windows of the first and the middle one)",
-                       (long long)f[0].size, (long long)f[1].size, (long long)f[0].jump, (long long)f[1].jump,
-                       half(s, f[0].start2), half(s, f[1].start2), (long long)o.h, (long long)o.w));
+                       f[0].size, f[1].size, f[0].jump, f[1].jump, f[0].start, f[1].start, (long long)o.h,
+                       (long long)o.w));
     top += 44;
 
     /* per axis, in input pixels: the first and middle centres, and what to
@@ -425,7 +431,7 @@ static int field_panel(Svg *s, int top)
     double first[2], mid[2], lo[2], hi[2];
     for (int a = 0; a < 2; a++) {
         double reach = (f[a].size - 1) / 2.0 + 0.5;
-        first[a] = f[a].start2 / 2.0;
+        first[a] = f[a].start;
         mid[a] = first[a] + (double)(pos[a] / 2) * (double)f[a].jump;
         double last = first[a] + (double)(pos[a] - 1) * (double)f[a].jump;
         lo[a] = first[a] - reach < -0.5 ? first[a] - reach : -0.5;
@@ -453,7 +459,7 @@ static int field_panel(Svg *s, int top)
     window(s, &v, f, mid[0], mid[1], "fill=\"#f97316\" fill-opacity=\"0.15\" stroke=\"#ea580c\" stroke-width=\"2\"");
     /* at most 64 centres a side: a bigger map is sampled evenly */
     int64_t step_h = pos[0] > 64 ? (pos[0] + 63) / 64 : 1, step_w = pos[1] > 64 ? (pos[1] + 63) / 64 : 1;
-    double dot = v.k * (double)(f[0].jump < f[1].jump ? f[0].jump : f[1].jump) / 4;
+    double dot = v.k * (f[0].jump < f[1].jump ? f[0].jump : f[1].jump) / 4;
     dot = dot < 1 ? 1 : dot > 4 ? 4 : dot;
     fputs("<g fill=\"#1d4ed8\">\n", s->out);
     for (int64_t i = 0; i < pos[0]; i += step_h)

@@ -16,8 +16,10 @@ int weights_count(const Layer *l)
 {
     switch (l->op) {
     case OP_CONV2D:
+    case OP_CONVTRANSPOSE2D:
     case OP_LINEAR: return l->bias ? 2 : 1;
     case OP_BATCHNORM2D: return 4;
+    case OP_PRELU: return 1;
     default: return 0;
     }
 }
@@ -35,10 +37,27 @@ static int expected_shape(const Layer *l, int i, int64_t shape[4])
         shape[0] = l->shape.c;
         return 1;
     }
+    if (l->op == OP_CONVTRANSPOSE2D) {
+        shape[0] = in.c; /* nn.ConvTranspose2d: [in, out/groups, kH, kW] */
+        shape[1] = l->out / l->groups;
+        shape[2] = l->kernel[0];
+        shape[3] = l->kernel[1];
+        return 4;
+    }
+    if (l->op == OP_PRELU) {
+        shape[0] = l->num_parameters; /* nn.PReLU(num_parameters).weight */
+        return 1;
+    }
     if (l->op == OP_LINEAR) {
         shape[0] = l->out;
         shape[1] = in.c;
         return 2;
+    }
+    if (l->one_d) { /* nn.Conv1d: [out, in/groups, K] */
+        shape[0] = l->out;
+        shape[1] = in.c / l->groups;
+        shape[2] = l->kernel[1];
+        return 3;
     }
     shape[0] = l->out;
     shape[1] = in.c / l->groups;
@@ -287,6 +306,12 @@ bool weights_init(Mem *m, Net *net, const char *spec)
                 /* PyTorch's fresh batchnorm: the identity */
                 for (int64_t j = 0; j < n; j++)
                     t[j] = k == 0 || k == 3 ? 1.0f : 0.0f;
+                continue;
+            }
+            if (l->op == OP_PRELU) {
+                /* PyTorch's fresh PReLU: every slope 0.25 */
+                for (int64_t j = 0; j < n; j++)
+                    t[j] = 0.25f;
                 continue;
             }
             int64_t fan_in = weights_numel(l, 0) / l->out;

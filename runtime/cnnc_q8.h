@@ -387,6 +387,23 @@ static inline void cnnc_q_pair4(const int8_t *a, const int8_t *b, uint32_t *q)
     q[3] = cnnc_q_pkhtb16(y13, x13);
 }
 
+/* cnnc_q_pair4 with every value doubled, (2 a[i], 2 b[i]): the gathered blocks of the pointwise
+ * convs, whose weights come from flash unexpanded while cnnc_q_requant2 wants doubled sums. */
+static inline void cnnc_q_pair4x2(const int8_t *a, const int8_t *b, uint32_t *q)
+{
+    uint32_t x = cnnc_q_read4(a), y = cnnc_q_read4(b);
+    uint32_t x02 = cnnc_q_sxtb16(x), x13 = cnnc_q_sxtb16_ror8(x);
+    uint32_t y02 = cnnc_q_sxtb16(y), y13 = cnnc_q_sxtb16_ror8(y);
+    x02 = cnnc_q_sadd16(x02, x02);
+    x13 = cnnc_q_sadd16(x13, x13);
+    y02 = cnnc_q_sadd16(y02, y02);
+    y13 = cnnc_q_sadd16(y13, y13);
+    q[0] = cnnc_q_pkhbt16(x02, y02);
+    q[1] = cnnc_q_pkhbt16(x13, y13);
+    q[2] = cnnc_q_pkhtb16(y02, x02);
+    q[3] = cnnc_q_pkhtb16(y13, x13);
+}
+
 /* Words (s[0], s[1]) and (s[2], s[3]) into d[0], d[1]: four int8 values widened to int16
  * pairs, for the depthwise kernels' padded planes. */
 static inline void cnnc_q_widen4(const int8_t *s, uint32_t *d)

@@ -172,3 +172,39 @@ void cnnc_softmax(float *x, int n, int stride)
     for (i = 0; i < n; i++)
         x[(ptrdiff_t)i * stride] *= inv;
 }
+
+/* erfc(z) by the Chebyshev fit of Numerical Recipes' erfcc (fractional error below
+ * 1.2e-7 for every z), in float. Phi(x) = erfc(-x / sqrt 2) / 2 has no cancellation for
+ * x < 0, where GELU's result is small, and the fit's exponent stays finite for any x. */
+float cnnc_geluf(float x)
+{
+    float z = x * -0.70710678118654752f;
+    float a = z < 0.0f ? -z : z;
+    float t = 1.0f / (1.0f + 0.5f * a);
+    float p = -1.26551223f +
+              t * (1.00002368f +
+                   t * (0.37409196f +
+                        t * (0.09678418f +
+                             t * (-0.18628806f +
+                                  t * (0.27886807f +
+                                       t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
+    float erfc_a = t * cnnc_expf(-a * a + p);
+    float erfc_z = z >= 0.0f ? erfc_a : 2.0f - erfc_a;
+    return 0.5f * x * erfc_z;
+}
+
+/* e^x - 1 by its Taylor series where the subtraction would cancel (|x| < 1/4: seven terms,
+ * truncation below 2e-9 relative), by cnnc_expf elsewhere. */
+float cnnc_eluf(float x, float alpha)
+{
+    float em1;
+
+    if (x > 0.0f || x != x)
+        return x;
+    if (x > -0.25f)
+        em1 = x * (1.0f + x * (0.5f + x * (1.6666667e-1f + x * (4.1666668e-2f + x * (8.3333333e-3f +
+                                                                                     x * (1.3888889e-3f + x * 1.9841270e-4f))))));
+    else
+        em1 = cnnc_expf(x) - 1.0f;
+    return alpha * em1;
+}

@@ -132,11 +132,12 @@ def _user_site_of(tb):
 # ---------------------------------------------------------------------------
 
 def parse_shape(text):
-    """'3x32x32' -> (3, 32, 32)."""
-    m = re.fullmatch(r"([0-9]+)x([0-9]+)x([0-9]+)", text)
-    if not m or min(int(g) for g in m.groups()) < 1:
-        raise UsageError("the input shape must be CxHxW with positive sizes, like 3x32x32; got '%s'" % text)
-    return tuple(int(g) for g in m.groups())
+    """'3x32x32' -> (3, 32, 32); '40x49' (CxL, a 1-D model) -> (40, 49)."""
+    m = re.fullmatch(r"([0-9]+)x([0-9]+)(?:x([0-9]+))?", text)
+    if not m or min(int(g) for g in m.groups() if g is not None) < 1:
+        raise UsageError("the input shape must be CxHxW (or CxL for a 1-D model) with positive sizes, like "
+                         "3x32x32 or 40x49; got '%s'" % text)
+    return tuple(int(g) for g in m.groups() if g is not None)
 
 
 def parse_spec(spec):
@@ -480,6 +481,18 @@ _SIGS = {k: _parse_sig(v) for k, v in {
     "clamp": "input, min=None, max=None",
     "clamp_min": "input, min",
     "mean": "input, dim=None, keepdim=False, dtype=None",
+    "gelu": "input, approximate='none'",
+    "elu": "input, alpha=1.0, inplace=False",
+    "mul": "input, other",
+    "stochastic_depth": "input, p, mode, training=True",
+    "pad": "input, pad, mode='constant', value=None",
+    "interpolate": "input, size=None, scale_factor=None, mode='nearest', align_corners=None, "
+                   "recompute_scale_factor=None, antialias=False",
+    "pixel_shuffle": "input, upscale_factor",
+    "max_pool1d": "input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, "
+                  "return_indices=False",
+    "avg_pool1d": "input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True",
+    "adaptive_pool1d": "input, output_size",
     "none": "input",
 }.items()}
 
@@ -544,15 +557,35 @@ def _function_table():
             (["torch.clamp", "torch.clip"], "clamp", "clamp", False),
             (["torch.clamp_", "torch.clip_"], "clamp", "clamp", True),
             (["torch.clamp_min"], "clamp_min", "clamp_min", False),
-            (["torch.mean"], "mean", "mean", False)]:
+            (["torch.mean"], "mean", "mean", False),
+            (["torch.nn.functional.silu"], "silu", "act", False),
+            (["torch.nn.functional.gelu"], "gelu", "gelu", False),
+            (["torch.nn.functional.elu"], "elu", "elu", False),
+            (["torch.nn.functional.elu_"], "elu", "elu", True),
+            (["torch.mul", "torch.multiply"], "mul", "mul", False),
+            (["torch.nn.functional.pad", "torch._C._nn.pad"], "pad", "pad", False),
+            (["torch.nn.functional.interpolate"], "interpolate", "interpolate", False),
+            (["torch.nn.functional.pixel_shuffle", "torch.pixel_shuffle"], "pixel_shuffle", "pixel_shuffle", False),
+            (["torch.nn.functional.max_pool1d", "torch.max_pool1d"], "max_pool1d", "max_pool1d", False),
+            (["torch.nn.functional.avg_pool1d", "torch.avg_pool1d"], "avg_pool1d", "avg_pool1d", False),
+            (["torch.nn.functional.adaptive_avg_pool1d", "torch.adaptive_avg_pool1d"], "adaptive_avg_pool1d",
+             "adaptive_pool1d", False),
+            (["torch.nn.functional.adaptive_max_pool1d"], "adaptive_max_pool1d", "adaptive_pool1d", False)]:
         for n in names:
             f = _fn(n)
             if f is not None:
                 table[f] = (canon, sig, inplace)
     table[operator.add] = ("add", "add", False)
     table[operator.iadd] = ("add", "add", True)
+    table[operator.mul] = ("mul", "mul", False)
+    table[operator.imul] = ("mul", "mul", True)
     table[operator.getitem] = ("getitem", None, False)
     table[builtins.getattr] = ("getitem", None, False)
+    try:  # torchvision's stochastic depth (EfficientNet), fx-wrapped: identity in eval mode
+        from torchvision.ops import stochastic_depth
+        table[stochastic_depth] = ("stochastic_depth", "stochastic_depth", False)
+    except ImportError:  # pragma: no cover - depends on the machine
+        pass
     return table
 
 
@@ -563,7 +596,7 @@ _METHODS = {
     "relu": ("relu", "none"), "sigmoid": ("sigmoid", "none"), "tanh": ("tanh", "none"),
     "softmax": ("softmax", "softmax"), "flatten": ("flatten", "flatten"),
     "add": ("add", "add"), "clamp": ("clamp", "clamp"), "clip": ("clamp", "clamp"),
-    "clamp_min": ("clamp_min", "clamp_min"), "mean": ("mean", "mean"),
+    "clamp_min": ("clamp_min", "clamp_min"), "mean": ("mean", "mean"), "mul": ("mul", "mul"),
     "view": ("reshape", "none"), "reshape": ("reshape", "none"),
     "contiguous": ("alias", "none"), "size": ("getitem", None), "dim": ("getitem", None),
 }
@@ -626,9 +659,18 @@ def _net_shape(shape):
         return None
     if len(shape) == 4:
         return tuple(shape[1:])
+    if len(shape) == 3:  # (1, C, L) of a 1-D model: Cx1xL
+        return (shape[1], 1, shape[2])
     if len(shape) == 2:
         return (shape[1], 1, 1)
     return None
+
+
+def _disp_shape(shape):
+    """A torch shape as the .net file writes it: CxHxW, or CxL for (1, C, L)."""
+    if shape is not None and len(shape) == 3:
+        return "%dx%d" % (shape[1], shape[2])
+    return _fmt_shape(_net_shape(shape))
 
 
 def _fmt_shape(s):
@@ -729,8 +771,7 @@ class Exporter:
     def placeholder(self, node):
         """The first argument of forward is the input; others must go unused."""
         if self.input_stmt is None:
-            shape = _net_shape(_shape(node))
-            self.input_stmt = Stmt("input", [("", _fmt_shape(shape))], [], node)
+            self.input_stmt = Stmt("input", [("", _disp_shape(_shape(node)))], [], node)
             self.stmts.append(self.input_stmt)
             self.env[node] = Val(self.input_stmt, object())
         elif node.users:
@@ -828,8 +869,36 @@ class Exporter:
         a = _bind(sig, node.args, node.kwargs)
         inplace = inplace or bool(a.get("inplace"))
         x = a.get("input")
-        if canon in ("relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid"):
+        if canon in ("relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid", "silu"):
             return self.emit(node, canon, [], [self.tensor_arg(x)], inplace=inplace)
+        if canon == "gelu":
+            return self.gelu(node, x, a["approximate"])
+        if canon == "elu":
+            return self.elu(node, x, a["alpha"], inplace)
+        if canon == "mul":
+            return self.mul(node, x, a["other"], inplace)
+        if canon == "pad":
+            return self.pad(node, x, a["pad"], a["mode"], a["value"])
+        if canon == "interpolate":
+            if a["antialias"]:
+                raise NodeError("antialias=True has no .net equivalent")
+            return self.upsample(node, x, a["mode"], a["align_corners"])
+        if canon == "pixel_shuffle":
+            return self.pixelshuffle(node, x, a["upscale_factor"])
+        if canon == "max_pool1d":
+            if a["return_indices"]:
+                raise NodeError("return_indices=True has no .net equivalent")
+            return self.pool1d(node, x, "maxpool1d", a["kernel_size"], a["stride"], a["padding"], a["dilation"],
+                               a["ceil_mode"], True)
+        if canon == "avg_pool1d":
+            return self.pool1d(node, x, "avgpool1d", a["kernel_size"], a["stride"], a["padding"], 1,
+                               a["ceil_mode"], a["count_include_pad"])
+        if canon in ("adaptive_avg_pool1d", "adaptive_max_pool1d"):
+            return self.adaptive1d(node, x, a["output_size"], "avg" if "avg" in canon else "max")
+        if canon == "stochastic_depth":
+            if a["training"]:
+                self.warn(node, "training=True drops even in eval mode; exported as the identity")
+            return self.tensor_arg(x)
         if canon == "hardtanh":
             return self.hardtanh(node, x, a["min_val"], a["max_val"], inplace)
         if canon in ("clamp", "clamp_min"):
@@ -838,8 +907,10 @@ class Exporter:
                 return self.emit(node, "relu", [], [self.tensor_arg(x)], inplace=inplace)
             if lo == 0 and hi == 6:
                 return self.emit(node, "relu6", [], [self.tensor_arg(x)], inplace=inplace)
+            if lo is not None and hi is not None:
+                return self.hardtanh(node, x, lo, hi, inplace)
             raise NodeError("clamp(min=%r, max=%r) has no .net equivalent (only min=0 (relu) "
-                            "and min=0, max=6 (relu6))" % (lo, hi))
+                            "and min=0, max=6 (relu6), or both bounds (hardtanh))" % (lo, hi))
         if canon == "leaky_relu":
             return self.leaky_relu(node, x, a["negative_slope"], inplace)
         if canon == "softmax":
@@ -880,11 +951,127 @@ class Exporter:
     # -- the ops ----------------------------------------------------------------
 
     def hardtanh(self, node, x, lo, hi, inplace):
-        """Only hardtanh(0, 6) exists in the language, as relu6."""
-        if (lo, hi) != (0, 6):
-            raise NodeError("hardtanh(min_val=%r, max_val=%r) has no .net equivalent "
-                            "(only (0, 6), which is relu6)" % (lo, hi))
-        return self.emit(node, "relu6", [], [self.tensor_arg(x)], inplace=inplace)
+        """hardtanh(0, 6) is relu6; any other range is hardtanh."""
+        if (lo, hi) == (0, 6):
+            return self.emit(node, "relu6", [], [self.tensor_arg(x)], inplace=inplace)
+        attrs = []
+        if lo != -1.0:
+            attrs.append(("min", _fmt_float(lo, "min_val")))
+        if hi != 1.0:
+            attrs.append(("max", _fmt_float(hi, "max_val")))
+        return self.emit(node, "hardtanh", attrs, [self.tensor_arg(x)], inplace=inplace)
+
+    def pad(self, node, x, pad, mode, value):
+        """F.pad of H and W: (left, right[, top, bottom]), any mode."""
+        v, _ = self._spatial(x)
+        pad = list(pad)
+        if len(pad) not in (2, 4) or not all(isinstance(p, int) and p >= 0 for p in pad):
+            raise NodeError("pad=%r: only non-negative padding of W, or of W and H, has a .net equivalent" % (pad,))
+        l, r, t, b = (pad + [0, 0])[:4]
+        modes = {"constant": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
+        if mode not in modes:
+            raise NodeError("mode=%r has no .net equivalent" % (mode,))
+        attrs = [("padding", "%d,%d,%d,%d" % (t, b, l, r))]
+        if mode != "constant":
+            attrs.append(("mode", mode))
+        elif value:
+            attrs.append(("value", _fmt_float(value, "value")))
+        return self.emit(node, "pad", attrs, [v])
+
+    def upsample(self, node, x, mode, align_corners):
+        """Upsampling by whole factors, judged by the shapes before and after."""
+        v, (h, w) = self._spatial(x)
+        oh, ow = _shape(node)[2:]
+        if oh % h or ow % w:
+            raise NodeError("resizes %dx%d to %dx%d; only whole upsampling factors have a .net "
+                            "equivalent" % (h, w, oh, ow))
+        if mode not in ("nearest", "bilinear"):
+            raise NodeError("mode=%r has no .net equivalent (nearest or bilinear)" % (mode,))
+        fh, fw = oh // h, ow // w
+        attrs = [("factor", _fmt_pair((fh, fw)))]
+        if mode == "bilinear":
+            attrs.append(("mode", "bilinear"))
+            if align_corners:
+                attrs.append(("align_corners", "true"))
+        return self.emit(node, "upsample", attrs, [v])
+
+    def _temporal(self, x):
+        """The Val and L of an input that must be (1, C, L)."""
+        v = self.tensor_arg(x)
+        s = _shape(x)
+        if len(s) != 3:
+            raise NodeError("needs an (N, C, L) input, got shape %s" % (tuple(s),))
+        return v, s[2]
+
+    @staticmethod
+    def _one(v, what):
+        """A 1-D module's int or 1-tuple argument."""
+        if isinstance(v, (tuple, list)):
+            if len(v) != 1:
+                raise NodeError("%s=%r: a 1-D op takes one number" % (what, v))
+            v = v[0]
+        return int(v)
+
+    def pool1d(self, node, x, op, k, s, p, d, ceil_mode, count_include_pad):
+        """maxpool1d and avgpool1d with every non-default argument."""
+        v, _ = self._temporal(x)
+        k = self._one(k, "kernel_size")
+        s = k if s is None or s == [] or s == () else self._one(s, "stride")
+        p, d = self._one(p, "padding"), self._one(d, "dilation")
+        attrs = [("kernel", str(k))]
+        if s != k:
+            attrs.append(("stride", str(s)))
+        if p:
+            attrs.append(("padding", str(p)))
+        if d != 1:
+            attrs.append(("dilation", str(d)))
+        if ceil_mode:
+            attrs.append(("ceil_mode", "true"))
+        if op == "avgpool1d" and not count_include_pad:
+            attrs.append(("count_include_pad", "false"))
+        return self.emit(node, op, attrs, [v])
+
+    def adaptive1d(self, node, x, size, kind):
+        """Adaptive 1-D pooling to 1 is global; to a divisor of L, a fixed pool."""
+        v, n = self._temporal(x)
+        size = self._one(size, "output_size")
+        if size == 1:
+            return self.emit(node, "global%spool1d" % kind, [], [v])
+        if n % size:
+            raise NodeError("adaptive pooling from %d to %d has windows of unequal sizes" % (n, size))
+        return self.emit(node, "%spool1d" % kind, [("kernel", str(n // size))], [v])
+
+    def pixelshuffle(self, node, x, r):
+        """nn.PixelShuffle."""
+        v, _ = self._spatial(x)
+        return self.emit(node, "pixelshuffle", [("factor", str(int(r)))], [v])
+
+    def gelu(self, node, x, approximate):
+        """gelu, erf or tanh form."""
+        if approximate not in ("none", "tanh"):
+            raise NodeError("approximate=%r has no .net equivalent (none or tanh)" % (approximate,))
+        attrs = [] if approximate == "none" else [("approximate", "tanh")]
+        return self.emit(node, "gelu", attrs, [self.tensor_arg(x)])
+
+    def elu(self, node, x, alpha, inplace):
+        """elu, writing alpha only when it is not the default."""
+        attrs = [] if alpha == 1.0 else [("alpha", _fmt_float(alpha, "alpha"))]
+        return self.emit(node, "elu", attrs, [self.tensor_arg(x)], inplace=inplace)
+
+    def mul(self, node, x, y, inplace):
+        """Product of two tensors of one shape, or a (1, C, 1, 1) gate times (1, C, H, W)."""
+        if not isinstance(x, torch.fx.Node) or not isinstance(y, torch.fx.Node):
+            raise NodeError("multiplies by a constant (%r); .net mul takes two tensors"
+                            % (y if isinstance(x, torch.fx.Node) else x))
+        a, b = self.tensor_arg(x), self.tensor_arg(y, "second input")
+        sa, sb = tuple(_shape(x)), tuple(_shape(y))
+        gate = lambda g, t: len(g) == len(t) and len(g) in (3, 4) and g[1] == t[1] and all(d == 1 for d in g[2:])
+        if not (sa == sb or gate(sa, sb) or gate(sb, sa)):
+            raise NodeError("multiplies shapes %s and %s; .net mul needs equal shapes or a (1, C, 1, 1) "
+                            "gate" % (sa, sb))
+        if inplace and tuple(_shape(node)) != sa:
+            inplace = False
+        return self.emit(node, "mul", [], [a, b], inplace=inplace)
 
     def leaky_relu(self, node, x, slope, inplace):
         """leakyrelu, writing the slope only when it is not the default."""
@@ -981,7 +1168,13 @@ class Exporter:
         return self.emit(node, "%spool2d" % kind, [("kernel", _fmt_pair(k))], [v])
 
     def mean(self, node, x, dim, dtype):
-        """x.mean((2, 3)) is global average pooling."""
+        """x.mean((2, 3)) is global average pooling; x.mean(2) of (1, C, L) too."""
+        if _shape(x) is not None and len(_shape(x)) == 3:
+            v = self.tensor_arg(x)
+            dims = dim if isinstance(dim, (tuple, list)) else [dim]
+            if dtype is not None or [d % 3 for d in dims if isinstance(d, int)] != [2]:
+                raise NodeError("only the mean over L (dim=2) of a (1, C, L) tensor has a .net equivalent")
+            return self.emit(node, "globalavgpool1d", [], [v])
         v, _ = self._spatial(x)
         dims = dim if isinstance(dim, (tuple, list)) else [dim]
         if dtype is not None or sorted(d % 4 for d in dims if isinstance(d, int)) != [2, 3]:
@@ -998,6 +1191,8 @@ class Exporter:
             return v  # (1, N) is flat already
         if start == 0:
             raise NodeError("start_dim=0 flattens the batch axis too; use torch.flatten(x, 1)")
+        if rank == 3 and (start, end) == (1, 2):
+            return self.emit(node, "flatten", [], [v])
         if rank != 4 or (start, end) != (1, 3):
             raise NodeError("flattening dims %d..%d of a %d-D tensor keeps axes the language has no "
                             "tensor for; only torch.flatten(x, 1) translates" % (start, end, rank))
@@ -1090,8 +1285,9 @@ class Exporter:
         """BatchNorm2d on NCHW, or BatchNorm1d on (1, N): both are batchnorm2d."""
         v = self.tensor_arg(node.args[0])
         rank = len(_shape(node.args[0]))
-        if rank != (4 if isinstance(m, nn.BatchNorm2d) else 2):
+        if rank != (4 if isinstance(m, nn.BatchNorm2d) else 2) and not (isinstance(m, nn.BatchNorm1d) and rank == 3):
             raise NodeError("%s on a %d-D tensor has no .net equivalent" % (type(m).__name__, rank))
+        op = "batchnorm1d" if rank == 3 else "batchnorm2d"
         if m.running_mean is None or m.running_var is None:
             raise NodeError("track_running_stats=False normalises with batch statistics even in eval "
                             "mode; .net batchnorm2d needs running statistics")
@@ -1103,7 +1299,7 @@ class Exporter:
             self.warn(node, "affine=False: written with weight 1 and bias 0, which cnnc counts as "
                             "%d parameters" % (2 * c))
         attrs = [] if m.eps == 1e-5 else [("eps", _fmt_float(m.eps, "eps"))]
-        return self.emit(node, "batchnorm2d", attrs, [v], tensors)
+        return self.emit(node, op, attrs, [v], tensors)
 
     def _tensors(self, node, m, names):
         """[(suffix, tensor, state_dict key)] of a module's present tensors."""
@@ -1149,12 +1345,113 @@ class Exporter:
     def m_act(self, node, m):
         """Activation modules whose op is their name."""
         op = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Hardswish: "hardswish",
-              nn.Hardsigmoid: "hardsigmoid"}[type(m)]
+              nn.Hardsigmoid: "hardsigmoid", nn.SiLU: "silu"}[type(m)]
         return self.emit(node, op, [], [self.tensor_arg(node.args[0])], inplace=getattr(m, "inplace", False))
 
     def m_hardtanh(self, node, m):
         """nn.ReLU6 and nn.Hardtanh(0, 6)."""
         return self.hardtanh(node, node.args[0], m.min_val, m.max_val, m.inplace)
+
+    def m_gelu(self, node, m):
+        """nn.GELU."""
+        return self.gelu(node, node.args[0], getattr(m, "approximate", "none"))
+
+    def m_elu(self, node, m):
+        """nn.ELU."""
+        return self.elu(node, node.args[0], m.alpha, m.inplace)
+
+    def m_prelu(self, node, m):
+        """nn.PReLU: its slopes are its weight."""
+        v = self.tensor_arg(node.args[0])
+        n = m.num_parameters
+        if n != 1 and (len(_shape(node.args[0])) < 2 or _shape(node.args[0])[1] != n):
+            raise NodeError("num_parameters=%d does not match the input's channels" % n)
+        attrs = [] if n == 1 else [("num_parameters", str(n))]
+        return self.emit(node, "prelu", attrs, [v], self._tensors(node, m, ["weight"]))
+
+    def m_conv1d(self, node, m):
+        """nn.Conv1d, every argument; padding='same' as explicit numbers."""
+        v, _ = self._temporal(node.args[0])
+        k, d, st = self._one(m.kernel_size, "kernel_size"), self._one(m.dilation, "dilation"), self._one(m.stride,
+                                                                                                         "stride")
+        if isinstance(m.padding, str):
+            total = 0 if m.padding == "valid" else d * (k - 1)
+            lo, hi = total // 2, total - total // 2
+        else:
+            lo = hi = self._one(m.padding, "padding")
+        attrs = [("out", str(m.out_channels)), ("kernel", str(k))]
+        if st != 1:
+            attrs.append(("stride", str(st)))
+        if lo or hi:
+            attrs.append(("padding", str(lo) if lo == hi else "%d,%d" % (lo, hi)))
+        if d != 1:
+            attrs.append(("dilation", str(d)))
+        if m.groups != 1:
+            attrs.append(("groups", str(m.groups)))
+        if m.bias is None:
+            attrs.append(("bias", "false"))
+        if m.padding_mode != "zeros":
+            attrs.append(("padding_mode", m.padding_mode))
+        return self.emit(node, "conv1d", attrs, [v], self._tensors(node, m, ["weight", "bias"]))
+
+    def m_pool1d(self, node, m):
+        """nn.MaxPool1d and nn.AvgPool1d."""
+        if isinstance(m, nn.MaxPool1d):
+            if m.return_indices:
+                raise NodeError("return_indices=True has no .net equivalent")
+            return self.pool1d(node, node.args[0], "maxpool1d", m.kernel_size, m.stride, m.padding, m.dilation,
+                               m.ceil_mode, True)
+        return self.pool1d(node, node.args[0], "avgpool1d", m.kernel_size, m.stride, m.padding, 1, m.ceil_mode,
+                           m.count_include_pad)
+
+    def m_adaptive1d(self, node, m):
+        """nn.AdaptiveAvgPool1d and nn.AdaptiveMaxPool1d."""
+        if isinstance(m, nn.AdaptiveMaxPool1d) and m.return_indices:
+            raise NodeError("return_indices=True has no .net equivalent")
+        return self.adaptive1d(node, node.args[0], m.output_size,
+                               "avg" if isinstance(m, nn.AdaptiveAvgPool1d) else "max")
+
+    def m_convtranspose(self, node, m):
+        """nn.ConvTranspose2d, every argument but output_size (fixed by the traced shape anyway)."""
+        v, _ = self._spatial(node.args[0])
+        if len(node.args) > 1 or node.kwargs:
+            raise NodeError("output_size= has no .net equivalent; give output_padding instead")
+        if m.padding_mode != "zeros":
+            raise NodeError("padding_mode=%r has no .net equivalent for a transposed conv" % (m.padding_mode,))
+        k, s = _pair(m.kernel_size, "kernel_size"), _pair(m.stride, "stride")
+        p, op, d = _pair(m.padding, "padding"), _pair(m.output_padding, "output_padding"), _pair(m.dilation, "dilation")
+        attrs = [("out", str(m.out_channels)), ("kernel", _fmt_pair(k))]
+        if s != (1, 1):
+            attrs.append(("stride", _fmt_pair(s)))
+        if p != (0, 0):
+            attrs.append(("padding", _fmt_pair(p)))
+        if op != (0, 0):
+            attrs.append(("output_padding", _fmt_pair(op)))
+        if d != (1, 1):
+            attrs.append(("dilation", _fmt_pair(d)))
+        if m.groups != 1:
+            attrs.append(("groups", str(m.groups)))
+        if m.bias is None:
+            attrs.append(("bias", "false"))
+        return self.emit(node, "convtranspose2d", attrs, [v], self._tensors(node, m, ["weight", "bias"]))
+
+    def m_pad(self, node, m):
+        """nn.ZeroPad2d, ConstantPad2d, ReflectionPad2d, ReplicationPad2d."""
+        mode = {nn.ZeroPad2d: "constant", nn.ConstantPad2d: "constant", nn.ReflectionPad2d: "reflect",
+                nn.ReplicationPad2d: "replicate"}[type(m)]
+        return self.pad(node, node.args[0], m.padding, mode, getattr(m, "value", 0.0))
+
+    def m_upsample(self, node, m):
+        """nn.Upsample, UpsamplingNearest2d, UpsamplingBilinear2d (align_corners=True)."""
+        return self.upsample(node, node.args[0], m.mode, m.align_corners)
+
+    def m_pixelshuffle(self, node, m):
+        """nn.PixelShuffle."""
+        return self.pixelshuffle(node, node.args[0], m.upscale_factor)
+
+    def m_stochastic_depth(self, node, m):
+        """torchvision's StochasticDepth: the identity in eval mode."""
+        return self.tensor_arg(node.args[0])
 
     def m_leaky(self, node, m):
         """nn.LeakyReLU."""
@@ -1176,7 +1473,19 @@ _MODULES = {
     nn.ReLU: Exporter.m_act, nn.Sigmoid: Exporter.m_act, nn.Tanh: Exporter.m_act,
     nn.Hardswish: Exporter.m_act, nn.Hardsigmoid: Exporter.m_act, nn.ReLU6: Exporter.m_hardtanh, nn.Hardtanh: Exporter.m_hardtanh,
     nn.LeakyReLU: Exporter.m_leaky, nn.Softmax: Exporter.m_softmax, nn.Softmax2d: Exporter.m_softmax,
+    nn.SiLU: Exporter.m_act, nn.GELU: Exporter.m_gelu, nn.ELU: Exporter.m_elu, nn.PReLU: Exporter.m_prelu,
+    nn.ZeroPad2d: Exporter.m_pad, nn.ConstantPad2d: Exporter.m_pad, nn.ReflectionPad2d: Exporter.m_pad,
+    nn.ReplicationPad2d: Exporter.m_pad, nn.Upsample: Exporter.m_upsample,
+    nn.UpsamplingNearest2d: Exporter.m_upsample, nn.UpsamplingBilinear2d: Exporter.m_upsample,
+    nn.PixelShuffle: Exporter.m_pixelshuffle, nn.ConvTranspose2d: Exporter.m_convtranspose,
+    nn.Conv1d: Exporter.m_conv1d, nn.MaxPool1d: Exporter.m_pool1d, nn.AvgPool1d: Exporter.m_pool1d,
+    nn.AdaptiveAvgPool1d: Exporter.m_adaptive1d, nn.AdaptiveMaxPool1d: Exporter.m_adaptive1d,
 }
+try:  # pragma: no cover - depends on the machine
+    from torchvision.ops import StochasticDepth as _StochasticDepth
+    _MODULES[_StochasticDepth] = Exporter.m_stochastic_depth
+except ImportError:  # pragma: no cover
+    pass
 if hasattr(nn, "Dropout1d"):
     _MODULES[nn.Dropout1d] = Exporter.m_dropout
 
@@ -1324,7 +1633,7 @@ def net_text(name, stmts, outputs, comment):
             parts.append("from=" + ",".join(i.name for i in st.inputs))
         parts += ["%s=%s" % kv for kv in st.attrs]
         line = "%-*s %-*s %s" % (wop, st.op, wname, st.name if st.explicit else "", " ".join(parts))
-        body.append((line.rstrip(), _fmt_shape(_net_shape(_shape(st.node)))))
+        body.append((line.rstrip(), _disp_shape(_shape(st.node))))
         prev = st
     width = min(max(len(l) for l, _ in body), 78)
     lines = ["# " + c if c else "#" for c in comment]

@@ -22,6 +22,10 @@ import tflite_fb
 _FUSED = {0: None, 1: "relu", 3: "relu6"}
 _FUSED_NAMES = {2: "RELU_N1_TO_1", 4: "TANH", 5: "SIGN_BIT"}
 
+# Inputs each operator must have (more are optional, like a conv's bias).
+_ARITY = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "ADD": 2, "MEAN": 2, "PAD": 2,
+          "PADV2": 2, "MUL": 2}
+
 # Elementwise operators with one input, as cnnc ops.
 _UNARY = {"RELU": "relu", "RELU6": "relu6", "LOGISTIC": "sigmoid", "TANH": "tanh",
           "HARD_SWISH": "hardswish", "LEAKY_RELU": "leakyrelu"}
@@ -62,6 +66,15 @@ class Importer:
     def fail(self, op, msg):
         """Raises the import error for `op`."""
         raise netfile.ImportError_("%s: %s" % (self.where(op), msg))
+
+    def check_arity(self, op):
+        """op must have one output and the inputs its kernel reads (a
+        damaged file may have fewer)."""
+        need = _ARITY.get(op.op, 1)
+        if len(op.outputs) != 1:
+            self.fail(op, "has %d outputs; cnnc's layers have one" % len(op.outputs))
+        if len(op.inputs) < need or any(i < 0 for i in op.inputs[:need]):
+            self.fail(op, "has %d inputs; %s takes %d" % (len(op.inputs), op.op, need))
 
     # ---- tensors ----
 
@@ -112,6 +125,8 @@ class Importer:
         """Whether tensors a and b have the same quantization (or none)."""
         if not self.quantized:
             return True
+        if a.scale is None or b.scale is None or len(a.scale) != 1 or len(b.scale) != 1:
+            return a.scale is None and b.scale is None
         return (np.float32(a.scale[0]) == np.float32(b.scale[0])
                 and int(a.zero_point[0]) == int(b.zero_point[0]))
 
@@ -385,7 +400,7 @@ class Importer:
         srcs = [self.source(op, k) for k in range(len(op.inputs))]
         shapes = [self.shapes[i] for i in op.inputs]
         rank = len(self.tensor(op.outputs[0]).shape)
-        if op.options["axis"] % rank != rank - 1:
+        if rank not in (2, 4) or op.options["axis"] % rank != rank - 1:
             self.fail(op, "concatenates along axis %d; cnnc concatenates channels (axis %d)"
                       % (op.options["axis"], rank - 1))
         if len({s[1:] for s in shapes}) != 1:
@@ -493,14 +508,16 @@ class Importer:
     def run(self):
         """Translates the graph; returns (Model, warnings)."""
         g, m = self.g, self.model
-        if g.subgraphs > 1:
-            self.warnings.append("warning: the model has %d subgraphs; only the first is imported" % g.subgraphs)
+        if g.subgraphs > 1:  # control flow (WHILE, IF) or a second signature: not a plain CNN
+            raise netfile.ImportError_("the model has %d subgraphs; cnnc takes one" % g.subgraphs)
         if len(g.inputs) != 1:
             raise netfile.ImportError_("the model has %d inputs; cnnc takes one" % len(g.inputs))
         t = self.tensor(g.inputs[0])
         if t.type not in ("FLOAT32", "INT8"):
             hint = " (convert with inference_input_type=tf.int8, or float)" if t.type == "UINT8" else ""
             raise netfile.ImportError_("input '%s' is %s; cnnc takes float32 or int8 models%s" % (t.name, t.type, hint))
+        for op in g.operators:
+            self.check_arity(op)
         self.quantized = t.type == "INT8" or any(
             op.op == "QUANTIZE" and op.inputs[0] == g.inputs[0] for op in g.operators)
         self.float_io = False
@@ -527,8 +544,6 @@ class Importer:
         for op in _UNARY:
             handlers[op] = self.op_unary
         for op in g.operators:
-            if len(op.outputs) != 1:
-                self.fail(op, "has %d outputs; cnnc's layers have one" % len(op.outputs))
             h = handlers.get(op.op)
             if h is None:
                 self.fail(op, "not supported by cnnc (it takes %s)" % ", ".join(sorted(handlers)))
@@ -543,6 +558,9 @@ class Importer:
         if not m.layers:
             raise netfile.ImportError_("the model has no operator cnnc can compile")
         kind = "int8" if self.quantized else "float32"
+        if self.hybrid_warned:
+            kind += " (hybrid: int8 conv weights dequantized to float32 here; TFLite's hybrid kernels" \
+                    " also quantize activations, so its outputs differ by that rounding)"
         m.notes = ["imported by tools/cnnc_import.py from %s" % self.path.rsplit("/", 1)[-1],
                    "TensorFlow Lite schema %d, %d operators, %s%s" % (
                        g.version, len(g.operators), kind,
@@ -600,3 +618,12 @@ def read(path, name):
     except tflite_fb.FormatError as e:
         raise netfile.ImportError_(str(e))
     return Importer(g, path, name).run()
+
+
+def read_bytes(buf, label, name):
+    """The model in the bytes buf, as read() (the damage tests use it)."""
+    try:
+        g = tflite_fb.parse(buf, label)
+    except tflite_fb.FormatError as e:
+        raise netfile.ImportError_(str(e))
+    return Importer(g, label, name).run()

@@ -69,8 +69,29 @@ OPS = {
     "dropout": {"p": ("float", 0.5)},
     "add": {},
     "concat": {},
+    "mul": {},
+    "silu": {},
+    "gelu": {"approximate": ("approximate", "none")},
+    "elu": {"alpha": ("float", 1.0)},
+    "prelu": {"num_parameters": ("int", 1)},
+    "hardtanh": {"min": ("float", -1.0), "max": ("float", 1.0)},
+    "pad": {"padding": ("padding", None), "mode": ("padmode", "constant"), "value": ("float", 0.0)},
+    "upsample": {"factor": ("pair", None), "mode": ("upmode", "nearest"),
+                 "align_corners": ("bool", False)},
+    "pixelshuffle": {"factor": ("int", None)},
+    "convtranspose2d": {"out": ("int", None), "kernel": ("pair", None), "stride": ("pair", 1),
+                        "padding": ("padding", 0), "output_padding": ("pair", 0),
+                        "dilation": ("pair", 1), "groups": ("int", 1), "bias": ("bool", True)},
 }
-MULTI_INPUT = ("add", "concat")
+# 1-D ops: their 2-D op along W of a (C, 1, L) view; the module uses
+# torch's own 1-D layers (nn.Conv1d, nn.BatchNorm1d) so names and weight
+# shapes are PyTorch's.
+ONE_D = {"conv1d": "conv2d", "maxpool1d": "maxpool2d", "minpool1d": "minpool2d",
+         "avgpool1d": "avgpool2d", "sumpool1d": "sumpool2d", "batchnorm1d": "batchnorm2d",
+         "globalavgpool1d": "globalavgpool2d", "globalmaxpool1d": "globalmaxpool2d"}
+for _k, _v in ONE_D.items():
+    OPS[_k] = OPS[_v]
+MULTI_INPUT = ("add", "concat", "mul")
 REQUIRED = {op: [k for k, (_, d) in keys.items() if d is None]
             for op, keys in OPS.items()}
 
@@ -99,6 +120,7 @@ class Net:
         self.name = None
         self.input_name = None
         self.input_shape = None
+        self.one_d = False     # the input is CxL
         self.layers = []
         self.outputs = []
         self.shapes = {}       # tensor name -> (C, H, W)
@@ -128,6 +150,18 @@ def _parse_value(kind, s, err):
         if s not in ("true", "false"):
             err("expected true or false, got '%s'" % s)
         return s == "true"
+    if kind == "padmode":
+        if s not in ("constant", "reflect", "replicate", "circular"):
+            err("expected constant, reflect, replicate or circular, got '%s'" % s)
+        return s
+    if kind == "upmode":
+        if s not in ("nearest", "bilinear"):
+            err("expected nearest or bilinear, got '%s'" % s)
+        return s
+    if kind == "approximate":
+        if s not in ("none", "tanh"):
+            err("expected none or tanh, got '%s'" % s)
+        return s
     if kind == "mode":
         if s not in PADDING_MODES:
             err("expected one of %s, got '%s'" % (", ".join(PADDING_MODES), s))
@@ -169,8 +203,8 @@ def _resolve_pads(pad, in_hw, kernel, stride, dilation):
 def _pool_out(n, lo, hi, k, s, d, ceil_mode):
     """One axis of PyTorch's pooling_output_shape, with asymmetric padding."""
     span = n + lo + hi - d * (k - 1) - 1
-    if span < 0:
-        return 0
+    # Python's floor division: under ceil_mode a window larger than a short
+    # input still gives one output when it overhangs by less than a stride.
     o = (-(-span // s) if ceil_mode else span // s) + 1
     # PyTorch: the last window must start inside the input or the left padding.
     if ceil_mode and (o - 1) * s >= n + lo:
@@ -210,8 +244,9 @@ def parse_net(text, filename="<net>"):
                 err("'input' takes [NAME] CxHxW")
             if not IDENT.match(name):
                 err("bad name '%s'" % name)
-            if not DIMS.match(dims) or dims.count("x") != 2:
-                err("input shape must be CxHxW, got '%s'" % dims)
+            if not DIMS.match(dims) or dims.count("x") not in (1, 2):
+                err("input shape must be CxHxW or CxL, got '%s'" % dims)
+            net.one_d = dims.count("x") == 1
             shape = tuple(int(v) for v in dims.split("x"))
             if min(shape) < 1:
                 err("input dimensions must be positive")
@@ -265,7 +300,23 @@ def parse_net(text, filename="<net>"):
                 err("unknown key '%s' for %s" % (k, op))
             if k in attrs:
                 err("key '%s' given twice" % k)
-            attrs[k] = _parse_value(OPS[op][k][0], v, err)
+            kind = OPS[op][k][0]
+            if op in ONE_D and kind in ("pair", "padding"):
+                if kind == "pair" or "," not in v:
+                    if v not in PAD_KEYWORDS and not INT.match(v):
+                        err("%s takes one number for %s" % (op, k))
+                    attrs[k] = _parse_value(kind, v, err)
+                    if kind == "pair":
+                        attrs[k] = (1, attrs[k][1])
+                    elif attrs[k] not in PAD_KEYWORDS:
+                        attrs[k] = (0, 0) + tuple(attrs[k][2:])
+                else:
+                    lr = v.split(",")
+                    if len(lr) != 2:
+                        err("%s padding takes left,right" % op)
+                    attrs[k] = (0, 0) + tuple(_parse_int(p, err) for p in lr)
+                continue
+            attrs[k] = _parse_value(kind, v, err)
         for k in REQUIRED[op]:
             if k not in attrs:
                 err("%s needs %s=" % (op, k))
@@ -273,7 +324,7 @@ def parse_net(text, filename="<net>"):
             if k not in attrs:
                 attrs[k] = attrs["kernel"] if d == "kernel" else d
                 if OPS[op][k][0] == "pair" and isinstance(attrs[k], int):
-                    attrs[k] = (attrs[k], attrs[k])
+                    attrs[k] = (1, attrs[k]) if op in ONE_D else (attrs[k], attrs[k])
                 if k == "padding" and attrs[k] == 0:
                     attrs[k] = (0, 0, 0, 0)
         if inputs is None:
@@ -281,8 +332,15 @@ def parse_net(text, filename="<net>"):
         if op in MULTI_INPUT:
             if len(inputs) < 2:
                 err("%s needs from=A,B[,...]" % op)
+            if op == "mul" and len(inputs) != 2:
+                err("mul takes two inputs")
         elif len(inputs) != 1:
             err("%s takes one input" % op)
+        if op in ONE_D and not net.one_d:
+            err("%s needs a CxL input" % op)
+        if net.one_d and op in ("conv2d", "maxpool2d", "minpool2d", "avgpool2d", "sumpool2d",
+                                "convtranspose2d", "upsample", "pixelshuffle", "pad"):
+            err("%s in a 1-D network is not supported by this oracle" % op)
         layer = Layer(name, op, inputs, attrs, lineno)
         _infer_shape(net, layer, err)
         net.layers.append(layer)
@@ -299,9 +357,19 @@ def parse_net(text, filename="<net>"):
 
 def _infer_shape(net, layer, err):
     """Computes layer.shape (and pads) from its inputs, as PyTorch would."""
-    op, a = layer.op, layer.attrs
-    ins = [net.shapes[n] for n in layer.inputs]
+    op, a = ONE_D.get(layer.op, layer.op), layer.attrs
+    ins = [(s[0], 1, s[1]) if len(s) == 2 else s for s in (net.shapes[n] for n in layer.inputs)]
     c, h, w = ins[0]
+    _infer_shape2d(net, layer, op, a, ins, c, h, w, err)
+    layer.shape3 = layer.shape
+    if net.one_d:
+        if layer.shape[1] != 1:
+            err("a 1-D network's tensors are CxL")
+        layer.shape = (layer.shape[0], layer.shape[2])
+
+
+def _infer_shape2d(net, layer, op, a, ins, c, h, w, err):
+    """_infer_shape on (C, H, W) shapes; 1-D ops as their 2-D op."""
     if op == "conv2d":
         kh, kw = a["kernel"]
         sh, sw = a["stride"]
@@ -348,6 +416,57 @@ def _infer_shape(net, layer, err):
             if s != ins[0]:
                 err("add: shapes differ: %s vs %s" % (ins[0], s))
         layer.shape = ins[0]
+    elif op == "mul":
+        a, b = ins
+        if a == b or b == (a[0], 1, 1):
+            layer.shape = a
+        elif a == (b[0], 1, 1):
+            layer.shape = b
+        else:
+            err("mul: shapes %s and %s do not broadcast per channel" % (a, b))
+    elif op == "pad":
+        p = a["padding"]
+        if p in PAD_KEYWORDS:
+            err("pad takes explicit numbers")
+        t, b, l, r = p
+        for n, lo, hi in ((h, t, b), (w, l, r)):
+            if a["mode"] == "reflect" and max(lo, hi) >= n:
+                err("reflect padding must be smaller than the input")
+            if a["mode"] == "circular" and max(lo, hi) > n:
+                err("circular padding must not exceed the input")
+        layer.pads = p
+        layer.shape = (c, h + t + b, w + l + r)
+    elif op == "upsample":
+        if a["align_corners"] and a["mode"] != "bilinear":
+            err("align_corners is for bilinear")
+        fh, fw = a["factor"]
+        layer.shape = (c, h * fh, w * fw)
+    elif op == "convtranspose2d":
+        p = a["padding"]
+        if p in PAD_KEYWORDS:
+            err("convtranspose2d takes explicit padding")
+        if c % a["groups"] or a["out"] % a["groups"]:
+            err("groups must divide in and out channels")
+        t, b, l, r = p
+        out = []
+        for n, k, s, d, op_, lo, hi in zip((h, w), a["kernel"], a["stride"], a["dilation"],
+                                           a["output_padding"], (t, l), (b, r)):
+            if op_ >= s and op_ >= d:
+                err("output_padding must be smaller than stride or dilation")
+            out.append((n - 1) * s - lo - hi + d * (k - 1) + op_ + 1)
+        if min(out) < 1:
+            err("no output left")
+        layer.pads = p
+        layer.shape = (a["out"], out[0], out[1])
+    elif op == "pixelshuffle":
+        f = a["factor"]
+        if f < 1 or c % (f * f):
+            err("pixelshuffle factor must divide the channels twice")
+        layer.shape = (c // (f * f), h * f, w * f)
+    elif op == "prelu":
+        if a["num_parameters"] not in (1, c):
+            err("prelu: num_parameters must be 1 or %d" % c)
+        layer.shape = ins[0]
     elif op == "concat":
         for s in ins:
             if s[1:] != ins[0][1:]:
@@ -377,7 +496,7 @@ def _window_pads(layer, in_hw):
     t, b, l, r = layer.pads
     (kh, kw), (sh, sw) = layer.attrs["kernel"], layer.attrs["stride"]
     dh, dw = layer.attrs.get("dilation", (1, 1))
-    _, oh, ow = layer.shape
+    _, oh, ow = layer.shape3
     need_h = (oh - 1) * sh + dh * (kh - 1) + 1
     need_w = (ow - 1) * sw + dw * (kw - 1) + 1
     return (t, need_h - in_hw[0] - t, l, need_w - in_hw[1] - l)
@@ -405,6 +524,11 @@ class NetModule(nn.Module):
     def _make(self, layer):
         a = layer.attrs
         cin = self.net.shapes[layer.inputs[0]][0]
+        if layer.op == "conv1d":
+            return nn.Conv1d(cin, a["out"], a["kernel"][1], a["stride"][1], 0, a["dilation"][1],
+                             a["groups"], a["bias"])
+        if layer.op == "batchnorm1d":
+            return nn.BatchNorm1d(cin, eps=a["eps"])
         if layer.op == "conv2d":
             # Padding is applied by F.pad in forward so every form and mode
             # goes through the same, padding-0 convolution.
@@ -412,8 +536,14 @@ class NetModule(nn.Module):
                              a["dilation"], a["groups"], a["bias"])
         if layer.op == "linear":
             return nn.Linear(cin, a["out"], a["bias"])
+        if layer.op == "convtranspose2d":
+            # padding 0: forward crops each side (asymmetric padding too)
+            return nn.ConvTranspose2d(cin, a["out"], a["kernel"], a["stride"], 0, a["output_padding"],
+                                      a["groups"], a["bias"], a["dilation"])
         if layer.op == "batchnorm2d":
             return nn.BatchNorm2d(cin, eps=a["eps"])
+        if layer.op == "prelu":
+            return nn.PReLU(a["num_parameters"])
         return None
 
     def _register(self, dotted, mod):
@@ -431,9 +561,9 @@ class NetModule(nn.Module):
             m = m._modules[p]
         return m
 
-    def _pool(self, layer, x):
+    def _pool(self, layer, x, op=None):
         a = layer.attrs
-        op = layer.op
+        op = op or layer.op
         k, s = a["kernel"], a["stride"]
         pads = _window_pads(layer, x.shape[2:])
         if op in ("maxpool2d", "minpool2d"):
@@ -469,6 +599,39 @@ class NetModule(nn.Module):
         return tuple(env[n] for n in self.net.outputs)
 
     def _layer_forward(self, layer, xs):
+        op, a, x = layer.op, layer.attrs, xs[0]
+        if self.net.one_d:
+            return self._layer_forward_1d(layer, xs)
+        return self._layer_forward_2d(layer, xs)
+
+    def _layer_forward_1d(self, layer, xs):
+        """A 1-D network's layer on (N, C, L) tensors: torch's 1-D modules,
+        pools as their 2-D form on an (N, C, 1, L) view."""
+        op, a, x = layer.op, layer.attrs, xs[0]
+        if op == "conv1d":
+            mode = a["padding_mode"]
+            mode = "constant" if mode == "zeros" else mode
+            if any(layer.pads):
+                x = F.pad(x, layer.pads[2:], mode=mode)
+            return self._get(layer.name)(x)
+        if op in ("maxpool1d", "minpool1d", "avgpool1d", "sumpool1d"):
+            return self._pool(layer, x.unsqueeze(2), ONE_D[op]).squeeze(2)
+        if op in ("globalavgpool1d", "globalavgpool2d", "mean"):
+            return x.mean(dim=2, keepdim=True)
+        if op in ("globalmaxpool1d", "globalmaxpool2d"):
+            return x.amax(dim=2, keepdim=True)
+        if op == "linear":
+            y = self._get(layer.name)(x.reshape(x.shape[0], -1))
+            return y.reshape(y.shape[0], -1, 1)
+        if op == "flatten":
+            return x.reshape(x.shape[0], -1, 1)
+        if op == "batchnorm1d":
+            return self._get(layer.name)(x)
+        if op == "batchnorm2d":
+            return self._get(layer.name)(x.unsqueeze(2)).squeeze(2)
+        return self._layer_forward_2d(layer, xs)
+
+    def _layer_forward_2d(self, layer, xs):
         op, a, x = layer.op, layer.attrs, xs[0]
         if op == "conv2d":
             mode = a["padding_mode"]
@@ -514,6 +677,33 @@ class NetModule(nn.Module):
             return y
         if op == "concat":
             return torch.cat(xs, dim=1)
+        if op == "mul":
+            return xs[0] * xs[1]     # PyTorch broadcasting: (1,C,1,1) * (1,C,H,W)
+        if op == "silu":
+            return F.silu(x)
+        if op == "gelu":
+            return F.gelu(x, approximate=a["approximate"])
+        if op == "elu":
+            return F.elu(x, a["alpha"])
+        if op == "prelu":
+            return self._get(layer.name)(x)
+        if op == "hardtanh":
+            return F.hardtanh(x, a["min"], a["max"])
+        if op == "pad":
+            if a["mode"] == "constant":
+                return F.pad(x, _fpad(layer.pads), value=a["value"])
+            return F.pad(x, _fpad(layer.pads), mode=a["mode"])
+        if op == "upsample":
+            sf = tuple(float(f) for f in a["factor"])
+            if a["mode"] == "nearest":
+                return F.interpolate(x, scale_factor=sf, mode="nearest")
+            return F.interpolate(x, scale_factor=sf, mode="bilinear", align_corners=a["align_corners"])
+        if op == "pixelshuffle":
+            return F.pixel_shuffle(x, a["factor"])
+        if op == "convtranspose2d":
+            y = self._get(layer.name)(x)
+            t, b, l, r = layer.pads
+            return y[:, :, t:y.shape[2] - b, l:y.shape[3] - r]
         raise AssertionError(op)
 
 
@@ -533,7 +723,11 @@ def tensor_specs(net):
         a = layer.attrs
         cin = net.shapes[layer.inputs[0]][0]
         n = layer.name
-        if layer.op == "conv2d":
+        if layer.op == "conv1d":
+            out.append((n + ".weight", (a["out"], cin // a["groups"], a["kernel"][1])))
+            if a["bias"]:
+                out.append((n + ".bias", (a["out"],)))
+        elif layer.op == "conv2d":
             kh, kw = a["kernel"]
             out.append((n + ".weight", (a["out"], cin // a["groups"], kh, kw)))
             if a["bias"]:
@@ -542,9 +736,16 @@ def tensor_specs(net):
             out.append((n + ".weight", (a["out"], cin)))
             if a["bias"]:
                 out.append((n + ".bias", (a["out"],)))
-        elif layer.op == "batchnorm2d":
+        elif layer.op in ("batchnorm2d", "batchnorm1d"):
             for t in ("weight", "bias", "running_mean", "running_var"):
                 out.append(("%s.%s" % (n, t), (cin,)))
+        elif layer.op == "prelu":
+            out.append((n + ".weight", (a["num_parameters"],)))
+        elif layer.op == "convtranspose2d":
+            kh, kw = a["kernel"]
+            out.append((n + ".weight", (cin, a["out"] // a["groups"], kh, kw)))
+            if a["bias"]:
+                out.append((n + ".bias", (a["out"],)))
     return out
 
 
@@ -564,7 +765,7 @@ def random_state_dict(net, seed):
     sd = {}
     for name, shape in tensor_specs(net):
         kind = name.rsplit(".", 1)[1]
-        if kind == "weight" and len(shape) in (2, 4):
+        if kind == "weight" and len(shape) in (2, 3, 4):
             fan_in = int(np.prod(shape[1:]))
             b = math.sqrt(6.0 / fan_in)
             sd[name] = uni(-b, b, shape)

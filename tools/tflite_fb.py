@@ -115,7 +115,17 @@ def _vector(t, slot, kind):
     o = t.Offset(4 + 2 * slot)
     if not o:
         return np.zeros(0, dtype=N.to_numpy_type(kind))
+    _check_span(t, o, kind.bytewidth)
     return t.GetVectorAsNumpy(kind, o)
+
+
+def _check_span(t, o, width):
+    """A vector must lie inside the file: a damaged length would otherwise
+    make a huge list (a hang) or read past the end."""
+    start, n = t.Vector(o), t.VectorLen(o)
+    if start + n * width > len(t.Bytes):
+        raise FormatError("a vector of %d elements at offset %d runs past the end of the file (%d bytes)"
+                          % (n, start, len(t.Bytes)))
 
 
 def _tables(t, slot):
@@ -123,6 +133,7 @@ def _tables(t, slot):
     o = t.Offset(4 + 2 * slot)
     if not o:
         return []
+    _check_span(t, o, 4)
     start, n = t.Vector(o), t.VectorLen(o)
     return [_table(t.Bytes, t.Indirect(start + 4 * i)) for i in range(n)]
 
@@ -194,12 +205,17 @@ def read(path):
             buf = bytearray(f.read())
     except OSError as e:
         raise FormatError("cannot read %s: %s" % (path, e.strerror or e))
+    return parse(buf, path)
+
+
+def parse(buf, label):
+    """The model in the bytes buf (named `label` in messages) as a Graph."""
     if len(buf) < 8 or buf[4:8] != b"TFL3":
-        raise FormatError("%s is not a TensorFlow Lite file (no TFL3 identifier)" % path)
+        raise FormatError("%s is not a TensorFlow Lite file (no TFL3 identifier)" % label)
     try:
-        return _read_model(buf)
-    except (IndexError, ValueError, TypeError, struct.error) as e:
-        raise FormatError("%s: damaged flatbuffer (%s)" % (path, e))
+        return _read_model(bytearray(buf))
+    except (IndexError, ValueError, TypeError, OverflowError, UnicodeDecodeError, struct.error) as e:
+        raise FormatError("%s: damaged flatbuffer (%s)" % (label, e))
 
 
 def _read_model(buf):
@@ -227,6 +243,9 @@ def _read_model(buf):
     g.tensors = [_read_tensor(buf, i, t, buffers) for i, t in enumerate(_tables(s, 0))]
     g.inputs = [int(i) for i in _vector(s, 1, N.Int32Flags)]
     g.outputs = [int(i) for i in _vector(s, 2, N.Int32Flags)]
+    for v in g.inputs + g.outputs:
+        if not 0 <= v < len(g.tensors):
+            raise FormatError("the subgraph's inputs or outputs name tensor %d of %d" % (v, len(g.tensors)))
     for i, t in enumerate(_tables(s, 3)):
         ci = _scalar(t, 0, N.Uint32Flags, 0)
         if ci >= len(codes):
@@ -235,7 +254,7 @@ def _read_model(buf):
         ins = [int(v) for v in _vector(t, 1, N.Int32Flags)]
         outs = [int(v) for v in _vector(t, 2, N.Int32Flags)]
         for v in ins + outs:
-            if v >= len(g.tensors):
+            if v >= len(g.tensors) or v < -1 or (v == -1 and v in outs):
                 raise FormatError("operator %d (%s) names tensor %d of %d" % (i, name, v, len(g.tensors)))
         g.operators.append(Operator(i, name, version, ins, outs, _options(t, name)))
     return g

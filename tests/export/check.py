@@ -17,8 +17,13 @@ Run from the repository root with Debian's python3-torch:
   check.py torchvision FACTORY DIR NAME
       DIR/NAME.net and DIR/NAME.safetensors, exported from torchvision's
       FACTORY (weights=None, seed 0): cnnc counts sum(p.numel()) parameters,
-      the totals equal models/NAME.net's, and every tensor is the
-      state_dict's, by name and value.
+      the totals equal models/NAME.net's (when there is one), and every
+      tensor is the state_dict's (DIR/NAME_state.pt's when it exists), by
+      name and value.
+  check.py torchvision-ref FACTORY DIR NAME CxHxW
+      builds FACTORY (weights=None, seed 0) with its batchnorms randomized,
+      saves the state_dict as DIR/NAME_state.pt for the exporter's -w and
+      writes DIR/NAME_ref/input.bin and expected.bin for a CxHxW input.
 Exits 1 with a message on any difference, 77 when there is no PyTorch.
 """
 
@@ -149,11 +154,27 @@ def prepare(root):
     torch.manual_seed(0)  # what the exporter does before building a class
     case(root, "pools", models.Pools().eval(), (4, 16, 13))
 
+    torch.manual_seed(0)
+    kws = models.KeywordSpotter()
+    with torch.no_grad():
+        randomize_batchnorm(kws, gen)
+    kws.eval()
+    d = case(root, "kws", kws, (40, 49))
+    torch.save(kws.state_dict(), os.path.join(d, "state.pt"))
+
+    torch.manual_seed(0)
+    unet = models.TinyUNet()
+    with torch.no_grad():
+        randomize_batchnorm(unet, gen)
+    unet.eval()
+    d = case(root, "unet", unet, (3, 16, 16))
+    torch.save(unet.state_dict(), os.path.join(d, "state.pt"))
+
     with open(os.path.join(root, "where.txt"), "w") as f:
-        for cls in (torch.nn.GELU, models.MyBlock, torch.nn.LSTM):
+        for cls in (torch.nn.Softplus, models.MyBlock, torch.nn.LSTM):
             f.write(class_site(cls) + "\n")
     tv = "yes" if importlib.util.find_spec("torchvision") else "no"
-    print("prepared 4 cases in %s; torchvision: %s" % (root, tv))
+    print("prepared 6 cases in %s; torchvision: %s" % (root, tv))
 
 
 def same_net(a, b):
@@ -187,10 +208,14 @@ def check_torchvision(factory, d, name):
     got = r["totals"]["params"]
     if got != params:
         fail("%s: cnnc counts %d parameters, PyTorch %d" % (net, got, params))
-    ref = report(os.path.join("models", name + ".net"))
-    for key in ("params", "macs"):
-        if r["totals"][key] != ref["totals"][key]:
-            fail("%s: %s %d, models/%s.net %d" % (net, key, r["totals"][key], name, ref["totals"][key]))
+    if os.path.exists(os.path.join("models", name + ".net")):
+        ref = report(os.path.join("models", name + ".net"))
+        for key in ("params", "macs"):
+            if r["totals"][key] != ref["totals"][key]:
+                fail("%s: %s %d, models/%s.net %d" % (net, key, r["totals"][key], name, ref["totals"][key]))
+    state = os.path.join(d, name + "_state.pt")
+    if os.path.exists(state):
+        model.load_state_dict(torch.load(state))
     out = [l["shape"] for l in r["layers"] if l["name"] in r["outputs"]]
     if out != [[1000, 1, 1]]:
         fail("%s: output %r" % (net, out))
@@ -201,8 +226,22 @@ def check_torchvision(factory, d, name):
     for k, v in sd.items():
         if not np.array_equal(st[k], v.numpy()):
             fail("%s differs from the state_dict's" % k)
-    print("%s: %d params = sum(p.numel()), %d MACs as models/%s.net, %d tensors = state_dict"
-          % (name, got, r["totals"]["macs"], name, len(st)))
+    print("%s: %d params = sum(p.numel()), %d MACs%s, %d tensors = state_dict"
+          % (name, got, r["totals"]["macs"],
+             " as models/%s.net" % name if os.path.exists(os.path.join("models", name + ".net")) else "",
+             len(st)))
+
+
+def torchvision_ref(factory, d, name, shape):
+    import torchvision
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, factory)(weights=None).eval()
+    with torch.no_grad():
+        randomize_batchnorm(model, torch.Generator().manual_seed(2))
+    os.makedirs(d, exist_ok=True)
+    torch.save(model.state_dict(), os.path.join(d, name + "_state.pt"))
+    case(d, name + "_ref", model, tuple(int(v) for v in shape.split("x")))
+    print("%s: state_dict and reference written in %s" % (factory, d))
 
 
 def main(argv):
@@ -211,6 +250,9 @@ def main(argv):
         prepare(argv[2])
     elif len(argv) == 4 and argv[1] == "same-net":
         same_net(argv[2], argv[3])
+    elif len(argv) == 6 and argv[1] == "torchvision-ref":
+        need_torch()
+        torchvision_ref(argv[2], argv[3], argv[4], argv[5])
     elif len(argv) == 5 and argv[1] == "torchvision":
         need_torch()
         check_torchvision(argv[2], argv[3], argv[4])

@@ -127,7 +127,7 @@ class MyBlock(nn.Module):
         self.conv = nn.Conv2d(4, 4, 3, padding=1)
 
     def forward(self, x):
-        return F.gelu(self.conv(x))
+        return F.softplus(self.conv(x))
 
 
 class Unsupported(nn.Module):
@@ -135,10 +135,62 @@ class Unsupported(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.GELU())
+        self.body = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Softplus())
         self.blocks = nn.Sequential(nn.Identity(), MyBlock())
         self.rnn = nn.LSTM(4 * 6 * 6, 8)
 
     def forward(self, x):
         x = self.blocks(self.body(x))
         return self.rnn(torch.flatten(x, 1))[0]
+
+
+class KeywordSpotter(nn.Module):
+    """A 1-D keyword spotter on 40 MFCC channels x L frames, as written for
+    audio: Conv1d/BatchNorm1d blocks, a depthwise-separable block with
+    'same' padding, pooling both ways, a squeeze-excitation gate."""
+
+    def __init__(self, n_mfcc=40, classes=12):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv1d(n_mfcc, 32, 5, stride=2, padding=2, bias=False),
+                                  nn.BatchNorm1d(32), nn.ReLU(inplace=True))
+        self.dw = nn.Conv1d(32, 32, 3, padding="same", dilation=2, groups=32, bias=False)
+        self.pw = nn.Conv1d(32, 48, 1)
+        self.bn = nn.BatchNorm1d(48)
+        self.pool = nn.MaxPool1d(3, stride=2, padding=1)
+        self.se = nn.Sequential(nn.AdaptiveAvgPool1d(1), nn.Conv1d(48, 12, 1), nn.SiLU(),
+                                nn.Conv1d(12, 48, 1), nn.Sigmoid())
+        self.fc = nn.Linear(48, classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = F.relu(self.bn(self.pw(self.dw(x))))
+        x = self.pool(x)
+        x = x * self.se(x)
+        x = F.avg_pool1d(x, 2, ceil_mode=True)
+        x = F.adaptive_avg_pool1d(x, 1).flatten(1)
+        return self.fc(x)
+
+
+class TinyUNet(nn.Module):
+    """A small U-Net: two encoder stages, a transposed-conv and an upsampling
+    decoder stage with skip concatenations, PReLU, zero padding, ELU, GELU."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc1 = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.enc2 = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), nn.PReLU(16))
+        self.mid = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.ELU())
+        self.up2 = nn.ConvTranspose2d(16, 16, 2, stride=2)
+        self.dec2 = nn.Sequential(nn.Conv2d(32, 8, 3, padding=1), nn.GELU())
+        self.up1 = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        self.pad = nn.ZeroPad2d((1, 1, 1, 1))
+        self.dec1 = nn.Conv2d(16, 8, 3)
+        self.head = nn.Sequential(nn.Conv2d(8, 8, 1), nn.PixelShuffle(2), nn.Hardtanh(-2, 2))
+
+    def forward(self, x):
+        e1 = self.enc1(x)
+        e2 = self.enc2(F.max_pool2d(e1, 2))
+        m = self.mid(F.max_pool2d(e2, 2))
+        d2 = self.dec2(torch.cat([self.up2(m), e2], dim=1))
+        d1 = self.dec1(self.pad(torch.cat([self.up1(d2), e1], 1)))
+        return self.head(F.relu(d1))

@@ -77,7 +77,8 @@ static void same_pads(int64_t in, int64_t keff, int64_t stride, int64_t *lo, int
 static int64_t window_count(int64_t in, int64_t lo, int64_t hi, int64_t keff, int64_t stride, bool ceil_mode)
 {
     int64_t span = in + lo + hi - keff;
-    if (span < 0)
+    /* under ceil_mode a window up to stride-1 cells past the input still counts */
+    if (span < (ceil_mode ? 1 - stride : 0))
         return 0;
     int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
     if (ceil_mode && (out - 1) * stride >= in + lo)
@@ -148,6 +149,30 @@ static int expected_shape(Ref *r, const Layer *l, Shape *out)
         }
         *out = in;
         return 0;
+    case OP_PAD:
+        *out = (Shape){in.c, in.h + l->pad[0] + l->pad[1], in.w + l->pad[2] + l->pad[3]};
+        return 0;
+    case OP_CONVTRANSPOSE2D: {
+        int64_t ins[2] = {in.h, in.w}, outs[2];
+        for (int a = 0; a < 2; a++)
+            outs[a] = (ins[a] - 1) * l->stride[a] - l->pad[2 * a] - l->pad[2 * a + 1] +
+                      l->dilation[a] * (l->kernel[a] - 1) + l->out_pad[a] + 1;
+        *out = (Shape){l->out, outs[0], outs[1]};
+        return 0;
+    }
+    case OP_UPSAMPLE: *out = (Shape){in.c, in.h * l->factor[0], in.w * l->factor[1]}; return 0;
+    case OP_PIXELSHUFFLE: {
+        int64_t f = l->factor[0];
+        if (l->factor[1] != f || in.c % (f * f))
+            return refuse(r, "%s: pixelshuffle factor does not divide the channels", l->name);
+        *out = (Shape){in.c / (f * f), in.h * f, in.w * f};
+        return 0;
+    }
+    case OP_MUL: {
+        Shape b = l->in[1]->shape;
+        *out = in.h * in.w >= b.h * b.w ? in : b;
+        return 0;
+    }
     case OP_CONCAT:
         *out = in;
         for (int i = 1; i < l->nin; i++) {
@@ -338,6 +363,13 @@ static double activate(const Layer *l, double v)
     case OP_HARDSWISH: return v <= -3 ? 0 : v >= 3 ? v : v * (v + 3) / 6;
     case OP_LEAKYRELU: return v >= 0 ? v : v * l->slope;
     case OP_HARDSIGMOID: return fmax(0, fmin(1, l->alpha * v + l->beta));
+    case OP_SILU: return v * (1 / (1 + exp(-v)));
+    case OP_GELU:
+        if (l->gelu_tanh) /* torch.nn.GELU(approximate='tanh') as its documentation writes it */
+            return 0.5 * v * (1 + tanh(sqrt(2 / 3.14159265358979323846) * (v + 0.044715 * pow(v, 3))));
+        return v * 0.5 * (1 + erf(v / sqrt(2)));
+    case OP_ELU: return v > 0 ? v : l->alpha * (exp(v) - 1);
+    case OP_HARDTANH: return v > l->max_val ? l->max_val : v < l->min_val ? l->min_val : v;
     case OP_DROPOUT: return v;
     default: unreachable();
     }
@@ -378,6 +410,154 @@ static void add(Ref *r, const Layer *l, float *y)
     }
 }
 
+/* Product of the two inputs; a Cx1x1 input is broadcast over H and W,
+ * as PyTorch broadcasts x * gate. */
+static int mul(Ref *r, const Layer *l, float *y)
+{
+    Shape s = l->shape;
+    int64_t plane = s.h * s.w;
+    for (int i = 0; i < 2; i++) {
+        Shape in = l->in[i]->shape;
+        if (in.c != s.c || !((in.h == s.h && in.w == s.w) || (in.h == 1 && in.w == 1)))
+            return refuse(r, "%s: mul of %lldx%lldx%lld into %lldx%lldx%lld", l->name, (long long)in.c,
+                          (long long)in.h, (long long)in.w, (long long)s.c, (long long)s.h, (long long)s.w);
+    }
+    for (int64_t c = 0; c < s.c; c++)
+        for (int64_t p = 0; p < plane; p++) {
+            double v = 1;
+            for (int i = 0; i < 2; i++) {
+                Shape in = l->in[i]->shape;
+                v *= operand(r, r->t[l->in[i]->index][in.h * in.w == 1 ? c : c * plane + p]);
+            }
+            y[c * plane + p] = (float)v;
+        }
+    return 0;
+}
+
+/* F.pad(x, (left, right, top, bottom), mode, value): a padded cell reads
+ * the input cell pad_index maps it to, or the value. */
+static int pad(Ref *r, const Layer *l, const float *x, float *y)
+{
+    Shape in = l->in[0]->shape, s = l->shape;
+    for (int64_t c = 0; c < s.c; c++)
+        for (int64_t oy = 0; oy < s.h; oy++)
+            for (int64_t ox = 0; ox < s.w; ox++) {
+                int64_t iy, ix;
+                bool hit = pad_index(l->pad_mode, oy - l->pad[0], in.h, &iy);
+                hit = pad_index(l->pad_mode, ox - l->pad[2], in.w, &ix) && hit;
+                y[(c * s.h + oy) * s.w + ox] = hit ? (float)operand(r, at(x, in, c, iy, ix)) : (float)l->pad_value;
+            }
+    return 0;
+}
+
+/* The real source coordinate of output index o on an axis scaled from n
+ * to m: align_corners maps the corner pixels' centres onto each other,
+ * otherwise the pixel areas line up (half-pixel offsets), clamped at 0. */
+static double source_coord(bool align_corners, int64_t o, int64_t n, int64_t m)
+{
+    if (align_corners)
+        return m == 1 ? 0 : (double)o * (double)(n - 1) / (double)(m - 1);
+    double s = ((double)o + 0.5) * (double)n / (double)m - 0.5;
+    return s < 0 ? 0 : s;
+}
+
+/* nn.Upsample(scale_factor, mode): nearest copies pixel floor(o / f);
+ * bilinear interpolates the two rows and two columns around the source. */
+static int upsample(Ref *r, const Layer *l, const float *x, float *y)
+{
+    Shape in = l->in[0]->shape, s = l->shape;
+    for (int64_t c = 0; c < s.c; c++)
+        for (int64_t oy = 0; oy < s.h; oy++)
+            for (int64_t ox = 0; ox < s.w; ox++) {
+                double v;
+                if (!l->bilinear) {
+                    v = operand(r, at(x, in, c, oy / l->factor[0], ox / l->factor[1]));
+                } else {
+                    double sy = source_coord(l->align_corners, oy, in.h, s.h);
+                    double sx = source_coord(l->align_corners, ox, in.w, s.w);
+                    int64_t y0 = (int64_t)floor(sy), x0 = (int64_t)floor(sx);
+                    int64_t y1 = y0 + 1 < in.h ? y0 + 1 : y0, x1 = x0 + 1 < in.w ? x0 + 1 : x0;
+                    double fy = sy - (double)y0, fx = sx - (double)x0;
+                    v = 0;
+                    v += (1 - fy) * (1 - fx) * operand(r, at(x, in, c, y0, x0));
+                    v += (1 - fy) * fx * operand(r, at(x, in, c, y0, x1));
+                    v += fy * (1 - fx) * operand(r, at(x, in, c, y1, x0));
+                    v += fy * fx * operand(r, at(x, in, c, y1, x1));
+                }
+                y[(c * s.h + oy) * s.w + ox] = (float)v;
+            }
+    return 0;
+}
+
+/* nn.PixelShuffle(r): input channel c*r*r + i*r + j becomes the (i, j)
+ * sub-pixel of output channel c. */
+static void pixelshuffle(const Layer *l, const float *x, float *y)
+{
+    Shape in = l->in[0]->shape;
+    int64_t r = l->factor[0];
+    for (int64_t c = 0; c < in.c; c++)
+        for (int64_t iy = 0; iy < in.h; iy++)
+            for (int64_t ix = 0; ix < in.w; ix++) {
+                int64_t oc = c / (r * r), i = c % (r * r) / r, j = c % r;
+                y[(oc * in.h * r + iy * r + i) * in.w * r + ix * r + j] = (float)at(x, in, c, iy, ix);
+            }
+}
+
+/* torch.nn.ConvTranspose2d as the gradient of a conv: every input value
+ * scattered through every tap into the full output, in double, then the
+ * padding cropped off. */
+static int convtranspose2d(Ref *r, const Layer *l, const float *x, float *y)
+{
+    Shape in = l->in[0]->shape, s = l->shape;
+    const float *w = l->tensor[0], *b = l->bias ? l->tensor[1] : NULL;
+    if (!w || (l->bias && !b))
+        return refuse(r, "%s: weights missing", l->name);
+    int64_t icg = in.c / l->groups, ocg = l->out / l->groups, kh = l->kernel[0], kw = l->kernel[1];
+    int64_t fh = s.h + l->pad[0] + l->pad[1], fw = s.w + l->pad[2] + l->pad[3];
+    double *full = calloc((size_t)(l->out * fh * fw), sizeof *full);
+    if (!full)
+        die("out of memory");
+    for (int64_t ic = 0; ic < in.c; ic++)
+        for (int64_t iy = 0; iy < in.h; iy++)
+            for (int64_t ix = 0; ix < in.w; ix++) {
+                double v = operand(r, at(x, in, ic, iy, ix));
+                for (int64_t j = 0; j < ocg; j++)
+                    for (int64_t ky = 0; ky < kh; ky++)
+                        for (int64_t kx = 0; kx < kw; kx++) {
+                            int64_t oc = ic / icg * ocg + j;
+                            int64_t fy = iy * l->stride[0] + ky * l->dilation[0];
+                            int64_t fx = ix * l->stride[1] + kx * l->dilation[1];
+                            if (fy >= fh || fx >= fw)
+                                continue; /* only past output_padding's reach: never for valid shapes */
+                            full[(oc * fh + fy) * fw + fx] += v * operand(r, w[((ic * ocg + j) * kh + ky) * kw + kx]);
+                        }
+            }
+    for (int64_t oc = 0; oc < l->out; oc++)
+        for (int64_t oy = 0; oy < s.h; oy++)
+            for (int64_t ox = 0; ox < s.w; ox++)
+                y[(oc * s.h + oy) * s.w + ox] =
+                    (float)(full[(oc * fh + oy + l->pad[0]) * fw + ox + l->pad[2]] + (b ? operand(r, b[oc]) : 0));
+    free(full);
+    return 0;
+}
+
+/* torch.nn.PReLU: max(0, x) + weight * min(0, x), one weight or one per channel. */
+static int prelu(Ref *r, const Layer *l, const float *x, float *y)
+{
+    Shape s = l->shape;
+    if (!l->tensor[0] || (l->num_parameters != 1 && l->num_parameters != s.c))
+        return refuse(r, "%s: prelu slopes missing or of the wrong count", l->name);
+    int64_t plane = s.h * s.w;
+    for (int64_t c = 0; c < s.c; c++) {
+        double w = operand(r, l->tensor[0][l->num_parameters == 1 ? 0 : c]);
+        for (int64_t p = 0; p < plane; p++) {
+            double v = operand(r, x[c * plane + p]);
+            y[c * plane + p] = (float)(fmax(0, v) + w * fmin(0, v));
+        }
+    }
+    return 0;
+}
+
 /* Inputs stacked along channels, in from= order: CHW makes each a contiguous block. */
 static void concat(const Ref *r, const Layer *l, float *y)
 {
@@ -408,6 +588,16 @@ static int run_layer(Ref *r, const Layer *l, float *y)
     case OP_SOFTMAX: softmax(r, l, x, y); return 0;
     case OP_ADD: add(r, l, y); return 0;
     case OP_CONCAT: concat(r, l, y); return 0;
+    case OP_MUL: return mul(r, l, y);
+    case OP_PAD: return pad(r, l, x, y);
+    case OP_CONVTRANSPOSE2D: return convtranspose2d(r, l, x, y);
+    case OP_UPSAMPLE: return upsample(r, l, x, y);
+    case OP_PIXELSHUFFLE: pixelshuffle(l, x, y); return 0;
+    case OP_PRELU: return prelu(r, l, x, y);
+    case OP_SILU:
+    case OP_GELU:
+    case OP_ELU:
+    case OP_HARDTANH:
     case OP_RELU:
     case OP_RELU6:
     case OP_SIGMOID:

@@ -455,8 +455,10 @@ class Ref:
         if not self.is_q(op.inputs[0]):
             return self._elementwise(op, vals, lambda v: np.where(v >= 0, v, a * v))
         (s, z), (so, zo) = self.q(op.inputs[0]), self.q(op.outputs[0])
-        mi, si = quantize_multiplier(s / so)
-        ma, sa = quantize_multiplier(s * float(np.float32(a)) / so)
+        # the multipliers in float, as TFLite's Prepare computes them
+        f32 = np.float32
+        mi, si = quantize_multiplier(float(f32(s) / f32(so)))
+        ma, sa = quantize_multiplier(float(f32(s) * f32(a) / f32(so)))
         v = vals[op.inputs[0]].astype(np.int64) - z
         r = np.where(v >= 0, mbqm(v, mi, si), mbqm(v, ma, sa)) + zo
         return np.clip(r, -128, 127).astype(np.int8)

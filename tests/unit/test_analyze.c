@@ -259,6 +259,31 @@ static void test_analyze_pool_ceil_mode_drops_window_in_padding(void **state)
                 0);
 }
 
+static void test_analyze_pool_ceil_mode_window_larger_than_input(void **state)
+{
+    (void)state;
+    /* F.avg_pool2d(x, 2, 2, ceil_mode=True) of a 1x2 input is 1x1: under
+     * ceil_mode a window that overhangs a short input by less than a
+     * stride still counts (PyTorch: floor((1-2+1)/2)+1 = 1) */
+    check_layer("2x1x2", "avgpool2d l kernel=2 ceil_mode=true", 2, 1, 1, 0, 0);
+    check_layer("2x1x2", "maxpool2d l kernel=2 ceil_mode=true", 2, 1, 1, 0, 0);
+    /* kernel 3 stride 3 on 1x1: one window; kernel 3 stride 2 on 1x1 and
+     * kernel 2 stride 1 on 1x1 have none, and PyTorch rejects them too */
+    check_layer("1x1x1", "avgpool2d l kernel=3 ceil_mode=true", 1, 1, 1, 0, 0);
+    Compiled *c = tu_compile("network n\ninput x 1x1x1\navgpool2d l kernel=3 stride=2 ceil_mode=true\n");
+    assert_int_equal(c->errors, 1);
+    assert_contains(c->messages, "kernel 3x3 does not fit");
+    tu_free(c);
+    c = tu_compile("network n\ninput x 1x1x1\nmaxpool2d l kernel=2 stride=1 ceil_mode=true\n");
+    assert_int_equal(c->errors, 1);
+    tu_free(c);
+    /* without ceil_mode it is still an error */
+    c = tu_compile("network n\ninput x 2x1x2\navgpool2d l kernel=2\n");
+    assert_int_equal(c->errors, 1);
+    assert_contains(c->messages, "kernel 2x2 does not fit the 2x1x2 input");
+    tu_free(c);
+}
+
 static void test_analyze_pool_dilation(void **state)
 {
     (void)state;
@@ -432,6 +457,100 @@ static void test_analyze_error_stops_downstream_only(void **state)
     tu_free(c);
 }
 
+static void test_analyze_new_elementwise_ops(void **state)
+{
+    (void)state;
+    /* nn.PReLU(): 1 parameter; nn.PReLU(num_parameters=C): C; no MACs
+     * (only conv and linear count, as fvcore); the others have none */
+    check_layer("3x4x4", "prelu l", 3, 4, 4, 1, 0);
+    check_layer("3x4x4", "prelu l num_parameters=3", 3, 4, 4, 3, 0);
+    check_layer("3x4x4", "silu l", 3, 4, 4, 0, 0);
+    check_layer("3x4x4", "gelu l approximate=tanh", 3, 4, 4, 0, 0);
+    check_layer("3x4x4", "elu l", 3, 4, 4, 0, 0);
+    check_layer("3x4x4", "hardtanh l min=-2 max=2", 3, 4, 4, 0, 0);
+    Compiled *c = compile_ok("network n\ninput x 3x4x4\nelu a\nelu b alpha=0.5\nhardsigmoid h\nhardtanh t\n"
+                             "gelu g\noutput a b h t g\n");
+    assert_true(tu_layer(c, "a")->alpha == 1.0);
+    assert_true(tu_layer(c, "b")->alpha == 0.5);
+    assert_true(tu_layer(c, "h")->alpha == 1.0 / 6.0);
+    assert_true(tu_layer(c, "t")->min_val == -1.0 && tu_layer(c, "t")->max_val == 1.0);
+    assert_false(tu_layer(c, "g")->gelu_tanh);
+    tu_free(c);
+    c = tu_compile("network n\ninput x 3x4x4\nprelu p num_parameters=2\n");
+    assert_int_equal(c->errors, 1);
+    assert_contains(c->messages, "prelu 'p' has 2 slopes but its input has 3 channels");
+    tu_free(c);
+    c = tu_compile("network n\ninput x 3x4x4\ngelu g approximate=fast\nhardtanh h min=2 max=1 from=x\n");
+    assert_int_equal(c->errors, 2);
+    assert_contains(c->messages, "approximate expects none or tanh, got 'fast'");
+    assert_contains(c->messages, "hardtanh needs min <= max");
+    tu_free(c);
+}
+
+static void test_analyze_mul_shapes(void **state)
+{
+    (void)state;
+    /* equal shapes; a Cx1x1 gate on either side broadcasts over H and W */
+    Compiled *c = compile_ok("network n\ninput x 4x5x6\nglobalavgpool2d g\nmul a from=x,x\nmul b from=x,g\n"
+                             "mul d from=g,x\nmul e from=g,g\noutput a b d e\n");
+    assert_shape(tu_layer(c, "a"), 4, 5, 6);
+    assert_shape(tu_layer(c, "b"), 4, 5, 6);
+    assert_shape(tu_layer(c, "d"), 4, 5, 6);
+    assert_shape(tu_layer(c, "e"), 4, 1, 1);
+    assert_int_equal(tu_layer(c, "b")->macs, 0);
+    tu_free(c);
+    c = tu_compile("network n\ninput x 4x5x6\nconv2d k out=2 kernel=1\nglobalavgpool2d g\nmul b from=x,g\n");
+    assert_int_equal(c->errors, 1);
+    assert_contains(c->messages, "mul 'b': 'x' is 4x5x6 but 'g' is 2x1x1; mul needs equal shapes or a Cx1x1 gate");
+    tu_free(c);
+    c = tu_compile("network n\ninput x 4x5x6\nmul b from=x,x,x\n");
+    assert_int_equal(c->errors, 1);
+    assert_contains(c->messages, "mul takes two inputs");
+    tu_free(c);
+}
+
+static void test_analyze_one_d_network(void **state)
+{
+    (void)state;
+    /* input CxL is Cx1xL; nn.Conv1d(40, 16, 5, stride=2, padding=2) on L=49:
+     * L 25, params 16*40*5 + 16, MACs 16*25*40*5 */
+    Compiled *c = compile_ok("network n\ninput x 40x49\nconv1d c out=16 kernel=5 stride=2 padding=2\n"
+                             "batchnorm1d bn\nmaxpool1d p kernel=3 stride=2 padding=1\n"
+                             "conv1d s out=8 kernel=4 padding=same dilation=2 groups=8 bias=false\n"
+                             "conv1d a out=8 kernel=3 padding=0,2 from=s\navgpool1d q kernel=2 ceil_mode=true\n"
+                             "globalavgpool1d g\nglobalmaxpool1d m from=a\noutput g m\n");
+    assert_true(c->net->one_d);
+    assert_shape(tu_layer(c, "x"), 40, 1, 49);
+    assert_shape(tu_layer(c, "c"), 16, 1, 25);
+    assert_int_equal(tu_layer(c, "c")->params, 16 * 40 * 5 + 16);
+    assert_int_equal(tu_layer(c, "c")->macs, 16 * 25 * 40 * 5);
+    assert_string_equal(ir_layer_op(tu_layer(c, "c")), "conv1d");
+    assert_int_equal(tu_layer(c, "c")->op, OP_CONV2D);
+    assert_int_equal(tu_layer(c, "bn")->params, 32);
+    assert_shape(tu_layer(c, "p"), 16, 1, 13);
+    /* same along L: total padding (13-1)*1 + 2*3 + 1 - 13 = 6, 3 each side */
+    assert_shape(tu_layer(c, "s"), 8, 1, 13);
+    assert_int_equal(tu_layer(c, "s")->pad[2], 3);
+    assert_int_equal(tu_layer(c, "s")->pad[0], 0);
+    assert_int_equal(tu_layer(c, "s")->params, 8 * 2 * 4);
+    /* left,right padding: 13 + 0 + 2 - 2 = 13 */
+    assert_shape(tu_layer(c, "a"), 8, 1, 13);
+    assert_int_equal(tu_layer(c, "a")->pad[3], 2);
+    assert_shape(tu_layer(c, "q"), 8, 1, 7);
+    assert_shape(tu_layer(c, "g"), 8, 1, 1);
+    tu_free(c);
+    /* a 1-D op on a 2-D tensor, and HxW values, are errors */
+    c = tu_compile("network n\ninput x 3x8x8\nconv1d c out=2 kernel=3\n");
+    assert_int_equal(c->errors, 1);
+    assert_contains(c->messages, "conv1d 'c' needs a CxL input (a 1-D network), but 'x' is 3x8x8");
+    tu_free(c);
+    c = tu_compile("network n\ninput x 3x8\nconv1d c out=2 kernel=3x3\nmaxpool1d p kernel=2 padding=1,0,0,1\n");
+    assert_int_equal(c->errors, 2);
+    assert_contains(c->messages, "conv1d takes one number for kernel along L, not HxW");
+    assert_contains(c->messages, "padding of maxpool1d takes 2 numbers left,right, got 4");
+    tu_free(c);
+}
+
 static void test_analyze_large_sizes_exact(void **state)
 {
     (void)state;
@@ -466,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_analyze_maxpool_default_stride),
         cmocka_unit_test(test_analyze_pool_ceil_mode),
         cmocka_unit_test(test_analyze_pool_ceil_mode_drops_window_in_padding),
+        cmocka_unit_test(test_analyze_pool_ceil_mode_window_larger_than_input),
         cmocka_unit_test(test_analyze_pool_dilation),
         cmocka_unit_test(test_analyze_sumpool_and_avgpool),
         cmocka_unit_test(test_analyze_global_pools),
@@ -478,6 +598,9 @@ int main(void)
         cmocka_unit_test(test_analyze_batchnorm_folds_into_conv),
         cmocka_unit_test(test_analyze_batchnorm_not_folded),
         cmocka_unit_test(test_analyze_error_stops_downstream_only),
+        cmocka_unit_test(test_analyze_new_elementwise_ops),
+        cmocka_unit_test(test_analyze_mul_shapes),
+        cmocka_unit_test(test_analyze_one_d_network),
         cmocka_unit_test(test_analyze_large_sizes_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -504,8 +504,8 @@ static void test_diag_statement_errors(void **state)
                  "t.net:2:1: error: layer 'relu_1' comes before 'input'; declare the input first, as in 'input x "
                  "1x32x32'\n");
     expect_error("network n\nrelu\ninput x 1x4x4\n", "t.net:3:1: error: 'input' must come before the layers\n");
-    expect_error("network n\ninput x 1x8\nrelu\n",
-                 "t.net:2:9: error: input shape must be CxHxW, as in 1x32x32, got '1x8'\n");
+    expect_error("network n\ninput x 1x2x8x8\nrelu\n", "t.net:2:9: error: input shape must be CxHxW, or CxL for a "
+                 "1-D network, as in 1x32x32 or 40x49, got '1x2x8x8'\n");
     expect_error("network n\ninput x 0x8x8\nrelu\n", "t.net:2:9: error: input sizes must be at least 1, got '0x8x8'\n");
     expect_error("network n\ninput x 1x8x8\n", "t.net:2:1: error: the network has no layers after its input\n");
 }

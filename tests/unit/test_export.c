@@ -31,7 +31,7 @@
 /* What the machine has, found once for the whole suite. */
 typedef struct Env {
     bool torch, torchvision;
-    char where[3][512]; /* FILE:LINE of nn.GELU, models.MyBlock, nn.LSTM */
+    char where[3][512]; /* FILE:LINE of nn.Softplus, models.MyBlock, nn.LSTM */
 } Env;
 
 /* Runs cmd (stderr joined to stdout); fails the test with the output
@@ -140,6 +140,38 @@ static void test_export_functional_residual_concat_matches_pytorch(void **state)
     expect_pytorch_outputs(OUT "/mixed", "mixed", 3, REF "/mixed");
 }
 
+/* A 1-D keyword spotter (Conv1d, BatchNorm1d, pools, SE gate) from a CxL input. */
+static void test_export_keyword_spotter_1d_matches_pytorch(void **state)
+{
+    need(state, false);
+    free(run_expect("rm -rf " OUT "/kws && " EXPORT " tests/export/models.py:KeywordSpotter 40x49 "
+                    "-w " REF "/kws/state.pt --name kws -o " OUT "/kws",
+                    0));
+    char *net = read_net(OUT "/kws", "kws");
+    assert_non_null(strstr(net, "input  "));
+    assert_non_null(strstr(net, " 40x49"));
+    assert_non_null(strstr(net, "conv1d"));
+    assert_non_null(strstr(net, "batchnorm1d"));
+    assert_non_null(strstr(net, "padding=2,2") || strstr(net, "padding=2 "));
+    free(net);
+    expect_pytorch_outputs(OUT "/kws", "kws", 1, REF "/kws");
+}
+
+/* A U-Net: transposed conv, bilinear upsample, zero pad, pixel shuffle, skip concats. */
+static void test_export_unet_matches_pytorch(void **state)
+{
+    need(state, false);
+    free(run_expect("rm -rf " OUT "/unet && " EXPORT " tests/export/models.py:TinyUNet 3x16x16 "
+                    "-w " REF "/unet/state.pt --name unet -o " OUT "/unet",
+                    0));
+    char *net = read_net(OUT "/unet", "unet");
+    assert_non_null(strstr(net, "convtranspose2d up2"));
+    assert_non_null(strstr(net, "upsample"));
+    assert_non_null(strstr(net, "pixelshuffle"));
+    free(net);
+    expect_pytorch_outputs(OUT "/unet", "unet", 1, REF "/unet");
+}
+
 static void test_export_pools_matches_pytorch_and_is_deterministic(void **state)
 {
     need(state, false);
@@ -188,6 +220,42 @@ static void test_export_alexnet_counts_and_weights(void **state)
     torchvision_model(state, "alexnet", "alexnet");
 }
 
+/* Exports torchvision's FACTORY(weights=None) with randomized batchnorms
+ * on a CxHxW input: parameters sum(p.numel()), tensors the state_dict's,
+ * and the generated C gives PyTorch's outputs within the e2e tolerance. */
+static void torchvision_run(void **state, const char *factory, const char *name, const char *shape)
+{
+    need(state, true);
+    char cmd[1024], ref[300];
+    snprintf(cmd, sizeof cmd, CHECK " torchvision-ref %s " OUT "/tv %s %s", factory, name, shape);
+    free(run_expect(cmd, 0));
+    snprintf(cmd, sizeof cmd,
+             EXPORT " 'torchvision.models:%s(weights=None)' %s -w " OUT "/tv/%s_state.pt --name %s -o " OUT "/tv",
+             factory, shape, name, name);
+    free(run_expect(cmd, 0));
+    snprintf(cmd, sizeof cmd, CHECK " torchvision %s " OUT "/tv %s", factory, name);
+    char *log = run_expect(cmd, 0);
+    print_message("%s", log);
+    free(log);
+    snprintf(ref, sizeof ref, OUT "/tv/%s_ref", name);
+    expect_pytorch_outputs(OUT "/tv", name, 1, ref);
+    snprintf(cmd, sizeof cmd, "rm -f " OUT "/tv/%s.safetensors " OUT "/tv/%s_state.pt " OUT "/tv/%s.c " OUT "/tv/run",
+             name, name, name);
+    free(run_expect(cmd, 0));
+}
+
+/* Squeeze-excitation (hardsigmoid gate), hardswish. */
+static void test_export_mobilenet_v3_small_matches_pytorch(void **state)
+{
+    torchvision_run(state, "mobilenet_v3_small", "mobilenet_v3_small", "3x96x96");
+}
+
+/* SiLU, squeeze-excitation (sigmoid gate), stochastic depth. */
+static void test_export_efficientnet_b0_matches_pytorch(void **state)
+{
+    torchvision_run(state, "efficientnet_b0", "efficientnet_b0", "3x64x64");
+}
+
 static void test_export_unsupported_names_module_and_writes_nothing(void **state)
 {
     const Env *env = need(state, false);
@@ -197,11 +265,11 @@ static void test_export_unsupported_names_module_and_writes_nothing(void **state
                     0));
     char *log = run_expect(EXPORT " tests/export/models.py:Unsupported 1x8x8 -o " OUT "/unsupported", 1);
     char want[700];
-    snprintf(want, sizeof want, "error: body.2 (nn.GELU, defined at %s): GELU has no .net equivalent; called at "
+    snprintf(want, sizeof want, "error: body.2 (nn.Softplus, defined at %s): Softplus has no .net equivalent; called at "
              "tests/export/models.py:", env->where[0]);
     if (!strstr(log, want))
         fail_msg("no '%s' in\n%s", want, log);
-    snprintf(want, sizeof want, "error: blocks.1 (models.MyBlock, defined at %s): F.gelu has no .net equivalent",
+    snprintf(want, sizeof want, "error: blocks.1 (models.MyBlock, defined at %s): F.softplus has no .net equivalent",
              env->where[1]);
     if (!strstr(log, want))
         fail_msg("no '%s' in\n%s", want, log);
@@ -225,7 +293,7 @@ static void test_export_bad_command_lines_exit_2_and_bad_weights_1(void **state)
 {
     need(state, false);
     free(run_expect("rm -rf " OUT "/usage", 0));
-    char *log = run_expect(EXPORT " tests/export/models.py:MnistNet 28x28 -o " OUT "/usage", 2);
+    char *log = run_expect(EXPORT " tests/export/models.py:MnistNet 1x28x28x1 -o " OUT "/usage", 2);
     assert_non_null(strstr(log, "error: the input shape must be CxHxW"));
     free(log);
     log = run_expect(EXPORT " no_such_package.models:Net 1x8x8 -o " OUT "/usage", 2);
@@ -285,8 +353,12 @@ int main(void)
         cmocka_unit_test(test_export_digits_equals_trained_model),
         cmocka_unit_test(test_export_functional_residual_concat_matches_pytorch),
         cmocka_unit_test(test_export_pools_matches_pytorch_and_is_deterministic),
+        cmocka_unit_test(test_export_keyword_spotter_1d_matches_pytorch),
+        cmocka_unit_test(test_export_unet_matches_pytorch),
         cmocka_unit_test(test_export_resnet18_counts_and_weights),
         cmocka_unit_test(test_export_mobilenetv2_counts_and_weights),
+        cmocka_unit_test(test_export_mobilenet_v3_small_matches_pytorch),
+        cmocka_unit_test(test_export_efficientnet_b0_matches_pytorch),
         cmocka_unit_test(test_export_alexnet_counts_and_weights),
         cmocka_unit_test(test_export_unsupported_names_module_and_writes_nothing),
         cmocka_unit_test(test_export_bad_command_lines_exit_2_and_bad_weights_1),

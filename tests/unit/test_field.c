@@ -26,7 +26,7 @@ static Compiled *compile_ok(const char *src)
 static void assert_field(const Layer *l, int a, int64_t size, int64_t jump, int64_t start2)
 {
     const Field *f = &l->rf[a];
-    if (l->rf_global || f->size != size || f->jump != jump || f->start2 != start2)
+    if (l->rf_global || f->size != size || f->jump != jump || f->start2 != start2 || f->den != 1)
         fail_msg("'%s' axis %c: rf %lld jump %lld start %g%s, expected rf %lld jump %lld start %g", l->name,
                  a ? 'W' : 'H', (long long)f->size, (long long)f->jump, f->start2 / 2.0,
                  l->rf_global ? " (global)" : "", (long long)size, (long long)jump, start2 / 2.0);
@@ -37,6 +37,16 @@ static void assert_field2(const Layer *l, int64_t size, int64_t jump, int64_t st
 {
     assert_field(l, 0, size, jump, start2);
     assert_field(l, 1, size, jump, start2);
+}
+
+/* A fractional field along axis a: size/den, jump/den, start2/(2*den), in lowest terms. */
+static void assert_frac(const Layer *l, int a, int64_t size, int64_t jump, int64_t start2, int64_t den)
+{
+    const Field *f = &l->rf[a];
+    if (l->rf_global || f->size != size || f->jump != jump || f->start2 != start2 || f->den != den)
+        fail_msg("'%s' axis %c: rf %lld jump %lld start2 %lld over %lld, expected %lld %lld %lld over %lld", l->name,
+                 a ? 'W' : 'H', (long long)f->size, (long long)f->jump, (long long)f->start2, (long long)f->den,
+                 (long long)size, (long long)jump, (long long)start2, (long long)den);
 }
 
 static void assert_global(const Layer *l, int64_t h, int64_t w)
@@ -182,7 +192,7 @@ static void test_field_elementwise_ops_keep_field(void **state)
     (void)state;
     /* after a: k3 s2 p0: rf 3, jump 2, start 1; every elementwise op keeps it */
     const char *ops[] = {"relu", "relu6", "sigmoid", "tanh", "hardswish", "leakyrelu", "softmax", "dropout",
-                         "batchnorm2d"};
+                         "batchnorm2d", "silu", "gelu", "elu", "prelu", "hardtanh"};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         char src[256];
         snprintf(src, sizeof src, "network n\ninput x 2x9x9\nconv2d a out=2 kernel=3 stride=2\n%s l\n", ops[i]);
@@ -190,6 +200,117 @@ static void test_field_elementwise_ops_keep_field(void **state)
         assert_field2(tu_layer(c, "l"), 3, 2, 2);
         tu_free(c);
     }
+}
+
+static void test_field_mul_gate_keeps_gated_field(void **state)
+{
+    (void)state;
+    /* squeeze-excitation: the Cx1x1 gate comes from a global pool, but it
+     * only scales channels, so x * gate (either order) has a's field, not
+     * the whole input's; a mul of equal shapes takes the larger field */
+    Compiled *c = compile_ok("network n\ninput x 2x9x9\nconv2d a out=2 kernel=3 stride=2\n"
+                             "globalavgpool2d g\nconv2d f out=2 kernel=1\nsigmoid s\n"
+                             "mul m from=a,s\nmul m2 from=s,a\n"
+                             "conv2d b out=2 kernel=5 stride=2 padding=1 from=x\nmul e from=a,b\noutput m m2 e\n");
+    assert_global(tu_layer(c, "s"), 9, 9);
+    assert_field2(tu_layer(c, "m"), 3, 2, 2);
+    assert_false(tu_layer(c, "m")->rf_global);
+    assert_field2(tu_layer(c, "m2"), 3, 2, 2);
+    assert_field2(tu_layer(c, "e"), 5, 2, 2);
+    tu_free(c);
+}
+
+static void test_field_upsampling_makes_jumps_fractional(void **state)
+{
+    (void)state;
+    /* output pixel i of a x2 nearest upsample sits at input (i + 0.5)/2 - 0.5:
+     * jump 1/2, start -1/4, rf 1 = (2, 1, -1) over 2 */
+    Compiled *c = compile_ok("network n\ninput x 1x4x6\nupsample a factor=2\n"
+                             "upsample b factor=2 mode=bilinear from=x\n"
+                             "upsample d factor=2 mode=bilinear align_corners=true from=x\n"
+                             "upsample e factor=3x1 from=x\nconv2d k out=1 kernel=3 from=a\n"
+                             "conv2d s out=1 kernel=3 stride=2 from=x\nupsample u factor=2 from=s\n"
+                             "output b d e k u\n");
+    assert_frac(tu_layer(c, "a"), 0, 2, 1, -1, 2);
+    /* bilinear reads one more input pixel: rf 2 */
+    assert_frac(tu_layer(c, "b"), 0, 4, 1, -1, 2);
+    /* align_corners: output 0 on input 0, jump (in-1)/(out-1): 3/7 along H, 5/11 along W */
+    assert_frac(tu_layer(c, "d"), 0, 14, 3, 0, 7);
+    assert_frac(tu_layer(c, "d"), 1, 22, 5, 0, 11);
+    /* factor 3 along H: jump 1/3, start (0.5/3 - 0.5) = -1/3; W untouched */
+    assert_frac(tu_layer(c, "e"), 0, 3, 1, -2, 3);
+    assert_field(tu_layer(c, "e"), 1, 1, 1, 0);
+    /* a 3x3 conv after x2: rf 1 + 2 * 1/2 = 2, start -1/4 + 1/2 = 1/4 */
+    assert_frac(tu_layer(c, "k"), 0, 4, 1, 1, 2);
+    /* after a stride-2 conv (rf 3, jump 2, start 1) a x2 upsample is back on
+     * whole pixels: jump 1, start 1 - 1/2 = 0.5 */
+    assert_field2(tu_layer(c, "u"), 3, 1, 1);
+    tu_free(c);
+}
+
+static void test_field_transposed_conv_and_pixelshuffle(void **state)
+{
+    (void)state;
+    /* convtranspose2d k2 s2: outputs 1/2 apart, output 0 at (0 - 1/2)/2 = -1/4,
+     * rf 1 + 1/2; k3 s2 p1: jump 1/2, start (1 - 1)/2 = 0, rf 1 + 2/2 = 2 */
+    Compiled *c = compile_ok("network n\ninput x 4x4x6\nconvtranspose2d a out=1 kernel=2 stride=2\n"
+                             "convtranspose2d b out=1 kernel=3 stride=2 padding=1 output_padding=1 from=x\n"
+                             "pixelshuffle p factor=2 from=x\npad q padding=2,0,1,3 from=x\n"
+                             "conv2d s out=4 kernel=2 stride=2 from=x\nconvtranspose2d t out=1 kernel=2 stride=2\n"
+                             "output a b p q t\n");
+    assert_frac(tu_layer(c, "a"), 0, 3, 1, -1, 2);
+    assert_frac(tu_layer(c, "b"), 0, 4, 1, 0, 2);
+    /* pixelshuffle is a nearest x2 upsample for the field */
+    assert_frac(tu_layer(c, "p"), 0, 2, 1, -1, 2);
+    /* pad: the start moves by the low side, per axis */
+    assert_field(tu_layer(c, "q"), 0, 1, 1, -4);
+    assert_field(tu_layer(c, "q"), 1, 1, 1, -2);
+    /* a stride-2 2x2 conv and the transposed conv that undoes it: jump 1 again,
+     * output 0 centred on input 0 (0.5 - 1/2), rf 2 + 1 */
+    assert_field2(tu_layer(c, "t"), 3, 1, 0);
+    tu_free(c);
+}
+
+static void test_field_fractions_in_the_report(void **state)
+{
+    (void)state;
+    Compiled *c = compile_ok("network n\ninput x 1x4x6\nupsample a factor=3x2\n");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    report_text(c->net, f);
+    fclose(f);
+    /* rf 1x1, jump 1/3x0.5, start -1/3,-1/4 */
+    assert_contains(text, "1x1  1/3x0.5  -1/3,-1/4");
+    free(text);
+    f = open_memstream(&text, &len);
+    report_json(c->net, f);
+    fclose(f);
+    assert_contains(text, "\"jump\": [0.33333333333333331, 0.5], \"start\": [-0.33333333333333331, -0.25]");
+    free(text);
+    tu_free(c);
+}
+
+static void test_field_one_d_along_l(void **state)
+{
+    (void)state;
+    /* a 1-D network's field is along L (W); H stays the 1 pixel it is.
+     * conv1d k5 s2 p2: rf 5, jump 2, start 0; maxpool1d k3 s2 p1: rf 9, jump 4, start 0 */
+    Compiled *c = compile_ok("network n\ninput x 4x49\nconv1d c out=4 kernel=5 stride=2 padding=2\n"
+                             "maxpool1d p kernel=3 stride=2 padding=1\n");
+    assert_field(tu_layer(c, "c"), 1, 5, 2, 0);
+    assert_field(tu_layer(c, "c"), 0, 1, 1, 0);
+    assert_field(tu_layer(c, "p"), 1, 9, 4, 0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    report_text(c->net, f);
+    fclose(f);
+    /* reports in 1-D terms: shape CxL, one rf, jump and start */
+    assert_contains(text, "c      conv1d     4x25        84  2,000  5   2     0\n");
+    assert_contains(text, "p      maxpool1d  4x13         0      0  9   4     0\n");
+    free(text);
+    tu_free(c);
 }
 
 static void test_field_global_ops(void **state)
@@ -386,6 +507,11 @@ int main(void)
         cmocka_unit_test(test_field_same_padding_uses_resolved_low_side),
         cmocka_unit_test(test_field_every_window_op),
         cmocka_unit_test(test_field_elementwise_ops_keep_field),
+        cmocka_unit_test(test_field_mul_gate_keeps_gated_field),
+        cmocka_unit_test(test_field_upsampling_makes_jumps_fractional),
+        cmocka_unit_test(test_field_transposed_conv_and_pixelshuffle),
+        cmocka_unit_test(test_field_fractions_in_the_report),
+        cmocka_unit_test(test_field_one_d_along_l),
         cmocka_unit_test(test_field_global_ops),
         cmocka_unit_test(test_field_linear_on_input),
         cmocka_unit_test(test_field_add_aligned_takes_largest),

@@ -457,6 +457,12 @@ static void test_parse_every_op(void **state)
         {"flatten l", OP_FLATTEN},
         {"add l from=x,x", OP_ADD},
         {"concat l from=x,x", OP_CONCAT},
+        {"mul l from=x,x", OP_MUL},
+        {"silu l", OP_SILU},
+        {"gelu l", OP_GELU},
+        {"elu l", OP_ELU},
+        {"prelu l", OP_PRELU},
+        {"hardtanh l", OP_HARDTANH},
     };
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         char src[128];

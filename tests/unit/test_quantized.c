@@ -365,6 +365,34 @@ static void test_quantized_hwc_int8(void **state)
     tu_free(c);
 }
 
+/* --report on an imported int8 model gives the int8 code's memory, with
+ * -o or without, and the header's figures. */
+static void test_quantized_report_int8_memory(void **state)
+{
+    (void)state;
+    write_text(DIR "/qr.net", model_text("qr", "chw"));
+    generate_and_build("qr", "-w " DIR "/m.safetensors", "int8_t", 90, 5);
+    char *h = tu_read_file(DIR "/qr.h", NULL);
+    const char *at = strstr(h, "QR_ARENA_BYTES "), *k = strstr(h, "QR_CONST_BYTES ");
+    assert_true(at && k);
+    char want[128], n[32];
+    snprintf(want, sizeof want, "arena %s B int8", report_thousands(atol(at + strlen("QR_ARENA_BYTES ")), n, sizeof n));
+    char *out = tu_run_expect("build/cnnc " DIR "/qr.net -w " DIR "/m.safetensors --report 2>&1", 0);
+    assert_non_null(strstr(out, "int8 memory of the generated code"));
+    if (!strstr(out, want))
+        fail_msg("no '%s' in:\n%s", want, out);
+    snprintf(want, sizeof want, "int8 constants %s B\n", report_thousands(atol(k + strlen("QR_CONST_BYTES ")), n, sizeof n));
+    if (!strstr(out, want))
+        fail_msg("no '%s' in:\n%s", want, out);
+    free(out);
+    out = tu_run_expect("build/cnnc " DIR "/qr.net -w " DIR "/m.safetensors --report=json 2>&1", 0);
+    snprintf(want, sizeof want, "\"int8\": {\"arena_bytes\": %ld,", atol(at + strlen("QR_ARENA_BYTES ")));
+    if (!strstr(out, want))
+        fail_msg("no '%s' in:\n%s", want, out);
+    free(out);
+    free(h);
+}
+
 /* Float: a ResNet-style model takes its input HWC and gives the CHW
  * build's outputs bit for bit, in the same arena (the reordered input
  * fits where the later layers need more). */
@@ -431,7 +459,7 @@ int main(void)
         cmocka_unit_test(test_quantized_keys),         cmocka_unit_test(test_quantized_key_errors),
         cmocka_unit_test(test_quantized_constants),    cmocka_unit_test(test_quantized_rules),
         cmocka_unit_test(test_quantized_hwc_int8),     cmocka_unit_test(test_quantized_hwc_float),
-        cmocka_unit_test(test_quantized_float_io),
+        cmocka_unit_test(test_quantized_float_io),     cmocka_unit_test(test_quantized_report_int8_memory),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

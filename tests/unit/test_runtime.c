@@ -382,6 +382,60 @@ static void test_runtime_softmax_edge_cases(void **state)
 }
 
 /* The inline piecewise activations: PyTorch's formulas, NaN passing through. */
+/* GELU (erf and tanh forms) against double precision: relative error at
+ * most 7e-7 for x >= -2 (normal results), absolute at most 3e-8 below,
+ * where |gelu| < 0.05 and the float exponent's rounding dominates; ELU
+ * (alpha 1) relative at most 2e-7, near 0 too. */
+static void test_runtime_gelu_elu_bounds(void **state)
+{
+    uint32_t step = exhaustive() ? 1u : 211u;
+    double rg = 0, rt = 0, ag = 0, at = 0, re = 0;
+    (void)state;
+    for (uint64_t u = 0; u <= 0xffffffffu; u += step) {
+        float x = f_from_bits((uint32_t)u);
+        if (x != x || isinf(x))
+            continue;
+        double ex = 0.5 * (double)x * erfc(-(double)x / sqrt(2.0));
+        double t = 0.7978845608028654 * ((double)x + 0.044715 * (double)x * x * x);
+        double et = 0.5 * (double)x * (1 + tanh(t));
+        double g = cnnc_geluf(x), gt = cnnc_gelu_tanhf(x);
+        if (x >= -2 && fabsf(x) >= 1e-37f) {
+            rg = fmax(rg, fabs(g - ex) / fabs(ex));
+            rt = fmax(rt, fabs(gt - et) / fabs(et));
+        } else if (x < -2) {
+            ag = fmax(ag, fabs(g - ex));
+            at = fmax(at, fabs(gt - et));
+        }
+        if (x < 0 && x > -87) {
+            double ee = expm1((double)x);
+            re = fmax(re, fabs(cnnc_eluf(x, 1.0f) - ee) / fabs(ee));
+        }
+    }
+    print_message("geluf rel %.3g abs %.3g, gelu_tanhf rel %.3g abs %.3g, eluf rel %.3g\n", rg, ag, rt, at, re);
+    assert_true(rg <= 7e-7 && rt <= 7e-7);
+    assert_true(ag <= 3e-8 && at <= 3e-8);
+    assert_true(re <= 2e-7);
+    /* the positive side of elu is x itself, NaN passes through, alpha scales */
+    assert_true(cnnc_eluf(2.5f, 0.3f) == 2.5f);
+    assert_true(cnnc_eluf(NAN, 1.0f) != cnnc_eluf(NAN, 1.0f));
+    assert_true(fabs(cnnc_eluf(-1.0f, 0.5f) - 0.5 * expm1(-1.0)) < 1e-7);
+    assert_true(cnnc_geluf(0.0f) == 0.0f && cnnc_gelu_tanhf(0.0f) == 0.0f);
+}
+
+/* SiLU, hardtanh and PReLU: their formulas, NaN through. */
+static void test_runtime_silu_hardtanh_prelu(void **state)
+{
+    (void)state;
+    for (float x = -20.0f; x <= 20.0f; x += 0.37f) {
+        double es = (double)x / (1.0 + exp(-(double)x));
+        assert_true(fabs(cnnc_siluf(x) - es) <= 3e-7 * fabs(es) + 1e-30);
+        assert_true(cnnc_hardtanhf(x, -1.0f, 2.0f) == (x < -1.0f ? -1.0f : x > 2.0f ? 2.0f : x));
+        assert_true(cnnc_preluf(x, 0.25f) == (x < 0 ? x * 0.25f : x));
+    }
+    assert_true(cnnc_hardtanhf(NAN, -1.0f, 1.0f) != cnnc_hardtanhf(NAN, -1.0f, 1.0f));
+    assert_true(cnnc_preluf(NAN, 0.25f) != cnnc_preluf(NAN, 0.25f));
+}
+
 static void test_runtime_piecewise_activations(void **state)
 {
     float nan = f_from_bits(0x7fc00000u);
@@ -418,6 +472,8 @@ int main(void)
         cmocka_unit_test(test_runtime_softmax_stride),
         cmocka_unit_test(test_runtime_softmax_edge_cases),
         cmocka_unit_test(test_runtime_piecewise_activations),
+        cmocka_unit_test(test_runtime_gelu_elu_bounds),
+        cmocka_unit_test(test_runtime_silu_hardtanh_prelu),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+import m4cycles
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ["lenet5", "dscnn", "resnet8", "vww_mobilenetv1", "digits"]
 TORCH_PY = "/usr/bin/python3"
@@ -121,20 +123,29 @@ def input_c(d, name):
     return path
 
 
-def m4_instructions(d, name):
-    """Instructions of one inference on qemu's mps2-an386 (-O2 build)."""
+def m4_run(d, name, layers=False):
+    """Instructions and modelled cycles of one inference on qemu's
+    mps2-an386 (-O2 build): the cycle model's figures (bench/m4cycles.py)
+    over the call of NAME_run, self figures per function; the firmware's
+    own SysTick count (40 instructions a tick) must agree within a tick.
+    Built with -g (the same code) so that with layers each function of
+    model.c counts apart, inlined or not."""
     elf = os.path.join(d, "m4.elf")
-    run(M4 + ["-O2", "-std=c99"] + defines(name) +
+    run(M4 + ["-O2", "-g", "-std=c99"] + defines(name) +
         ["-I" + d, "-I" + RUNTIME, os.path.join(ROOT, "bench", "m4_main.c"), os.path.join(d, "model.c"), input_c(d, name),
          os.path.join(RUNTIME, "cnnc_rt.c"), os.path.join(FIRMWARE, "startup.c"),
          "-T", os.path.join(FIRMWARE, "mps2_an386.ld"), "-nostartfiles", "--specs=nosys.specs",
          "-Wl,--gc-sections", "-lm", "-o", elf])
-    out = run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-semihosting",
-               "-icount", "shift=0", "-kernel", elf], merge=True, timeout=QEMU_TIMEOUT)
-    m = re.search(r"ticks (\d+)", out)
+    r = m4cycles.measure(elf, function=name + "_run", timeout=QEMU_TIMEOUT, log=os.path.join(d, "qemu.log"),
+                         source=os.path.join(d, "model.c") if layers else None)
+    os.unlink(os.path.join(d, "qemu.log"))
+    m = re.search(r"ticks (\d+)", r["console"])
     if not m:
-        raise RuntimeError("%s: no tick count in qemu's output:\n%s" % (name, out))
-    return int(m.group(1)) * 40
+        raise RuntimeError("%s: no tick count in qemu's output:\n%s" % (name, r["console"]))
+    if len(r["regions"]) != 1 or abs(int(m.group(1)) * 40 - r["instructions"]) > 80:
+        raise RuntimeError("%s: the cycle model counted %d instructions in %d call(s), SysTick %s x 40"
+                           % (name, r["instructions"], len(r["regions"]), m.group(1)))
+    return r
 
 
 def ref_binary(build):
@@ -147,7 +158,14 @@ def ref_binary(build):
     return exe
 
 
-def bench_model(build, name, ref_exe, have_m4):
+def layers_of(r, macs):
+    """Per-function self figures of a cycle-model run, most cycles first."""
+    return [{"function": f, "instructions": v["instructions"], "cycles": v["cycles"],
+             "share": v["cycles"] / r["cycles"]}
+            for f, v in sorted(r["functions"].items(), key=lambda kv: -kv[1]["cycles"])]
+
+
+def bench_model(build, name, ref_exe, have_m4, layers=False):
     """Every figure for one model, as a dict."""
     d = os.path.join(build, "bench", name)
     dn = os.path.join(d, "unroll_none")
@@ -186,8 +204,13 @@ def bench_model(build, name, ref_exe, have_m4):
     r["speedup_vs_torch"] = r["torch_ns"] / best if r["torch_ns"] else None
     r["speedup_vs_ref"] = r["ref_ns"] / best
     if have_m4:
-        r["m4_instructions"] = m4_instructions(d, name)
+        m4 = m4_run(d, name, layers)
+        r["m4_instructions"] = m4["instructions"]
         r["m4_instructions_per_mac"] = r["m4_instructions"] / r["macs"]
+        r["m4_cycles"] = m4["cycles"]
+        r["m4_cycles_per_mac"] = m4["cycles"] / r["macs"]
+        if layers:
+            r["m4_layers"] = layers_of(m4, r["macs"])
         for level in ("Os", "O2"):
             r["m4_code_%s" % level] = code_bytes(d, os.path.join(d, "model.c"), level, tot["weight_bytes"])
             r["m4_code_%s_unroll_none" % level] = code_bytes(dn, os.path.join(dn, "model.c"), level,
@@ -196,8 +219,13 @@ def bench_model(build, name, ref_exe, have_m4):
         d8 = os.path.join(d, "int8")
         os.makedirs(d8, exist_ok=True)
         cnnc_gen(build, name, d8, ["--quantize=int8", "--calibrate", inp])
-        r["m4_int8_instructions"] = m4_instructions(d8, name)
+        m8 = m4_run(d8, name, layers)
+        r["m4_int8_instructions"] = m8["instructions"]
         r["m4_int8_instructions_per_mac"] = r["m4_int8_instructions"] / r["macs"]
+        r["m4_int8_cycles"] = m8["cycles"]
+        r["m4_int8_cycles_per_mac"] = m8["cycles"] / r["macs"]
+        if layers:
+            r["m4_int8_layers"] = layers_of(m8, r["macs"])
         r["m4_int8_flash_O2"] = code_bytes(d8, os.path.join(d8, "model.c"), "O2", 0)
     return r
 
@@ -223,7 +251,10 @@ COLUMNS = [
     ("MACs", "macs", "s"),
     ("M4 Minstr", "m4_instructions", "M"),
     ("instr/MAC", "m4_instructions_per_mac", "x"),
+    ("M4 Mcyc", "m4_cycles", "M"),
+    ("cyc/MAC", "m4_cycles_per_mac", "x"),
     ("int8 instr/MAC", "m4_int8_instructions_per_mac", "x"),
+    ("int8 cyc/MAC", "m4_int8_cycles_per_mac", "x"),
     ("int8 flash", "m4_int8_flash_O2", "s"),
     ("O2 us", "host_O2_ns", "us"),
     ("O3n us", "host_O3_native_ns", "us"),
@@ -246,10 +277,19 @@ COLUMNS = [
 ]
 
 
-def table(rows):
+LAYER_COLUMNS = [
+    ("function", "function", "s"),
+    ("instructions", "instructions", "s"),
+    ("cycles", "cycles", "s"),
+    ("cyc/instr", "cpi", "x"),
+    ("share", "share", "x"),
+]
+
+
+def table(rows, columns=COLUMNS):
     """The results as an aligned plain-text table (also valid Markdown)."""
-    cells = [[h for h, _, _ in COLUMNS]] + [[fmt(r.get(k), kind) for _, k, kind in COLUMNS] for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+    cells = [[h for h, _, _ in columns]] + [[fmt(r.get(k), kind) for _, k, kind in columns] for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
     lines = []
     for n, row in enumerate(cells):
         lines.append("| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w)
@@ -267,16 +307,30 @@ def git_commit():
         return None
 
 
+def layer_tables(rows):
+    """One table per model and back end of the per-function cycles."""
+    out = []
+    for r in rows:
+        for key, what in (("m4_layers", "float"), ("m4_int8_layers", "int8")):
+            if r.get(key):
+                out.append("%s, %s: Cortex-M4 cycles per function (self: callees count apart)" % (r["model"], what))
+                out.append(table([dict(l, cpi=l["cycles"] / l["instructions"]) for l in r[key]], LAYER_COLUMNS))
+                out.append("")
+    return "\n".join(out)
+
+
 def main():
-    build = sys.argv[1] if len(sys.argv) > 1 else "build"
-    models = sys.argv[2:] or MODELS
+    args = [a for a in sys.argv[1:] if a != "--layers"]
+    layers = len(args) != len(sys.argv) - 1
+    build = args[0] if args else "build"
+    models = args[1:] or MODELS
     os.makedirs(os.path.join(build, "bench"), exist_ok=True)
     have_m4 = all(shutil.which(t) for t in ("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm"))
     ref_exe = ref_binary(build)
     rows = []
     for name in models:
         print("bench: %s" % name, file=sys.stderr, flush=True)
-        rows.append(bench_model(build, name, ref_exe, have_m4))
+        rows.append(bench_model(build, name, ref_exe, have_m4, layers))
     notes = sorted({r["torch_note"] for r in rows if r["torch_note"]})
     result = {"commit": git_commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "host": {"machine": platform.machine(), "processor": cpu_name(),
@@ -289,10 +343,13 @@ def main():
     os.replace(path + ".tmp", path)
     print(table(rows))
     print()
+    if layers:
+        print(layer_tables(rows))
     print("us: microseconds per inference on this host (best of 3, each >= 0.3 s); O2: the default (mcu)")
     print("code at -O2; O3n: the code of --tune=host at -O3 -march=native. x torch, x ref:")
     print("PyTorch eager (batch 1, 1 thread) and the reference implementation over cnnc's best of O2/O3n.")
-    print("M4: qemu mps2-an386 -icount shift=0, -O2. code: Cortex-M4 text+data minus weights, bytes.")
+    print("M4: qemu mps2-an386 -icount shift=0, -O2; cyc: Cortex-M4 cycles modelled from its trace with the")
+    print("TRM's timings, zero wait states (bench/m4cycles.py). code: Cortex-M4 text+data minus weights, bytes.")
     print("int8: --quantize=int8 calibrated on input.bin; flash: its -O2 text+data with the weights, bytes;")
     print("int8 arena: its NAME_ARENA_BYTES; int8/float: over the float arena; int8/bound: over the int8")
     print("tensors' layer-by-layer bound (the most tensor bytes live at one step).")

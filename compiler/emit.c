@@ -201,6 +201,12 @@ typedef struct Blocking {
 
 enum {
     FREGS = 32,    /* single-precision registers of a Cortex-M4F */
+    /* of them, kept free for the products of CNNC_FMA's multiply-then-add
+     * form on a Cortex-M4F (cnnc_rt.h): without them gcc spills accumulators
+     * (ResNet-8: 3.04 modelled cycles/MAC instead of 2.84). The blocking
+     * counts them; the kernel's pinning keeps all 32 (LeNet-5: 3.31, 3.13) */
+    MAC_TEMPS = 2,
+    FBUDGET = FREGS - MAC_TEMPS,
     MAX_LD = 8,    /* the longest CNNC_LDn in cnnc_rt.h */
     MAX_P = 8,     /* output positions a block may hold */
     MAX_SPAN = 4096 /* input columns one block's row may cover */
@@ -216,7 +222,12 @@ static int64_t divisor_upto(int64_t n, int64_t cap)
 }
 
 /* About 24 accumulators: what fits the 32 float registers of a
- * Cortex-M4F beside the values and weights being loaded. */
+ * Cortex-M4F beside the values and weights being loaded and the products
+ * of the split multiply-add. A conv into a pool keeps 20 / (pool window)
+ * channels: with the products beside them, more spill (LeNet-5: 3.79
+ * modelled cycles/MAC with 24 / window, 3.13 with 20 or 16; MobileNetV1,
+ * whose last pointwise conv reduces into a 3x3 pool: 3.00 with 20, 3.08
+ * with 16). */
 static Blocking blocking_for(const Layer *l, bool unrolled)
 {
     if (!unrolled)
@@ -227,7 +238,7 @@ static Blocking blocking_for(const Layer *l, bool unrolled)
     const Layer *pool = l->pool;
     if (pool) {
         int64_t p = pool->kernel[0] * pool->kernel[1];
-        return (Blocking){divisor_upto(ocg, 24 / p > 0 ? 24 / p : 1), p};
+        return (Blocking){divisor_upto(ocg, 20 / p > 0 ? 20 / p : 1), p};
     }
     /* Cortex-M4F instructions per MAC of the unrolled kernel (micro):
      * per kernel row, one FMA per MAC, a VLDM per run of neighbouring
@@ -245,7 +256,7 @@ static Blocking blocking_for(const Layer *l, bool unrolled)
     for (int64_t ocb = 1; ocb <= 8; ocb++)
         for (int64_t p = 1; p <= MAX_P; p++) {
             int64_t span = (p - 1) * l->stride[1] + reach + 1, row = span < p * kw ? span : p * kw;
-            if (ocg % ocb || ocb * p + row + ocb > FREGS)
+            if (ocg % ocb || ocb * p + row + ocb > FBUDGET)
                 continue;
             /* the row's inputs: which offsets of the span are read */
             bool *hit = calloc((size_t)span, sizeof *hit);
@@ -263,7 +274,7 @@ static Blocking blocking_for(const Layer *l, bool unrolled)
                 i += n ? n : 1;
             }
             free(hit);
-            int64_t cap = FREGS - row - ocb * p, taps = (cap < MAX_LD ? cap : MAX_LD) / ocb;
+            int64_t cap = FBUDGET - row - ocb * p, taps = (cap < MAX_LD ? cap : MAX_LD) / ocb;
             loads += ocb == 1 && taps < 2 ? kw : (kw + taps - 1) / taps;
             double fmas = (double)(ocb * p * kw);
             double cost = ((double)(kh * loads) + 3.0) / (fmas * (double)kh);
@@ -818,18 +829,47 @@ static bool micro_channel(Emitter *e, const Layer *h, Blocking bk, int npix, con
             }
             emit(e, "{");
             load_run(e, "wq", &wat, (ky * kw + kx) * ocb, (int)(nt * ocb), nv, ocb <= cap);
+            /* independent multiply-adds in pairs (CNNC_FMA2): on a
+             * Cortex-M4F both products, then both sums, so no sum waits
+             * (DS-CNN 3.32 modelled cycles/MAC one by one, 2.95 in pairs;
+             * LeNet-5's and digits' convs into pools 3.13, 2.39 alone,
+             * 3.17, 2.59 in pairs) */
+            const char *half = NULL; /* "acc, x, w" of a multiply-add waiting for its pair */
+            const char *half_acc = NULL, *half_mul = NULL;
             for (int64_t t = 0; t < nt; t++)
                 for (int64_t o = 0; o < ocb; o++) {
                     const char *fmas = "";
                     for (int p = 0; p < npix; p++) {
                         int s = slot[p * kw + kx + t];
-                        if (s >= 0)
-                            fmas = mem_printf(e->mem, "%s%sa%d_%lld = CNNC_FMA(s%d, s%lld, a%d_%lld);", fmas,
-                                              *fmas ? " " : "", p, (long long)o, s, (long long)(nv + t * ocb + o), p,
-                                              (long long)o);
+                        if (s < 0)
+                            continue;
+                        const char *acc = mem_printf(e->mem, "a%d_%lld", p, (long long)o);
+                        const char *mul = mem_printf(e->mem, "s%d, s%lld", s, (long long)(nv + t * ocb + o));
+                        if (h->pool) { /* a pool's window: gcc schedules those better alone (LeNet-5) */
+                            fmas = mem_printf(e->mem, "%s%s%s = CNNC_FMA(%s, %s);", fmas, *fmas ? " " : "", acc, mul,
+                                              acc);
+                            continue;
+                        }
+                        if (half && !strcmp(half_acc, acc)) {
+                            /* the same accumulator: not a pair, the first one alone */
+                            fmas = mem_printf(e->mem, "%s%s%s = CNNC_FMA(%s, %s);", fmas, *fmas ? " " : "", half_acc,
+                                              half_mul, half_acc);
+                            half = NULL;
+                        }
+                        if (!half) {
+                            half = mem_printf(e->mem, "%s, %s", acc, mul);
+                            half_acc = acc;
+                            half_mul = mul;
+                            continue;
+                        }
+                        fmas = mem_printf(e->mem, "%s%sCNNC_FMA2(%s, %s, %s);", fmas, *fmas ? " " : "", half, acc, mul);
+                        half = NULL;
                     }
-                    emit(e, "%s", fmas);
+                    if (*fmas)
+                        emit(e, "%s", fmas);
                 }
+            if (half)
+                emit(e, "%s = CNNC_FMA(%s, %s);", half_acc, half_mul, half_acc);
             emit(e, "}");
             kx += nt;
         }
@@ -864,9 +904,11 @@ static void micro(Emitter *e, const Layer *h, Blocking bk, int npix, const int64
     emit(e, "{");
     emit(e, "const float *xq = xb;");
     emit(e, "const float *wq = wb;");
-    /* a 1x1 kernel's body is short: two input channels per iteration
-     * halve the loop's own instructions */
-    int reps = h->kernel[0] * h->kernel[1] == 1 && icg % 2 == 0 ? 2 : 1;
+    /* a 1x1 kernel's body is short: four (or two) input channels per
+     * iteration cut the loop's own instructions and the register moves
+     * gcc makes between iterations (modelled Cortex-M4 cycles/MAC, DS-CNN:
+     * 3.53 one channel, 2.95 two, 2.84 four, 2.84 eight) */
+    int reps = h->kernel[0] * h->kernel[1] != 1 ? 1 : icg % 4 == 0 ? 4 : icg % 2 == 0 ? 2 : 1;
     if (icg > 1)
         emit(e, "for (int ic = 0; ic < %lld; ic += %d) {", (long long)icg, reps);
     else

@@ -1,7 +1,9 @@
 # make bench: speed, memory and code size of the generated C for the
 # reference models (bench/bench.py; columns explained in
 # docs/performance.md). Results go to build/bench/results.json. Not part of
-# `make test`: it measures, it asserts nothing about time.
+# `make test`: it measures, it asserts nothing about time. BENCH_LAYERS=1
+# adds the modelled Cortex-M4 cycles of each layer (each function of the
+# generated model.c).
 
 # What only the bench needs, installed by `make deps` when bench is a goal.
 # PyTorch is not installed for it: without it the torch column is skipped.
@@ -9,11 +11,13 @@ ifneq ($(filter bench,$(MAKECMDGOALS)),)
 APT_NEED += cmd:qemu-system-arm:qemu-system-arm \
             cmd:arm-none-eabi-gcc:gcc-arm-none-eabi \
             cmd:arm-none-eabi-size:binutils-arm-none-eabi \
+            cmd:arm-none-eabi-objdump:binutils-arm-none-eabi \
             file:/usr/lib/arm-none-eabi/newlib/nosys.specs:libnewlib-arm-none-eabi \
             file:/usr/bin/python3:python3
 endif
 
 BENCH_MODELS ?= lenet5 dscnn resnet8 vww_mobilenetv1 digits
+BENCH_LAYERS ?=
 
 .PHONY: run-bench
 
@@ -21,4 +25,4 @@ bench: deps
 	@$(MAKE) --no-print-directory run-bench
 
 run-bench: $(BUILD)/cnnc $(LIBOBJS)
-	@/usr/bin/python3 bench/bench.py $(BUILD) $(BENCH_MODELS)
+	@/usr/bin/python3 bench/bench.py $(if $(filter 1 yes,$(BENCH_LAYERS)),--layers) $(BUILD) $(BENCH_MODELS)

@@ -33,13 +33,56 @@
 extern "C" {
 #endif
 
-/* c + a * b, fused into one instruction where the target has a fast one
- * (Cortex-M4F's VFMA, x86 FMA): one rounding instead of two, and half the
- * instructions. Elsewhere the plain expression, so no libm is needed. */
-#if defined(__GNUC__) && defined(__FP_FAST_FMAF)
+/* c + a * b in the form the target runs fastest. Fused into one
+ * instruction where that pipelines (x86 FMA, Cortex-M7's double-precision
+ * FPU): one rounding instead of two. On the single-precision FPUs of
+ * Armv7E-M and Armv8-M mainline (Cortex-M4F, M33, M35P) VFMA takes 3
+ * cycles where VMUL and VADD take 1 each, so there it is a multiply and
+ * an add, kept apart whatever -ffp-contract says: the product goes
+ * through an empty asm the compiler cannot fuse across (no instruction).
+ * -DCNNC_MAC_FUSED or -DCNNC_MAC_SPLIT overrides the choice (a Cortex-M7
+ * with a single-precision FPU looks like a Cortex-M4F to the compiler:
+ * give it -DCNNC_MAC_FUSED). Elsewhere the plain expression, so no libm
+ * is needed. */
+#if !defined(CNNC_MAC_FUSED) && !defined(CNNC_MAC_SPLIT) && defined(__GNUC__) && defined(__ARM_FP) && \
+    !(__ARM_FP & 8) && (defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_8M_MAIN__))
+#define CNNC_MAC_SPLIT
+#endif
+#if defined(CNNC_MAC_SPLIT) && defined(__GNUC__) && defined(__ARM_FP) && (__ARM_FP & 4)
+/* x, materialized in an FPU register: an asm result gcc cannot contract */
+static inline float cnnc_keepf_(float x)
+{
+    __asm__("" : "+t"(x));
+    return x;
+}
+#define CNNC_FMA(a, b, c) ((c) + cnnc_keepf_((a) * (b)))
+#elif defined(CNNC_MAC_SPLIT)
+#define CNNC_FMA(a, b, c) ((c) + (a) * (b))
+#elif defined(__GNUC__) && defined(__FP_FAST_FMAF)
 #define CNNC_FMA(a, b, c) __builtin_fmaf((a), (b), (c))
 #else
 #define CNNC_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
+/* Two independent multiply-adds, c0 += a0 * b0 and c1 += a1 * b1 (c0, c1
+ * two different variables). In the split form on a Cortex-M4F both products first, then
+ * both sums, as one asm: no sum waits for the product just before it
+ * (2 cycles a multiply-add, where gcc's own schedule hoists products far
+ * ahead and spills accumulators). Elsewhere two CNNC_FMA. */
+#if defined(CNNC_MAC_SPLIT) && defined(__GNUC__) && defined(__ARM_FP) && (__ARM_FP & 4) && !defined(CNNC_NO_ASM)
+#define CNNC_FMA2(c0, a0, b0, c1, a1, b1) \
+    do { \
+        float cnnc_t0_, cnnc_t1_; \
+        __asm__("vmul.f32 %2, %4, %5\n\tvmul.f32 %3, %6, %7\n\tvadd.f32 %0, %0, %2\n\tvadd.f32 %1, %1, %3" \
+                : "+t"(c0), "+t"(c1), "=&t"(cnnc_t0_), "=&t"(cnnc_t1_) \
+                : "t"(a0), "t"(b0), "t"(a1), "t"(b1)); \
+    } while (0)
+#else
+#define CNNC_FMA2(c0, a0, b0, c1, a1, b1) \
+    do { \
+        (c0) = CNNC_FMA(a0, b0, c0); \
+        (c1) = CNNC_FMA(a1, b1, c1); \
+    } while (0)
 #endif
 
 /* CNNC_LDn(p, r0, ..., rn-1) declares float variables s<r0>..s<rn-1> holding

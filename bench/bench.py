@@ -123,7 +123,7 @@ def input_c(d, name):
     return path
 
 
-def m4_run(d, name, layers=False):
+def m4_run(d, name, layers=False, input_src=None, ctype="float"):
     """Instructions and modelled cycles of one inference on qemu's
     mps2-an386 (-O2 build): the cycle model's figures (bench/m4cycles.py)
     over the call of NAME_run, self figures per function; the firmware's
@@ -131,8 +131,9 @@ def m4_run(d, name, layers=False):
     Built with -g (the same code) so that with layers each function of
     model.c counts apart, inlined or not."""
     elf = os.path.join(d, "m4.elf")
-    run(M4 + ["-O2", "-g", "-std=c99"] + defines(name) +
-        ["-I" + d, "-I" + RUNTIME, os.path.join(ROOT, "bench", "m4_main.c"), os.path.join(d, "model.c"), input_c(d, name),
+    run(M4 + ["-O2", "-g", "-std=c99", "-DBENCH_T=" + ctype] + defines(name) +
+        ["-I" + d, "-I" + RUNTIME, os.path.join(ROOT, "bench", "m4_main.c"), os.path.join(d, "model.c"),
+         input_src or input_c(d, name),
          os.path.join(RUNTIME, "cnnc_rt.c"), os.path.join(FIRMWARE, "startup.c"),
          "-T", os.path.join(FIRMWARE, "mps2_an386.ld"), "-nostartfiles", "--specs=nosys.specs",
          "-Wl,--gc-sections", "-lm", "-o", elf])
@@ -228,6 +229,60 @@ def bench_model(build, name, ref_exe, have_m4, layers=False):
             r["m4_int8_layers"] = layers_of(m8, r["macs"])
         r["m4_int8_flash_O2"] = code_bytes(d8, os.path.join(d8, "model.c"), "O2", 0)
     return r
+
+
+# MLPerf Tiny's trained int8 references (../shared, README there) and the
+# published figures for them: X-CUBE-AI 9.0 on a 120 MHz Cortex-M4
+# (STM32L4R5, MLPerf Tiny v1.2) in cycles; Bosch HALE's activation buffers.
+MLPERF = os.path.join(ROOT, "..", "shared", "models", "mlperf-tiny")
+PUBLISHED = {"resnet8_int8": (165.1e-3 * 120e6, 52416), "dscnn_kws_int8": (43.2e-3 * 120e6, 16000)}
+
+
+def bench_imported(build, stem, have_m4):
+    """An MLPerf Tiny int8 TFLite file through tools/cnnc_import.py and
+    cnnc with no option: arena (the header's), flash with the weights,
+    modelled Cortex-M4 cycles on a random int8 input, next to the
+    published figures for the same model."""
+    d = os.path.join(build, "bench", stem)
+    os.makedirs(d, exist_ok=True)
+    run([TORCH_PY, os.path.join(ROOT, "tools", "cnnc_import.py"), os.path.join(MLPERF, stem + ".tflite"),
+         "-o", d], merge=True)
+    net, weights = os.path.join(d, stem + ".net"), os.path.join(d, stem + ".safetensors")
+    rep = json.loads(run([os.path.join(build, "cnnc"), "--report=json", "-w", weights, net]))
+    run([os.path.join(build, "cnnc"), net, "-w", weights, "-o", os.path.join(d, "model.c")])
+    with open(os.path.join(d, "model.h")) as f:
+        header = f.read()
+    size = lambda key: int(re.search(r"#define %s_%s (\d+)" % (stem.upper(), key), header).group(1))
+    xcube, hale = PUBLISHED[stem]
+    r = {"model": stem + ".tflite", "macs": rep["totals"]["macs"], "int8_arena_bytes": size("ARENA_BYTES"),
+         "hale_arena_bytes": hale, "xcube_cycles": xcube}
+    r["arena_vs_hale"] = r["int8_arena_bytes"] / hale
+    if have_m4:
+        vals = struct.unpack("%db" % size("INPUT_SIZE"), bytes((i * 37 + 11) % 256 for i in range(size("INPUT_SIZE"))))
+        src = os.path.join(d, "input.c")
+        with open(src, "w") as f:
+            f.write("#include <stdint.h>\n/* a fixed int8 input, written by bench/bench.py */\n")
+            f.write("const int8_t bench_input[%d] = {%s};\n" % (len(vals), ", ".join(map(str, vals))))
+        m = m4_run(d, stem, input_src=src, ctype="int8_t")
+        r["m4_int8_cycles"], r["m4_int8_instructions"] = m["cycles"], m["instructions"]
+        r["m4_int8_cycles_per_mac"] = m["cycles"] / r["macs"]
+        r["cycles_vs_xcube"] = m["cycles"] / xcube
+        r["m4_int8_flash_O2"] = code_bytes(d, os.path.join(d, "model.c"), "O2", 0)
+    return r
+
+
+IMPORTED_COLUMNS = [
+    ("TFLite model", "model", "s"),
+    ("MACs", "macs", "s"),
+    ("int8 arena", "int8_arena_bytes", "s"),
+    ("HALE buffers", "hale_arena_bytes", "s"),
+    ("arena/HALE", "arena_vs_hale", "x"),
+    ("M4 Mcyc", "m4_int8_cycles", "M"),
+    ("cyc/MAC", "m4_int8_cycles_per_mac", "x"),
+    ("X-CUBE-AI Mcyc", "xcube_cycles", "M"),
+    ("cyc/X-CUBE-AI", "cycles_vs_xcube", "x"),
+    ("flash", "m4_int8_flash_O2", "s"),
+]
 
 
 def fmt(v, kind):
@@ -331,11 +386,16 @@ def main():
     for name in models:
         print("bench: %s" % name, file=sys.stderr, flush=True)
         rows.append(bench_model(build, name, ref_exe, have_m4, layers))
+    imported = []
+    if os.path.isdir(MLPERF) and os.path.exists(TORCH_PY):
+        for stem in sorted(PUBLISHED):
+            print("bench: %s.tflite" % stem, file=sys.stderr, flush=True)
+            imported.append(bench_imported(build, stem, have_m4))
     notes = sorted({r["torch_note"] for r in rows if r["torch_note"]})
     result = {"commit": git_commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "host": {"machine": platform.machine(), "processor": cpu_name(),
                        "gcc": run(["gcc", "-dumpfullversion"]).strip()},
-              "models": rows}
+              "models": rows, "imported": imported}
     path = os.path.join(build, "bench", "results.json")
     with open(path + ".tmp", "w") as f:
         json.dump(result, f, indent=1)
@@ -345,6 +405,16 @@ def main():
     print()
     if layers:
         print(layer_tables(rows))
+    if imported:
+        print(table(imported, IMPORTED_COLUMNS))
+        print("MLPerf Tiny's int8 TFLite files imported as they are (tools/cnnc_import.py) and compiled with no")
+        print("option; M4 Mcyc: modelled at zero wait states. Published (MLPerf Tiny v1.2, ../shared README):")
+        print("X-CUBE-AI 9.0's latency on a 120 MHz Cortex-M4 (STM32L4R5) in cycles, Bosch HALE's buffers.")
+        print()
+    elif os.path.isdir(MLPERF):
+        print("note: imported MLPerf models skipped (no %s for the importer)" % TORCH_PY)
+    else:
+        print("note: imported MLPerf models skipped (no %s)" % MLPERF)
     print("us: microseconds per inference on this host (best of 3, each >= 0.3 s); O2: the default (mcu)")
     print("code at -O2; O3n: the code of --tune=host at -O3 -march=native. x torch, x ref:")
     print("PyTorch eager (batch 1, 1 thread) and the reference implementation over cnnc's best of O2/O3n.")

@@ -15,8 +15,14 @@
 
 void board_puts(const char *s);
 
-/* tests/ref/<model>/input.bin as C, written by bench.py (input.c). */
-extern const float bench_input[MODEL_IN];
+/* The element type of the model's input and output: float, or int8_t
+ * for an imported int8 model (-DBENCH_T=int8_t). */
+#ifndef BENCH_T
+#define BENCH_T float
+#endif
+
+/* The input as C, written by bench.py (input.c). */
+extern const BENCH_T bench_input[MODEL_IN];
 
 /* SysTick registers (Armv7-M): control, reload, current value. */
 typedef struct SysTick {
@@ -38,7 +44,7 @@ static void put_u32(uint32_t v)
 
 int main(void)
 {
-    static float in[MODEL_IN], out[MODEL_OUT];
+    static BENCH_T in[MODEL_IN], out[MODEL_OUT];
     SysTick *st = (SysTick *)0xE000E010u;
     /* The same input the host timings use, copied so the model reads RAM. */
     for (int i = 0; i < MODEL_IN; i++)

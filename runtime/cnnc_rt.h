@@ -49,8 +49,10 @@ extern "C" {
 #define CNNC_MAC_SPLIT
 #endif
 #if defined(CNNC_MAC_SPLIT) && defined(__GNUC__) && defined(__ARM_FP) && (__ARM_FP & 4)
-/* x, materialized in an FPU register: an asm result gcc cannot contract */
-static inline float cnnc_keepf_(float x)
+/* x, materialized in an FPU register: an asm result gcc cannot contract.
+ * Always inlined: at -O0 a call would clobber s0-s15, which CNNC_LDn's
+ * register variables hold across it. */
+static inline __attribute__((always_inline)) float cnnc_keepf_(float x)
 {
     __asm__("" : "+t"(x));
     return x;

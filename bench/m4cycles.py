@@ -325,9 +325,9 @@ class Model:
         """The function symbol whose range holds ins (cached on it)."""
         if ins.func is None and self.lines:
             i = bisect.bisect_right(self.lines[0], ins.addr) - 1
-            if i >= 0 and self.lines[1][i]:
-                ins.func = self.lines[1][i]
+            if i >= 0:
                 ins.line = self.lines[2][i]
+                ins.func = self.lines[1][i]
         if ins.func is None:
             i = bisect.bisect_right(self.sym_addrs, ins.addr) - 1
             name = "?"
@@ -461,7 +461,7 @@ def source_functions(elf, c_file):
             name = starts[i][1] if i >= 0 else None
         addrs.append(a)
         names.append(name)
-        linenos.append(ln if name else None)
+        linenos.append(ln if name else "%s:%d" % (fname, ln))  # other files' lines as FILE:LINE
     return addrs, names, linenos
 
 
@@ -483,7 +483,8 @@ def measure(elf, function=None, regions=(), wait_states=0, line=16, timeout=900,
     each), by_region {name: {instructions, cycles, count}} for the named
     regions (NAME_begin up to NAME_end), functions {name: {instructions,
     cycles}} (self figures; with source, a C file of the ELF built with -g,
-    that file's functions count apart even when inlined), mnemonics (likewise),
+    that file's functions count apart even when inlined), lines {line: ...}
+    (with source: that file's lines by number, other files' as "FILE:LINE"), mnemonics (likewise),
     console (the firmware's output) and total_instructions (the whole run)."""
     syms = symbols(elf)
     fn = address_of(syms, function) if function else None
@@ -575,7 +576,8 @@ def main(argv):
         with open(a.source) as f:
             src = f.read().split("\n")
         for ln, v in sorted(r["lines"].items(), key=lambda kv: -kv[1]["cycles"])[:a.lines]:
-            print("line %6d %12d instr %12d cycles  %s" % (ln, v["instructions"], v["cycles"], src[ln - 1].strip()[:90]))
+            text = src[ln - 1].strip()[:90] if isinstance(ln, int) else "(inlined from another file)"
+            print("line %6s %12d instr %12d cycles  %s" % (ln, v["instructions"], v["cycles"], text))
     for key, on in (("functions", a.functions), ("mnemonics", a.mnemonics)):
         if on:
             for k, v in sorted(r[key].items(), key=lambda kv: -kv[1]["cycles"]):

@@ -26,3 +26,9 @@ bench: deps
 
 run-bench: $(BUILD)/cnnc $(LIBOBJS)
 	@/usr/bin/python3 bench/bench.py $(if $(filter 1 yes,$(BENCH_LAYERS)),--layers) $(BUILD) $(BENCH_MODELS)
+
+# Issue 15: Cortex-M4 float cycles per MAC of MobileNetV3-small against
+# MobileNetV2 at 3x96x96 (bench/mbv3.py; needs PyTorch and torchvision).
+.PHONY: bench-mbv3
+bench-mbv3: $(BUILD)/cnnc
+	@/usr/bin/python3 bench/mbv3.py $(BUILD)

@@ -381,9 +381,9 @@ static void write_depfile(FILE *f, const Options *o, const char *header)
     }
 }
 
-/* Loads or invents the weights, then writes the C, its header and the
- * dependency file, all or nothing. */
-static bool generate(Mem *m, Diag *d, Net *net, const Options *o)
+/* Checks the net fits the emitter, then loads (-w) or invents (--init)
+ * its weights. */
+static bool bind_weights(Mem *m, Diag *d, Net *net, const Options *o)
 {
     if (!emit_fits(d, net))
         return false;
@@ -392,6 +392,15 @@ static bool generate(Mem *m, Diag *d, Net *net, const Options *o)
             diag_file_error(d, o->init, "bad --init value; use zeros, random or random:SEED");
         return false;
     }
+    return true;
+}
+
+/* Loads or invents the weights, then writes the C, its header and the
+ * dependency file, all or nothing. */
+static bool generate(Mem *m, Diag *d, Net *net, const Options *o)
+{
+    if (!bind_weights(m, d, net, o))
+        return false;
     const char *header = swap_extension(m, o->output, ".h");
     const char *slash = strrchr(header, '/');
     EmitOptions eo = {
@@ -435,13 +444,8 @@ static bool generate(Mem *m, Diag *d, Net *net, const Options *o)
  * quantized as generate would, and the int8 code planned (net->q8). */
 static bool quantize_only(Mem *m, Diag *d, Net *net, const Options *o)
 {
-    if (!emit_fits(d, net))
+    if (!bind_weights(m, d, net, o))
         return false;
-    if (o->weights ? !weights_load(m, d, net, o->weights) : !weights_init(m, net, o->init)) {
-        if (!o->weights)
-            diag_file_error(d, o->init, "bad --init value; use zeros, random or random:SEED");
-        return false;
-    }
     if (net->quantized ? !quant_import(m, d, net) : !quant_calibrate(m, d, net, o->calibrate))
         return false;
     EmitOptions eo = {.argc = o->argc, .argv = o->argv, .unroll_budget = o->unroll_budget, .tune_host = o->tune_host};

@@ -52,7 +52,7 @@ class Importer:
         self.warnings = []
         self.names, self.shapes, self.pads, self.flat_from = {}, {}, {}, {}
         self.taken = set()
-        self.quantized = self.hybrid_warned = False
+        self.quantized = self.hybrid_warned = self.float_io = False
         self.prefix = _common_prefix(graph)
         self.consumers = {}
         for op in graph.operators:
@@ -586,7 +586,7 @@ class Importer:
             out.data = np.asarray(t.data, dtype=np.float32)
             out.type = "FLOAT32"
             return
-        if op.outputs[0] not in self.g.outputs or not getattr(self, "float_io", False):
+        if op.outputs[0] not in self.g.outputs or not self.float_io:
             self.fail(op, "only DEQUANTIZE of an output of a model with a QUANTIZEd float input is supported")
         self.alias(op)
 
@@ -605,7 +605,6 @@ class Importer:
             self.check_arity(op)
         self.quantized = t.type == "INT8" or any(
             op.op == "QUANTIZE" and op.inputs[0] == g.inputs[0] for op in g.operators)
-        self.float_io = False
         s = list(t.shape)
         if len(s) not in (2, 4) or s[0] != 1 or min(s) < 1:
             raise netfile.ImportError_("input '%s' has shape %s; cnnc takes [1,H,W,C] or [1,N]" % (t.name, s))

@@ -383,6 +383,76 @@ class Reader:
         keys = [("min", netfile.fmt_float(max(lo, -big))), ("max", netfile.fmt_float(min(hi, big)))]
         return self.layer(node, index, "hardtanh", keys, [x], x.shape)[0]
 
+    def prelu(self, index, node, a):
+        """PRelu with one slope or one per channel (nn.PReLU): prelu."""
+        x = self.act(node.input[0])
+        _chw(x.shape)
+        slope = np.asarray(self.const(node.input[1], "slope"), dtype=np.float32)
+        c = x.shape[1]
+        # numpy broadcasting aligns the slope's last axis with W: per channel
+        # is [C,1,1] or [1,C,1,1] (what torch.onnx writes for nn.PReLU(C))
+        if slope.size == 1:
+            n = 1
+        elif len(x.shape) == 4 and tuple(slope.shape) in ((c, 1, 1), (1, c, 1, 1)):
+            n = c
+        elif len(x.shape) == 2 and tuple(slope.shape) in ((c,), (1, c)):
+            n = c
+        else:
+            raise NodeError("slope of shape %s: only one slope or one per channel is supported"
+                            % "x".join(map(str, slope.shape)))
+        out, layer = self.layer(node, index, "prelu", [("num_parameters", str(n))], [x], x.shape)
+        self.tensor(layer, "weight", slope.reshape(-1))
+        return out
+
+    def resize(self, index, node, a):
+        """Resize (opset 11+) by whole factors over H and W: nearest as
+        torch.onnx writes nn.Upsample (asymmetric with floor, or half-pixel
+        with rounding, which give the same source pixels for whole factors),
+        linear with half-pixel centres (PyTorch's align_corners=false) or
+        align_corners."""
+        x = self.act(node.input[0])
+        if len(x.shape) != 4:
+            raise NodeError("Resize of a rank-%d tensor; cnnc resizes NCHW" % len(x.shape))
+        if self.opset < 11:
+            raise NodeError("Resize before opset 11 is not supported")
+        text = lambda k, d: (a.get(k, d).decode() if isinstance(a.get(k, d), bytes) else a.get(k, d))
+        mode, ctm = text("mode", "nearest"), text("coordinate_transformation_mode", "half_pixel")
+        nearest = text("nearest_mode", "round_prefer_floor")
+        scales, sizes = self.opt_const(node, 2, "scales"), self.opt_const(node, 3, "sizes")
+        n, c, h, w = x.shape
+        if sizes is not None and np.asarray(sizes).size:
+            out = [int(v) for v in np.asarray(sizes).reshape(-1)]
+        elif scales is not None and np.asarray(scales).size == 4:
+            sc = [float(v) for v in np.asarray(scales).reshape(-1)]
+            out = [int(np.floor(d * f)) for d, f in zip(x.shape, sc)]
+            if any(abs(d * f - o) > 1e-6 for d, f, o in zip(x.shape, sc, out)):
+                raise NodeError("scales %s: cnnc resizes by whole factors" % sc)
+        else:
+            raise NodeError("Resize needs constant scales or sizes")
+        if len(out) != 4 or out[:2] != [n, c] or out[2] % h or out[3] % w or out[2] < h or out[3] < w:
+            raise NodeError("resizes %s to %s; cnnc upsamples H and W by whole factors"
+                            % ("x".join(map(str, x.shape)), "x".join(map(str, out))))
+        fh, fw = out[2] // h, out[3] // w
+        if (fh, fw) == (1, 1):
+            return x
+        keys = [("factor", str(fh) if fh == fw else "%dx%d" % (fh, fw))]
+        if mode == "nearest":
+            ok = (ctm == "asymmetric" and nearest == "floor") or \
+                 (ctm in ("half_pixel", "pytorch_half_pixel") and nearest in ("round_prefer_floor", "round_prefer_ceil"))
+            if not ok:
+                raise NodeError("nearest Resize with %s and nearest_mode %s picks other source pixels than "
+                                "floor(i / factor)" % (ctm, nearest))
+        elif mode == "linear":
+            if ctm in ("half_pixel", "pytorch_half_pixel"):
+                keys.append(("mode", "bilinear"))
+            elif ctm == "align_corners":
+                keys += [("mode", "bilinear"), ("align_corners", "true")]
+            else:
+                raise NodeError("linear Resize with %s coordinates is not supported" % ctm)
+        else:
+            raise NodeError("Resize mode '%s' is not supported (nearest and linear are)" % mode)
+        return self.layer(node, index, "upsample", keys, [x], out)[0]
+
     def softmax(self, index, node, a):
         """Softmax over the channels (cnnc's, per pixel): opset 13's single
         axis, or older opsets' flattening from the axis on, when what they
@@ -874,7 +944,8 @@ class Reader:
 
     OPS = {
         "Relu": elementwise("relu"), "Sigmoid": elementwise("sigmoid"), "Tanh": elementwise("tanh"),
-        "HardSwish": elementwise("hardswish"),
+        "HardSwish": elementwise("hardswish"), "Elu": elementwise("elu", alpha=("alpha", 1.0)),
+        "PRelu": prelu, "Resize": resize,
         "LeakyRelu": elementwise("leakyrelu", slope=("alpha", 0.01)),
         "HardSigmoid": elementwise("hardsigmoid", alpha=("alpha", 0.2), beta=("beta", 0.5)),
         "Clip": clip, "Softmax": softmax, "Conv": conv, "MaxPool": pool, "AveragePool": pool,

@@ -68,6 +68,26 @@ class Branchy(nn.Module):
         return self.fc(torch.flatten(y, 1)), y
 
 
+class Resample(nn.Module):
+    """ELU, per-channel PReLU, nn.Upsample nearest and bilinear (align_corners
+    false and true): Resize as torch.onnx writes it."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.act = nn.PReLU(4)
+        nn.init.uniform_(self.act.weight, -0.5, 0.5)  # four different slopes
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.bi = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        self.ac = nn.Upsample(scale_factor=3, mode="bilinear", align_corners=True)
+
+    def forward(self, x):
+        y = self.act(nn.functional.elu(self.a(x), 0.7))
+        y = self.b(self.up(y))
+        return self.ac(self.bi(y))
+
+
 def export(net, shape, opset, outdir, seed):
     """Exports net at opset and writes PyTorch's outputs for a seeded input."""
     torch.manual_seed(seed)
@@ -113,6 +133,12 @@ def torchvision_export(name, opset, path):
 def main(argv):
     if len(argv) == 4 and argv[0] == "torchvision":
         return torchvision_export(argv[1], int(argv[2]), argv[3])
+    if argv and argv[0] == "resample":  # the resampling cases alone
+        out = argv[1] if len(argv) > 1 else os.path.join(HERE, "cases")
+        for opset in (11, 13):
+            torch.manual_seed(5)
+            export(Resample(), (1, 3, 4, 5), opset, os.path.join(out, "torch_resample%d" % opset), 5)
+        return 0
     out = argv[0] if argv else os.path.join(HERE, "cases")
     for opset in range(7, 18):
         torch.manual_seed(opset)

@@ -184,11 +184,11 @@ static void test_onnx_unsupported_op_names_node_and_writes_nothing(void **state)
     free(run_expect("rm -rf " OUT "/bad && mkdir -p " OUT "/bad && echo old > " OUT "/bad/unsupported.net", 0));
     char *log = run_expect(IMPORT " " BAD "/unsupported.onnx -o " OUT "/bad", 1);
     assert_string_equal(
-        log, "cnnc_import: error: node 2 'Resize_3' (Resize -> 'up'): Resize is not supported (supported: Add, "
-             "AveragePool, BatchNormalization, Clip, Concat, Conv, Div, Dropout, Flatten, Gemm, GlobalAveragePool, "
-             "GlobalMaxPool, HardSigmoid, HardSwish, Identity, LeakyRelu, MatMul, MaxPool, Mul, Pad, ReduceMean, Relu, "
-             "Reshape, Sigmoid, Softmax, Squeeze, Sub, Sum, Tanh, Unsqueeze; on constants also Cast, Constant, "
-             "ConstantOfShape, Gather, Range, Shape, Size, Slice, Transpose)\n");
+        log, "cnnc_import: error: node 2 'Erf_3' (Erf -> 'up'): Erf is not supported (supported: Add, "
+             "AveragePool, BatchNormalization, Clip, Concat, Conv, Div, Dropout, Elu, Flatten, Gemm, GlobalAveragePool, "
+             "GlobalMaxPool, HardSigmoid, HardSwish, Identity, LeakyRelu, MatMul, MaxPool, Mul, PRelu, Pad, ReduceMean, "
+             "Relu, Reshape, Resize, Sigmoid, Softmax, Squeeze, Sub, Sum, Tanh, Unsqueeze; on constants also Cast, "
+             "Constant, ConstantOfShape, Gather, Range, Shape, Size, Slice, Transpose)\n");
     free(log);
     assert_int_equal(entries(OUT "/bad"), 1);
     char *old = tu_read_file(OUT "/bad/unsupported.net", NULL);

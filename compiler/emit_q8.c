@@ -1487,6 +1487,30 @@ static void emit_requant(Q8 *e, const Layer *l, const char **acc, const long lon
         fprintf(e->out, "#endif\n");
 }
 
+/* The tail the fused assembly blocks share: for each of the two channels,
+ * its multiplier and rounding term (LDRD at wp + at + stride * ch) and
+ * its shift (at + 8 + stride * ch) requantize accumulators a<ch><i>
+ * into bytes at qp + ch * hw + i; then the accumulators' output operands. */
+static void emit_asm_requant_stores(Q8 *e, int at, int stride, long long first, long long pos, long long hw)
+{
+    for (int ch = 0; ch < 2; ch++) {
+        emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wp], #%d]\\n\\t\"", at + stride * ch);
+        emit(e, "    \"ldr %%[x0], [%%[wp], #%d]\\n\\t\"", at + 8 + stride * ch);
+        for (long long i = first; i < pos; i++) {
+            emit(e, "    \"add %%[x1], %%[w1], %%[a%d%lld], asr #31\\n\\t\"", ch, i);
+            emit(e, "    \"smmlar %%[x1], %%[a%d%lld], %%[w0], %%[x1]\\n\\t\"", ch, i);
+            emit(e, "    \"asr %%[x1], %%[x1], %%[x0]\\n\\t\"");
+            emit(e, "    \"ssat %%[x1], #8, %%[x1]\\n\\t\"");
+            emit(e, "    \"strb %%[x1], [%%[qp], #%lld]\\n\\t\"", ch * hw + i);
+        }
+    }
+    char *outs = mem_strdup(e->mem, "    :");
+    for (int ch = 0; ch < 2; ch++)
+        for (long long i = first; i < pos; i++)
+            outs = mem_printf(e->mem, "%s [a%d%lld] \"=&r\"(a%d%lld),", outs, ch, i, ch, i);
+    emit(e, "%s", outs);
+}
+
 /* emit_fused_asm where the arena has room for the expanded weights: the
  * constants and doubled weight pairs the C code expanded into scratch
  * (one LDRD per input pair for both channels), the output pointer left
@@ -1518,22 +1542,7 @@ static void emit_fused_asm_fast(Q8 *e, const Layer *l, const Plane *p, long long
     }
     /* requantization: qp the output pointer, w0 multiplier, w1 ra, x0 shift, x1 scratch */
     emit(e, "    \"ldr %%[qp], [%%[wp], #32]\\n\\t\"");
-    for (int ch = 0; ch < 2; ch++) {
-        emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wp], #%d]\\n\\t\"", 8 + 12 * ch);
-        emit(e, "    \"ldr %%[x0], [%%[wp], #%d]\\n\\t\"", 16 + 12 * ch);
-        for (long long i = first; i < pos; i++) {
-            emit(e, "    \"add %%[x1], %%[w1], %%[a%d%lld], asr #31\\n\\t\"", ch, i);
-            emit(e, "    \"smmlar %%[x1], %%[a%d%lld], %%[w0], %%[x1]\\n\\t\"", ch, i);
-            emit(e, "    \"asr %%[x1], %%[x1], %%[x0]\\n\\t\"");
-            emit(e, "    \"ssat %%[x1], #8, %%[x1]\\n\\t\"");
-            emit(e, "    \"strb %%[x1], [%%[qp], #%lld]\\n\\t\"", ch * hw + i);
-        }
-    }
-    char *outs = mem_strdup(e->mem, "    :");
-    for (int ch = 0; ch < 2; ch++)
-        for (long long i = first; i < pos; i++)
-            outs = mem_printf(e->mem, "%s [a%d%lld] \"=&r\"(a%d%lld),", outs, ch, i, ch, i);
-    emit(e, "%s", outs);
+    emit_asm_requant_stores(e, 8, 12, first, pos, hw);
     emit(e, "      [w0] \"=&r\"(w0), [w1] \"=&r\"(w1), [x0] \"=&r\"(x0), [x1] \"=&r\"(x1), [qp] \"+r\"(qp)");
     emit(e, "    : [wp] \"r\"(wp)");
     emit(e, "    : \"memory\");");
@@ -1582,22 +1591,7 @@ static void emit_fused_asm(Q8 *e, const Layer *l, const Plane *p, long long firs
     /* requantization: wp the constants, qp the output pointer, w0 multiplier, w1 ra, x0 shift, x1 scratch */
     emit(e, "    \"ldr %%[wp], [%%[qp], #%lld]\\n\\t\"", pl + 4);
     emit(e, "    \"ldr %%[qp], [%%[qp], #%lld]\\n\\t\"", pl);
-    for (int ch = 0; ch < 2; ch++) {
-        emit(e, "    \"ldrd %%[w0], %%[w1], [%%[wp], #%d]\\n\\t\"", 4 + 16 * ch);
-        emit(e, "    \"ldr %%[x0], [%%[wp], #%d]\\n\\t\"", 12 + 16 * ch);
-        for (long long i = first; i < pos; i++) {
-            emit(e, "    \"add %%[x1], %%[w1], %%[a%d%lld], asr #31\\n\\t\"", ch, i);
-            emit(e, "    \"smmlar %%[x1], %%[a%d%lld], %%[w0], %%[x1]\\n\\t\"", ch, i);
-            emit(e, "    \"asr %%[x1], %%[x1], %%[x0]\\n\\t\"");
-            emit(e, "    \"ssat %%[x1], #8, %%[x1]\\n\\t\"");
-            emit(e, "    \"strb %%[x1], [%%[qp], #%lld]\\n\\t\"", ch * hw + i);
-        }
-    }
-    char *outs = mem_strdup(e->mem, "    :");
-    for (int ch = 0; ch < 2; ch++)
-        for (long long i = first; i < pos; i++)
-            outs = mem_printf(e->mem, "%s [a%d%lld] \"=&r\"(a%d%lld),", outs, ch, i, ch, i);
-    emit(e, "%s", outs);
+    emit_asm_requant_stores(e, 4, 16, first, pos, hw);
     emit(e, "      [w0] \"=&r\"(w0), [w1] \"=&r\"(w1), [x0] \"=&r\"(x0), [x1] \"=&r\"(x1), [qp] \"+r\"(qp), "
             "[wp] \"+r\"(wp)");
     emit(e, "    :");

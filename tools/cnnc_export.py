@@ -626,6 +626,18 @@ def _pair(v, what):
     raise NodeError("%s must be an int or a pair of ints, got %r" % (what, v))
 
 
+def _conv_keys(m):
+    """The keys nn.Conv1d and nn.Conv2d spell alike: groups, bias, padding_mode."""
+    keys = []
+    if m.groups != 1:
+        keys.append(("groups", str(m.groups)))
+    if m.bias is None:
+        keys.append(("bias", "false"))
+    if m.padding_mode != "zeros":
+        keys.append(("padding_mode", m.padding_mode))
+    return keys
+
+
 def _fmt_pair(p):
     """(3, 3) -> '3', (3, 5) -> '3x5'."""
     return str(p[0]) if p[0] == p[1] else "%dx%d" % p
@@ -1262,12 +1274,7 @@ class Exporter:
             attrs.append(("padding", _fmt_pads(*pads)))
         if tuple(d) != (1, 1):
             attrs.append(("dilation", _fmt_pair(d)))
-        if m.groups != 1:
-            attrs.append(("groups", str(m.groups)))
-        if m.bias is None:
-            attrs.append(("bias", "false"))
-        if m.padding_mode != "zeros":
-            attrs.append(("padding_mode", m.padding_mode))
+        attrs += _conv_keys(m)
         return self.emit(node, "conv2d", attrs, [v], self._tensors(node, m, ["weight", "bias"]))
 
     def m_linear(self, node, m):
@@ -1386,12 +1393,7 @@ class Exporter:
             attrs.append(("padding", str(lo) if lo == hi else "%d,%d" % (lo, hi)))
         if d != 1:
             attrs.append(("dilation", str(d)))
-        if m.groups != 1:
-            attrs.append(("groups", str(m.groups)))
-        if m.bias is None:
-            attrs.append(("bias", "false"))
-        if m.padding_mode != "zeros":
-            attrs.append(("padding_mode", m.padding_mode))
+        attrs += _conv_keys(m)
         return self.emit(node, "conv1d", attrs, [v], self._tensors(node, m, ["weight", "bias"]))
 
     def m_pool1d(self, node, m):

@@ -21,6 +21,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+import check  # noqa: E402
 import make_models as mm  # noqa: E402
 import tflite_fb  # noqa: E402
 import tflite_ref  # noqa: E402
@@ -78,21 +79,9 @@ def cases():
 
 
 def armnn(path, xs):
-    """Outputs of the model in path under Arm NN's CpuRef."""
+    """Outputs of the model in path under Arm NN's CpuRef, as int8."""
     import pyarmnn as ann
-    parser = ann.ITfLiteParser()
-    net = parser.CreateNetworkFromBinaryFile(path)
-    rt = ann.IRuntime(ann.CreationOptions())
-    opt, _ = ann.Optimize(net, [ann.BackendId("CpuRef")], rt.GetDeviceSpec(), ann.OptimizerOptions())
-    nid, _ = rt.LoadNetwork(opt)
-    binfo = parser.GetNetworkInputBindingInfo(0, parser.GetSubgraphInputTensorNames(0)[0])
-    oinfo = parser.GetNetworkOutputBindingInfo(0, parser.GetSubgraphOutputTensorNames(0)[0])
-    outs = []
-    for x in xs:
-        outputs = ann.make_output_tensors([oinfo])
-        rt.EnqueueWorkload(nid, ann.make_input_tensors([binfo], [x[None]]), outputs)
-        outs.append(ann.workload_tensors_to_ndarray(outputs)[0].reshape(-1).astype(np.int8))
-    return np.stack(outs)
+    return check.armnn_outputs(ann, path, xs).astype(np.int8)
 
 
 def main():

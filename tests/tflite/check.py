@@ -211,24 +211,27 @@ def armnn_check(path, g, xs, last):
         return True
 
 
-def armnn_run(ann, path, g, xs, last):
-    """Runs the model under Arm NN's CpuRef and compares the output."""
+def armnn_outputs(ann, path, xs):
+    """The model's (one) output for each input in xs under Arm NN's CpuRef,
+    stacked; tests/tflite/armnn_ops.py uses it too."""
     parser = ann.ITfLiteParser()
     net = parser.CreateNetworkFromBinaryFile(path)
     rt = ann.IRuntime(ann.CreationOptions())
     opt, _ = ann.Optimize(net, [ann.BackendId("CpuRef")], rt.GetDeviceSpec(), ann.OptimizerOptions())
     nid, _ = rt.LoadNetwork(opt)
-    in_name = parser.GetSubgraphInputTensorNames(0)[0]
-    out_name = parser.GetSubgraphOutputTensorNames(0)[0]
-    binfo = parser.GetNetworkInputBindingInfo(0, in_name)
-    oinfo = parser.GetNetworkOutputBindingInfo(0, out_name)
+    binfo = parser.GetNetworkInputBindingInfo(0, parser.GetSubgraphInputTensorNames(0)[0])
+    oinfo = parser.GetNetworkOutputBindingInfo(0, parser.GetSubgraphOutputTensorNames(0)[0])
     outs = []
     for x in xs:
-        inputs = ann.make_input_tensors([binfo], [x[None]])
         outputs = ann.make_output_tensors([oinfo])
-        rt.EnqueueWorkload(nid, inputs, outputs)
+        rt.EnqueueWorkload(nid, ann.make_input_tensors([binfo], [x[None]]), outputs)
         outs.append(ann.workload_tensors_to_ndarray(outputs)[0].reshape(-1))
-    want = np.stack(outs)
+    return np.stack(outs)
+
+
+def armnn_run(ann, path, g, xs, last):
+    """Runs the model under Arm NN's CpuRef and compares the output."""
+    want = armnn_outputs(ann, path, xs)
     quant = g.tensors[g.outputs[-1]].type == "INT8"
     if quant:
         ok, text = compare(last.astype(np.int8), want.astype(np.int8), False, True)

@@ -169,9 +169,10 @@ class Importer:
     def produce(self, op, cop, keys, inputs, shape, hint=None, fused=0):
         """Emits the layer of op's first output with its quantization, then
         the fused activation (which takes the layer's params, TFLite's
-        clamp); maps the output tensor to the last layer emitted."""
+        clamp); maps the output tensor to the last layer emitted. Returns
+        the first layer's name, which its weights take."""
         t = self.tensor(op.outputs[0])
-        name = self.emit(op, cop, keys + self.qkeys(op, t), inputs, t, hint)
+        main = name = self.emit(op, cop, keys + self.qkeys(op, t), inputs, t, hint)
         act = self.fused(op, fused)
         if act:
             first = t.name.split(";")[0]
@@ -184,7 +185,7 @@ class Importer:
             name = self.emit(op, act, [], [name], t, name=aname)
         self.names[op.outputs[0]] = name
         self.shapes[op.outputs[0]] = shape
-        return name
+        return main
 
     def fused(self, op, code):
         """The cnnc op of a fused activation, or None."""
@@ -321,10 +322,8 @@ class Importer:
         if bias is None:
             keys.append(("bias", "false"))
         shape = (cout,) + _out_hw((h, w), (kh, kw), stride, dil, pad)
-        name = self.produce(op, "conv2d", keys, [src], shape, _NAME_HINTS[op.op], o["fused_activation_function"])
-        lname = self.model.layers[-2 if o["fused_activation_function"] else -1].name
+        lname = self.produce(op, "conv2d", keys, [src], shape, _NAME_HINTS[op.op], o["fused_activation_function"])
         self.weights(op, lname, op.inputs[1], bias, layout)
-        return name
 
     def op_fc(self, op):
         """FULLY_CONNECTED as linear, after a flatten when its input has a
@@ -353,11 +352,9 @@ class Importer:
 
         bias = self.bias_input(op, 2, cout)
         keys = [("out", str(cout))] + ([("bias", "false")] if bias is None else [])
-        name = self.produce(op, "linear", keys, [src], (cout, 1, 1), _NAME_HINTS[op.op],
-                            o["fused_activation_function"])
-        lname = self.model.layers[-2 if o["fused_activation_function"] else -1].name
+        lname = self.produce(op, "linear", keys, [src], (cout, 1, 1), _NAME_HINTS[op.op],
+                             o["fused_activation_function"])
         self.weights(op, lname, op.inputs[1], bias, layout)
-        return name
 
     def op_pool(self, op):
         """AVERAGE_POOL_2D and MAX_POOL_2D: padded cells are not counted in
@@ -560,11 +557,9 @@ class Importer:
         if bias is None:
             keys.append(("bias", "false"))
         fused = o["fused_activation_function"]
-        name = self.produce(op, "convtranspose2d", keys, [src], (cout, oshape[1], oshape[2]),
-                            r"conv2d_transpose|Conv2DBackpropInput|BiasAdd", fused)
-        lname = self.model.layers[-2 if fused else -1].name
+        lname = self.produce(op, "convtranspose2d", keys, [src], (cout, oshape[1], oshape[2]),
+                             r"conv2d_transpose|Conv2DBackpropInput|BiasAdd", fused)
         self.weights(op, lname, op.inputs[1], bias, lambda a: a.transpose(3, 0, 1, 2))  # OHWI -> I,O,H,W
-        return name
 
     def op_quantize(self, op):
         """QUANTIZE of the float input: the model takes float
